@@ -1,0 +1,85 @@
+//! Caps and codec configuration -> track description: sample entry, timescale, codec string.
+//! Each codec's facts live in one file; this module dispatches on the caps name.
+
+pub mod aac;
+pub mod h264;
+pub mod h265;
+mod video;
+
+use crate::boxes::SampleEntry;
+
+/// Everything the muxer needs to know about one track's format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackFormat {
+    pub entry: SampleEntry,
+    /// Media timescale (DESIGN.md A4).
+    pub timescale: u32,
+    /// RFC 6381 codec string, e.g. `avc1.64001f`.
+    pub codec_string: String,
+    /// Nominal duration of one sample in nanoseconds (frame or codec frame), if known.
+    pub default_duration: Option<u64>,
+    /// True for video: fragments start at its keyframes.
+    pub is_video: bool,
+}
+
+/// Caps that cannot be turned into a track, with what the user can do about it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CodecError {
+    #[error("unsupported caps {0}")]
+    Unsupported(String),
+    #[error("caps field '{0}' is missing or has the wrong type")]
+    MissingField(&'static str),
+    #[error(
+        "caps have stream-format={0}, but codec_data is missing; put a parser (h264parse, h265parse, aacparse) before the muxer"
+    )]
+    MissingCodecData(&'static str),
+    #[error("invalid {what}: {why}")]
+    InvalidCodecData { what: &'static str, why: String },
+    #[error("invalid caps field '{field}': {why}")]
+    InvalidField { field: &'static str, why: String },
+}
+
+impl CodecError {
+    pub(crate) fn invalid(what: &'static str, why: impl Into<String>) -> Self {
+        CodecError::InvalidCodecData {
+            what,
+            why: why.into(),
+        }
+    }
+}
+
+/// Builds the track format for caps accepted by the sink pads.
+///
+/// `timescale_override` replaces the computed video timescale (0 or `None`: computed).
+pub fn track_format_from_caps(
+    caps: &gst::CapsRef,
+    timescale_override: Option<u32>,
+) -> Result<TrackFormat, CodecError> {
+    let s = caps
+        .structure(0)
+        .ok_or_else(|| CodecError::Unsupported(caps.to_string()))?;
+    let mut format = match s.name().as_str() {
+        "video/x-h264" => h264::from_caps(s)?,
+        "video/x-h265" => h265::from_caps(s)?,
+        "audio/mpeg" => aac::from_caps(s)?,
+        _ => return Err(CodecError::Unsupported(caps.to_string())),
+    };
+    if let Some(ts) = timescale_override.filter(|t| *t > 0) {
+        format.timescale = ts;
+    }
+    Ok(format)
+}
+
+/// The `codec_data` buffer's bytes, or an error naming the stream format that needs it.
+pub(crate) fn codec_data(
+    s: &gst::StructureRef,
+    stream_format: &'static str,
+) -> Result<Vec<u8>, CodecError> {
+    let buf = s
+        .get::<gst::Buffer>("codec_data")
+        .map_err(|_| CodecError::MissingCodecData(stream_format))?;
+    let map = buf
+        .map_readable()
+        .map_err(|_| CodecError::invalid("codec_data", "buffer cannot be mapped"))?;
+    Ok(map.as_slice().to_vec())
+}

@@ -1,0 +1,119 @@
+//! Facts shared by every video codec: dimensions, aspect, colour, timescale.
+
+use super::CodecError;
+use crate::boxes::{Colour, MediaKind};
+
+/// The visual part of a sample entry and the timing derived from the caps.
+pub(crate) struct VideoCaps {
+    pub kind: MediaKind,
+    pub timescale: u32,
+    pub default_duration: Option<u64>,
+}
+
+pub(crate) fn from_caps(s: &gst::StructureRef) -> Result<VideoCaps, CodecError> {
+    let width = dimension(s, "width")?;
+    let height = dimension(s, "height")?;
+    let pixel_aspect = s
+        .get::<gst::Fraction>("pixel-aspect-ratio")
+        .ok()
+        .filter(|f| f.numer() > 0 && f.denom() > 0)
+        .map(|f| (f.numer() as u32, f.denom() as u32));
+    let colour = match s.get::<&str>("colorimetry") {
+        Ok(c) => colour_from_colorimetry(c),
+        Err(_) => None,
+    };
+    let framerate = s
+        .get::<gst::Fraction>("framerate")
+        .ok()
+        .filter(|f| f.numer() > 0 && f.denom() > 0)
+        .map(|f| (f.numer() as u32, f.denom() as u32));
+    Ok(VideoCaps {
+        kind: MediaKind::Video {
+            width,
+            height,
+            pixel_aspect,
+            colour,
+        },
+        timescale: framerate.map_or(90_000, |(n, d)| video_timescale(n, d)),
+        default_duration: framerate
+            .map(|(n, d)| (u64::from(d) * 1_000_000_000).div_ceil(u64::from(n))),
+    })
+}
+
+fn dimension(s: &gst::StructureRef, field: &'static str) -> Result<u16, CodecError> {
+    let v = s
+        .get::<i32>(field)
+        .map_err(|_| CodecError::MissingField(field))?;
+    u16::try_from(v)
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| CodecError::InvalidField {
+            field,
+            why: format!("{v} is outside 1..=65535"),
+        })
+}
+
+/// `colr` from a GStreamer colorimetry string; `None` when it cannot be parsed, so
+/// colour is never invented.
+fn colour_from_colorimetry(c: &str) -> Option<Colour> {
+    let c: gst_video::VideoColorimetry = c.parse().ok()?;
+    Some(Colour {
+        primaries: c.primaries().to_iso() as u16,
+        transfer: c.transfer().to_iso() as u16,
+        matrix: c.matrix().to_iso() as u16,
+        full_range: c.range() == gst_video::VideoColorRange::Range0_255,
+    })
+}
+
+/// The media timescale for a frame rate `n/d` (DESIGN.md A4): `n` for NTSC-style
+/// `n/1001` rates, 90000 when a frame is a whole number of 90 kHz ticks, otherwise
+/// the multiple of the numerator closest above 90000 divided by `gcd(n, d)`.
+pub fn video_timescale(n: u32, d: u32) -> u32 {
+    if d == 1001 {
+        return n;
+    }
+    if (90_000u64 * u64::from(d)).is_multiple_of(u64::from(n)) {
+        return 90_000;
+    }
+    let step = n / gcd(n, d);
+    let multiple = 90_000u32.div_ceil(step).max(1);
+    step.saturating_mul(multiple)
+}
+
+fn gcd(mut a: u32, mut b: u32) -> u32 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timescales_follow_design_a4() {
+        assert_eq!(video_timescale(30, 1), 90_000);
+        assert_eq!(video_timescale(25, 1), 90_000);
+        assert_eq!(video_timescale(30000, 1001), 30000);
+        assert_eq!(video_timescale(24000, 1001), 24000);
+        assert_eq!(video_timescale(60000, 1001), 60000);
+        // 1/7 s is not a whole number of 90 kHz ticks.
+        let ts = video_timescale(7, 1);
+        assert_eq!(ts % 7, 0);
+        assert!(ts >= 90_000);
+        // 90000 * 1 / 11 is not whole: a multiple of 11.
+        assert_eq!(video_timescale(11, 1) % 11, 0);
+    }
+
+    #[test]
+    fn colour_is_parsed_not_invented() {
+        gst::init().unwrap();
+        let c = colour_from_colorimetry("bt709").unwrap();
+        assert_eq!(
+            (c.primaries, c.transfer, c.matrix, c.full_range),
+            (1, 1, 1, false)
+        );
+        assert!(colour_from_colorimetry("nonsense").is_none());
+    }
+}

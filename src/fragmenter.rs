@@ -1,0 +1,401 @@
+//! The pure core of the muxer: per-track sample queues, cut decisions and timestamp maths.
+//!
+//! Times going in are signed running times in nanoseconds; times going out are ticks of
+//! each track's timescale, relative to one origin shared by all tracks (DESIGN.md T1).
+//! Generic over the payload so the element passes `gst::Buffer`s through untouched and
+//! tests use `()`.
+
+use std::collections::VecDeque;
+
+use crate::boxes::SampleDesc;
+
+const NS: i128 = 1_000_000_000;
+
+/// Static facts about a track that drive cutting and timing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrackSpec {
+    /// Fragments start at keyframes of the first video track.
+    pub is_video: bool,
+    /// Ticks per second of the track's media timescale.
+    pub timescale: u32,
+    /// Nominal sample duration in ns (frame or codec frame), for the last sample at EOS.
+    pub default_duration: Option<u64>,
+}
+
+/// One input sample. `dts`/`pts` are signed running times in ns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample<P> {
+    pub dts: i64,
+    pub pts: i64,
+    pub duration: Option<u64>,
+    pub keyframe: bool,
+    pub size: u32,
+    pub payload: P,
+}
+
+/// What happened to a pushed sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    Queued,
+    /// Video before the track's first keyframe (DESIGN.md F8).
+    DroppedBeforeKeyframe,
+    /// DTS not after the previous sample's DTS (DESIGN.md T2).
+    DroppedNonIncreasingDts {
+        previous: i64,
+    },
+}
+
+/// One track's part of a finished fragment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FragmentTrack<P> {
+    /// Index of the track, in the order tracks were added.
+    pub track: usize,
+    /// `tfdt`: decode time of the first sample in ticks from the origin.
+    pub base_decode_time: u64,
+    pub samples: Vec<SampleDesc>,
+    pub payloads: Vec<P>,
+}
+
+/// A finished fragment: every track's samples between two cuts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fragment<P> {
+    pub tracks: Vec<FragmentTrack<P>>,
+    /// Earliest DTS of the fragment (running time, ns).
+    pub start_dts: i64,
+    /// Earliest PTS of the fragment (running time, ns).
+    pub start_pts: i64,
+    /// Latest PTS + duration of the fragment (running time, ns).
+    pub end_pts: i64,
+    /// True when the fragment starts with a keyframe of the reference track.
+    pub keyframe_start: bool,
+}
+
+/// Per-track counters of what was dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrackStats {
+    pub dropped_before_keyframe: u64,
+    pub dropped_bad_dts: u64,
+}
+
+#[derive(Debug)]
+struct Track<P> {
+    spec: TrackSpec,
+    queue: VecDeque<Sample<P>>,
+    eos: bool,
+    started: bool,
+    first_dts: Option<i64>,
+    last_dts: Option<i64>,
+    /// Tick of the last sample written, so the next is at least one tick later.
+    last_tick: Option<u64>,
+    last_duration_ticks: Option<u64>,
+    stats: TrackStats,
+}
+
+impl<P> Track<P> {
+    fn done(&self) -> bool {
+        self.eos && self.queue.is_empty()
+    }
+
+    fn ticks(&self, ns: i128) -> i128 {
+        let ts = i128::from(self.spec.timescale);
+        let num = ns * ts;
+        if num >= 0 {
+            (num + NS / 2) / NS
+        } else {
+            -((-num + NS / 2) / NS)
+        }
+    }
+
+    fn ticks_to_ns(&self, ticks: i128) -> i128 {
+        ticks * NS / i128::from(self.spec.timescale)
+    }
+
+    /// The decode tick of a sample that follows `prev`.
+    fn dts_tick(&self, dts: i64, origin: i64, prev: Option<u64>) -> u64 {
+        let t = self.ticks(i128::from(dts) - i128::from(origin)).max(0) as u64;
+        match prev {
+            Some(p) if t <= p => p + 1,
+            _ => t,
+        }
+    }
+}
+
+/// Where the reference track is cut, and how many of its samples the fragment takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cut {
+    reference: usize,
+    take: usize,
+    /// Samples of the other tracks with PTS below this belong to the fragment.
+    pts: i64,
+    keyframe_start: bool,
+}
+
+/// Queues samples per track and hands out complete fragments.
+#[derive(Debug)]
+pub struct Fragmenter<P> {
+    tracks: Vec<Track<P>>,
+    fragment_duration: u64,
+    origin: Option<i64>,
+}
+
+impl<P> Fragmenter<P> {
+    /// A fragmenter cutting at `fragment_duration` ns (at least 1 ns).
+    pub fn new(fragment_duration: u64) -> Self {
+        Self {
+            tracks: Vec::new(),
+            fragment_duration: fragment_duration.max(1),
+            origin: None,
+        }
+    }
+
+    pub fn set_fragment_duration(&mut self, ns: u64) {
+        self.fragment_duration = ns.max(1);
+    }
+
+    /// Adds a track; returns its index.
+    pub fn add_track(&mut self, spec: TrackSpec) -> usize {
+        self.tracks.push(Track {
+            spec,
+            queue: VecDeque::new(),
+            eos: false,
+            started: !spec.is_video,
+            first_dts: None,
+            last_dts: None,
+            last_tick: None,
+            last_duration_ticks: None,
+            stats: TrackStats::default(),
+        });
+        self.tracks.len() - 1
+    }
+
+    /// Replaces a track's timing facts (caps update that keeps the timescale semantics).
+    pub fn update_track(&mut self, track: usize, spec: TrackSpec) {
+        if let Some(t) = self.tracks.get_mut(track) {
+            t.spec = spec;
+        }
+    }
+
+    pub fn track_count(&self) -> usize {
+        self.tracks.len()
+    }
+
+    /// The common origin (running time, ns) once known.
+    pub fn origin(&self) -> Option<i64> {
+        self.origin
+    }
+
+    pub fn stats(&self, track: usize) -> TrackStats {
+        self.tracks.get(track).map(|t| t.stats).unwrap_or_default()
+    }
+
+    /// Samples waiting in a track's queue.
+    pub fn queued(&self, track: usize) -> usize {
+        self.tracks.get(track).map_or(0, |t| t.queue.len())
+    }
+
+    /// Marks a track as finished: its last sample's duration is then taken from the
+    /// sample itself, and the others no longer wait for it.
+    pub fn set_eos(&mut self, track: usize) {
+        if let Some(t) = self.tracks.get_mut(track) {
+            t.eos = true;
+        }
+    }
+
+    /// True when every track is at EOS and nothing is left to write.
+    pub fn is_finished(&self) -> bool {
+        self.tracks.iter().all(Track::done)
+    }
+
+    /// Queues a sample, or drops it as DESIGN.md F8/T2 describe.
+    pub fn push(&mut self, track: usize, sample: Sample<P>) -> Accepted {
+        let Some(t) = self.tracks.get_mut(track) else {
+            return Accepted::Queued;
+        };
+        if !t.started {
+            if !sample.keyframe {
+                t.stats.dropped_before_keyframe += 1;
+                return Accepted::DroppedBeforeKeyframe;
+            }
+            t.started = true;
+        }
+        if let Some(previous) = t.last_dts
+            && sample.dts <= previous
+        {
+            t.stats.dropped_bad_dts += 1;
+            return Accepted::DroppedNonIncreasingDts { previous };
+        }
+        t.last_dts = Some(sample.dts);
+        t.first_dts.get_or_insert(sample.dts);
+        t.queue.push_back(sample);
+        Accepted::Queued
+    }
+
+    /// Fixes the origin once every track has data or has ended. With `force`, fixes it
+    /// from the tracks that have data (a live pad that has not started yet).
+    pub fn establish_origin(&mut self, force: bool) -> Option<i64> {
+        if self.origin.is_none() {
+            let waiting = self.tracks.iter().any(|t| t.first_dts.is_none() && !t.eos);
+            if !waiting || force {
+                self.origin = self.tracks.iter().filter_map(|t| t.first_dts).min();
+            }
+        }
+        self.origin
+    }
+
+    /// The next complete fragment, if one is complete. Call until `None`.
+    pub fn pop_fragment(&mut self) -> Option<Fragment<P>> {
+        let origin = self.establish_origin(false)?;
+        let cut = self.find_cut(origin, true)?;
+        Some(self.build(origin, cut))
+    }
+
+    /// Like [`Fragmenter::pop_fragment`], but does not wait for other tracks to have
+    /// data up to the cut (a live timeout): what they have queued below it is written.
+    pub fn pop_fragment_now(&mut self) -> Option<Fragment<P>> {
+        let origin = self.establish_origin(true)?;
+        let cut = self.find_cut(origin, false)?;
+        Some(self.build(origin, cut))
+    }
+
+    fn reference(&self) -> Option<usize> {
+        self.tracks
+            .iter()
+            .position(|t| t.spec.is_video && !t.done())
+            .or_else(|| self.tracks.iter().position(|t| !t.done()))
+    }
+
+    fn find_cut(&self, origin: i64, wait_for_others: bool) -> Option<Cut> {
+        let reference = self.reference()?;
+        let r = &self.tracks[reference];
+        let start = r.queue.front()?.pts;
+        let dur = self.fragment_duration as i64;
+        let threshold = if r.spec.is_video {
+            start.saturating_add(dur)
+        } else {
+            // Audio-only: an absolute grid from the origin, so lengths do not drift.
+            let n = (start - origin).div_euclid(dur) + 1;
+            origin.saturating_add(n.saturating_mul(dur))
+        };
+        let found = r
+            .queue
+            .iter()
+            .enumerate()
+            .skip(1)
+            .find(|(_, s)| (s.keyframe || !r.spec.is_video) && s.pts >= threshold)
+            .map(|(k, s)| (k, s.pts));
+        let (take, pts) = match found {
+            Some(cut) => cut,
+            // The reference ended: the others take what lies below its end, or
+            // everything once they have ended too.
+            None if r.eos => {
+                let end = if self.tracks.iter().all(|t| t.eos) {
+                    i64::MAX
+                } else {
+                    r.queue
+                        .iter()
+                        .map(|s| s.pts.saturating_add(s.duration.unwrap_or(1) as i64))
+                        .max()?
+                };
+                (r.queue.len(), end)
+            }
+            None => return None,
+        };
+        if wait_for_others {
+            let others_ready = self.tracks.iter().enumerate().all(|(i, t)| {
+                i == reference || t.eos || t.queue.back().is_some_and(|s| s.pts >= pts)
+            });
+            if !others_ready {
+                return None;
+            }
+        }
+        Some(Cut {
+            reference,
+            take,
+            pts,
+            keyframe_start: r.queue.front().is_some_and(|s| s.keyframe) || !r.spec.is_video,
+        })
+    }
+
+    fn build(&mut self, origin: i64, cut: Cut) -> Fragment<P> {
+        let mut out = Vec::new();
+        let mut start_dts = i64::MAX;
+        let mut start_pts = i64::MAX;
+        let mut end_pts = i64::MIN;
+        for (index, t) in self.tracks.iter_mut().enumerate() {
+            let take = if index == cut.reference {
+                cut.take
+            } else {
+                t.queue.iter().take_while(|s| s.pts < cut.pts).count()
+            };
+            if take == 0 {
+                continue;
+            }
+            let taken: Vec<Sample<P>> = t.queue.drain(..take).collect();
+            let mut ticks = Vec::with_capacity(taken.len() + 1);
+            let mut prev = t.last_tick;
+            for s in &taken {
+                let tick = t.dts_tick(s.dts, origin, prev);
+                ticks.push(tick);
+                prev = Some(tick);
+            }
+            let last = prev.unwrap_or(0);
+            let end_tick = match t.queue.front() {
+                Some(next) => t.dts_tick(next.dts, origin, Some(last)),
+                None => {
+                    let s = taken.last().map(|s| (s.dts, s.duration));
+                    let by_duration = s.and_then(|(dts, d)| {
+                        d.or(t.spec.default_duration)
+                            .map(|d| t.ticks(i128::from(dts) + i128::from(d) - i128::from(origin)))
+                    });
+                    let end = by_duration
+                        .map(|e| e.max(0) as u64)
+                        .or_else(|| {
+                            let n = ticks.len();
+                            let previous = (n >= 2).then(|| ticks[n - 1] - ticks[n - 2]);
+                            previous.or(t.last_duration_ticks).map(|d| last + d)
+                        })
+                        .unwrap_or(last + 1);
+                    end.max(last + 1)
+                }
+            };
+            ticks.push(end_tick);
+            let mut samples = Vec::with_capacity(taken.len());
+            let mut payloads = Vec::with_capacity(taken.len());
+            for (i, s) in taken.into_iter().enumerate() {
+                let dur = ticks[i + 1] - ticks[i];
+                let pts_tick = t.ticks(i128::from(s.pts) - i128::from(origin));
+                let cto = pts_tick - i128::from(ticks[i]);
+                start_dts = start_dts.min(s.dts);
+                start_pts = start_pts.min(s.pts);
+                let end_ns = i128::from(origin) + t.ticks_to_ns(pts_tick + i128::from(dur));
+                end_pts = end_pts.max(end_ns.clamp(i64::MIN as i128, i64::MAX as i128) as i64);
+                samples.push(SampleDesc {
+                    duration: u32::try_from(dur).unwrap_or(u32::MAX),
+                    size: s.size,
+                    sync: s.keyframe,
+                    composition_offset: cto.clamp(i32::MIN as i128, i32::MAX as i128) as i32,
+                });
+                payloads.push(s.payload);
+                t.last_duration_ticks = Some(dur);
+            }
+            t.last_tick = Some(last);
+            out.push(FragmentTrack {
+                track: index,
+                base_decode_time: ticks[0],
+                samples,
+                payloads,
+            });
+        }
+        Fragment {
+            tracks: out,
+            start_dts,
+            start_pts,
+            end_pts,
+            keyframe_start: cut.keyframe_start,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "fragmenter_tests.rs"]
+mod tests;

@@ -1,0 +1,344 @@
+use super::*;
+
+const MS: i64 = 1_000_000;
+const SEC: i64 = 1_000_000_000;
+
+fn video(timescale: u32, frame_ns: u64) -> TrackSpec {
+    TrackSpec {
+        is_video: true,
+        timescale,
+        default_duration: Some(frame_ns),
+    }
+}
+
+fn audio() -> TrackSpec {
+    TrackSpec {
+        is_video: false,
+        timescale: 48000,
+        default_duration: Some(1024 * 1_000_000_000 / 48000),
+    }
+}
+
+fn s(dts: i64, pts: i64, keyframe: bool) -> Sample<()> {
+    Sample {
+        dts,
+        pts,
+        duration: None,
+        keyframe,
+        size: 10,
+        payload: (),
+    }
+}
+
+/// Frame `i` of a 30000/1001 stream, in ns, exactly as a pipeline would round it.
+fn ntsc(i: i64) -> i64 {
+    (i as i128 * 1001 * SEC as i128 / 30000) as i64
+}
+
+fn drain<P>(f: &mut Fragmenter<P>) -> Vec<Fragment<P>> {
+    std::iter::from_fn(|| f.pop_fragment()).collect()
+}
+
+#[test]
+fn cuts_at_first_keyframe_after_the_threshold() {
+    let mut f = Fragmenter::new(SEC as u64);
+    let v = f.add_track(video(90000, 33_333_333));
+    // 30 fps, keyframe every 20 frames (0.667 s): cut at frame 40 (1.333 s).
+    for i in 0..100 {
+        let t = i * SEC / 30;
+        assert_eq!(f.push(v, s(t, t, i % 20 == 0)), Accepted::Queued);
+    }
+    let frags = drain(&mut f);
+    assert_eq!(frags.len(), 2);
+    assert_eq!(frags[0].tracks[0].samples.len(), 40);
+    assert_eq!(frags[1].tracks[0].samples.len(), 40);
+    assert!(frags.iter().all(|fr| fr.tracks[0].samples[0].sync));
+    // The remaining 20 frames wait for EOS.
+    assert_eq!(f.queued(v), 20);
+    f.set_eos(v);
+    let last = drain(&mut f);
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].tracks[0].samples.len(), 20);
+    assert!(f.is_finished());
+}
+
+#[test]
+fn ntsc_durations_do_not_drift() {
+    let mut f = Fragmenter::new(2 * SEC as u64);
+    let v = f.add_track(video(30000, 33_366_667));
+    for i in 0..3000 {
+        f.push(v, s(ntsc(i), ntsc(i), i % 60 == 0));
+    }
+    f.set_eos(v);
+    let frags = drain(&mut f);
+    let mut expected_tfdt = 0u64;
+    let mut count = 0;
+    for fr in &frags {
+        let t = &fr.tracks[0];
+        assert_eq!(t.base_decode_time, expected_tfdt);
+        assert!(t.samples.iter().all(|s| s.duration == 1001));
+        expected_tfdt += t.samples.iter().map(|s| u64::from(s.duration)).sum::<u64>();
+        count += t.samples.len();
+    }
+    assert_eq!(count, 3000);
+    assert_eq!(expected_tfdt, 3000 * 1001);
+}
+
+#[test]
+fn rounding_jitter_never_accumulates_at_90khz() {
+    // 30000/1001 in a 90 kHz timescale: frames are 3003 ticks, but ns timestamps
+    // are rounded; tfdt must still equal the rounded absolute time.
+    let mut f = Fragmenter::new(SEC as u64);
+    let v = f.add_track(video(90000, 33_366_667));
+    for i in 0..1000 {
+        f.push(v, s(ntsc(i), ntsc(i), i % 30 == 0));
+    }
+    f.set_eos(v);
+    let mut total = 0u64;
+    for fr in drain(&mut f) {
+        let t = &fr.tracks[0];
+        assert_eq!(t.base_decode_time, total);
+        total += t.samples.iter().map(|s| u64::from(s.duration)).sum::<u64>();
+    }
+    assert_eq!(total, 1000 * 3003);
+}
+
+#[test]
+fn last_sample_duration_from_buffer_then_default_then_previous() {
+    for (duration, default, expected) in [
+        (Some(50 * MS as u64), Some(40 * MS as u64), 4500),
+        (None, Some(40 * MS as u64), 3600),
+        (None, None, 3000),
+    ] {
+        let mut f = Fragmenter::new(SEC as u64);
+        let v = f.add_track(TrackSpec {
+            is_video: true,
+            timescale: 90000,
+            default_duration: default,
+        });
+        f.push(v, s(0, 0, true));
+        let mut last = s(SEC / 30, SEC / 30, false);
+        last.duration = duration;
+        f.push(v, last);
+        f.set_eos(v);
+        let fr = f.pop_fragment().unwrap();
+        let d: Vec<u32> = fr.tracks[0].samples.iter().map(|s| s.duration).collect();
+        assert_eq!(d, vec![3000, expected]);
+    }
+}
+
+#[test]
+fn drops_video_before_first_keyframe_and_backwards_dts() {
+    let mut f = Fragmenter::new(SEC as u64);
+    let v = f.add_track(video(90000, 33_333_333));
+    assert_eq!(f.push(v, s(0, 0, false)), Accepted::DroppedBeforeKeyframe);
+    assert_eq!(f.push(v, s(10, 10, false)), Accepted::DroppedBeforeKeyframe);
+    assert_eq!(f.push(v, s(20, 20, true)), Accepted::Queued);
+    assert_eq!(
+        f.push(v, s(20, 30, false)),
+        Accepted::DroppedNonIncreasingDts { previous: 20 }
+    );
+    assert_eq!(f.push(v, s(30, 30, false)), Accepted::Queued);
+    let st = f.stats(v);
+    assert_eq!(st.dropped_before_keyframe, 2);
+    assert_eq!(st.dropped_bad_dts, 1);
+    f.set_eos(v);
+    let fr = f.pop_fragment().unwrap();
+    assert_eq!(fr.tracks[0].samples.len(), 2);
+    assert_eq!(f.origin(), Some(20));
+}
+
+/// Video with B-frames (PTS = DTS + 2 frames) and a negative first DTS, plus audio from 0.
+fn av_stream(f: &mut Fragmenter<(i64, i64)>, v: usize, a: usize, frames: i64) {
+    let frame = SEC / 25;
+    let afr = 1024 * SEC / 48000;
+    let mut ai = 0;
+    for i in 0..frames {
+        let dts = i * frame - 2 * frame;
+        let pts = dts + 2 * frame;
+        // Interleave by DTS as the aggregator does.
+        while ai * afr < dts {
+            let t = ai * afr;
+            f.push(
+                a,
+                Sample {
+                    dts: t,
+                    pts: t,
+                    duration: Some(afr as u64),
+                    keyframe: true,
+                    size: 5,
+                    payload: (t, t),
+                },
+            );
+            ai += 1;
+        }
+        f.push(
+            v,
+            Sample {
+                dts,
+                pts,
+                duration: Some(frame as u64),
+                keyframe: i % 25 == 0,
+                size: 9,
+                payload: (dts, pts),
+            },
+        );
+    }
+    while ai * afr < (frames - 2) * frame {
+        let t = ai * afr;
+        f.push(
+            a,
+            Sample {
+                dts: t,
+                pts: t,
+                duration: Some(afr as u64),
+                keyframe: true,
+                size: 5,
+                payload: (t, t),
+            },
+        );
+        ai += 1;
+    }
+}
+
+#[test]
+fn audio_is_cut_on_the_video_presentation_timeline() {
+    let mut f = Fragmenter::new(SEC as u64);
+    let v = f.add_track(video(90000, 40_000_000));
+    let a = f.add_track(audio());
+    av_stream(&mut f, v, a, 125);
+    f.set_eos(v);
+    f.set_eos(a);
+    let frags = drain(&mut f);
+    assert_eq!(frags.len(), 5);
+    let origin = f.origin().unwrap();
+    assert_eq!(origin, -80 * MS);
+    for (n, fr) in frags.iter().enumerate() {
+        let vt = fr.tracks.iter().find(|t| t.track == v).unwrap();
+        let at = fr.tracks.iter().find(|t| t.track == a).unwrap();
+        let cut_start = vt.payloads[0].1;
+        assert_eq!(cut_start, n as i64 * SEC);
+        let next = frags
+            .get(n + 1)
+            .map(|x| x.tracks.iter().find(|t| t.track == v).unwrap().payloads[0].1);
+        for &(_, pts) in &at.payloads {
+            if n > 0 {
+                assert!(
+                    pts >= cut_start,
+                    "audio {pts} before fragment start {cut_start}"
+                );
+            }
+            if let Some(next) = next {
+                assert!(pts < next, "audio {pts} after the cut {next}");
+            }
+        }
+        // tfdt = running time - origin, to the tick.
+        let (adts, _) = at.payloads[0];
+        let rounded = ((adts - origin) as i128 * 48000 + SEC as i128 / 2) / SEC as i128;
+        assert_eq!(at.base_decode_time as i128, rounded);
+        let (vdts, vpts) = vt.payloads[0];
+        assert_eq!(vt.base_decode_time as i64, (vdts - origin) * 90 / 1_000_000);
+        let cto = i64::from(vt.samples[0].composition_offset);
+        assert_eq!(
+            vt.base_decode_time as i64 + cto,
+            (vpts - origin) * 90 / 1_000_000
+        );
+    }
+    // The first audio PTS keeps its offset from the first video PTS exactly.
+    let first = &frags[0];
+    let at = first.tracks.iter().find(|t| t.track == a).unwrap();
+    let vt = first.tracks.iter().find(|t| t.track == v).unwrap();
+    let v_pts_ticks = vt.base_decode_time as i64 + i64::from(vt.samples[0].composition_offset);
+    assert_eq!(v_pts_ticks, 7200); // PTS 0 is 80 ms after the origin
+    assert_eq!(at.base_decode_time, 3840); // 80 ms at 48 kHz
+}
+
+#[test]
+fn waits_for_audio_up_to_the_cut() {
+    let mut f: Fragmenter<()> = Fragmenter::new(SEC as u64);
+    let v = f.add_track(video(90000, 40_000_000));
+    let a = f.add_track(audio());
+    let afr = 1024 * SEC / 48000;
+    f.push(a, s(0, 0, true));
+    for i in 0..=25 {
+        let t = i * SEC / 25;
+        f.push(v, s(t, t, i % 25 == 0));
+    }
+    // Keyframe at 1 s has arrived, audio only up to 0: not yet.
+    assert!(f.pop_fragment().is_none());
+    let mut i = 1;
+    while i * afr < SEC {
+        f.push(a, s(i * afr, i * afr, true));
+        i += 1;
+    }
+    assert!(f.pop_fragment().is_none());
+    f.push(a, s(i * afr, i * afr, true));
+    let fr = f.pop_fragment().expect("audio reached the cut");
+    assert_eq!(fr.tracks[1].samples.len() as i64, i);
+    assert!(fr.keyframe_start);
+    // A live timeout writes without waiting.
+    let mut g: Fragmenter<()> = Fragmenter::new(SEC as u64);
+    let v = g.add_track(video(90000, 40_000_000));
+    let _a = g.add_track(audio());
+    for i in 0..=25 {
+        let t = i * SEC / 25;
+        g.push(v, s(t, t, i % 25 == 0));
+    }
+    assert!(g.pop_fragment().is_none());
+    let fr = g.pop_fragment_now().expect("timeout forces output");
+    assert_eq!(fr.tracks.len(), 1);
+    assert_eq!(fr.tracks[0].samples.len(), 25);
+}
+
+#[test]
+fn audio_only_cuts_on_an_absolute_grid() {
+    let mut f: Fragmenter<()> = Fragmenter::new(SEC as u64);
+    let a = f.add_track(audio());
+    let afr = 1024 * SEC / 48000;
+    for i in 0..500 {
+        f.push(a, s(i * afr, i * afr, true));
+    }
+    f.set_eos(a);
+    let frags = drain(&mut f);
+    let mut n = 0i64;
+    for (k, fr) in frags[..frags.len() - 1].iter().enumerate() {
+        n += fr.tracks[0].samples.len() as i64;
+        // Fragment k ends before the first frame at or after (k + 1) seconds.
+        let k = k as i64 + 1;
+        assert!(n * afr >= k * SEC);
+        assert!((n - 1) * afr < k * SEC);
+    }
+    let total: usize = frags.iter().map(|fr| fr.tracks[0].samples.len()).sum();
+    assert_eq!(total, 500);
+}
+
+#[test]
+fn every_sample_comes_out_once_in_order() {
+    let mut f = Fragmenter::new(700 * MS as u64);
+    let v = f.add_track(video(90000, 40_000_000));
+    let a = f.add_track(audio());
+    av_stream(&mut f, v, a, 200);
+    f.set_eos(v);
+    f.set_eos(a);
+    let frags = drain(&mut f);
+    let mut got_v = Vec::new();
+    let mut got_a = Vec::new();
+    let mut next = [None::<u64>; 2];
+    for fr in &frags {
+        for t in &fr.tracks {
+            if let Some(n) = next[t.track] {
+                assert_eq!(t.base_decode_time, n, "tfdt continuity");
+            }
+            assert!(t.samples.iter().all(|s| s.duration > 0));
+            next[t.track] = Some(
+                t.base_decode_time + t.samples.iter().map(|s| u64::from(s.duration)).sum::<u64>(),
+            );
+            let dst = if t.track == v { &mut got_v } else { &mut got_a };
+            dst.extend(t.payloads.iter().copied());
+        }
+    }
+    assert_eq!(got_v.len(), 200);
+    assert!(got_v.windows(2).all(|w| w[0].0 < w[1].0));
+    assert!(got_a.windows(2).all(|w| w[0].0 < w[1].0));
+    assert!(f.is_finished());
+}

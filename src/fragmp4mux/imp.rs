@@ -1,0 +1,732 @@
+//! Aggregator glue: pads, caps, properties and pushing what the fragmenter decides.
+
+use std::sync::{LazyLock, Mutex, MutexGuard};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::prelude::*;
+use gst_base::subclass::prelude::*;
+
+use super::output;
+use super::pad::FragMp4MuxPad;
+use crate::boxes::{MovieDesc, TrackDesc, write_init};
+use crate::codec::{TrackFormat, track_format_from_caps};
+use crate::fragmenter::{Accepted, Fragment, Fragmenter, Sample, TrackSpec};
+
+pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "fragmp4mux",
+        gst::DebugColorFlags::empty(),
+        Some("Fragmented MP4 muxer"),
+    )
+});
+
+const DEFAULT_FRAGMENT_DURATION: u64 = 2_000_000_000;
+const DEFAULT_START_SEQUENCE: u32 = 1;
+
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    fragment_duration: u64,
+    movie_timescale: u32,
+    start_sequence: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            fragment_duration: DEFAULT_FRAGMENT_DURATION,
+            movie_timescale: 0,
+            start_sequence: DEFAULT_START_SEQUENCE,
+        }
+    }
+}
+
+/// One sink pad and the track it feeds.
+struct PadTrack {
+    pad: FragMp4MuxPad,
+    format: Option<TrackFormat>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counters {
+    fragments: u64,
+    bytes: u64,
+}
+
+struct State {
+    pads: Vec<PadTrack>,
+    fragmenter: Fragmenter<gst::Buffer>,
+    sequence: u32,
+    init_sent: bool,
+    /// Added to running times so no output timestamp is negative.
+    shift: i64,
+    counters: Counters,
+}
+
+impl State {
+    fn new(settings: &Settings) -> Self {
+        Self {
+            pads: Vec::new(),
+            fragmenter: Fragmenter::new(settings.fragment_duration),
+            sequence: settings.start_sequence,
+            init_sent: false,
+            shift: 0,
+            counters: Counters::default(),
+        }
+    }
+
+    /// Forgets all stream data but keeps the pads and their formats.
+    fn reset_stream(&mut self, settings: &Settings) {
+        let pads = std::mem::take(&mut self.pads);
+        *self = State::new(settings);
+        for p in pads {
+            let spec = p.format.as_ref().map_or(
+                TrackSpec {
+                    is_video: p.pad.name().starts_with("video"),
+                    timescale: 90000,
+                    default_duration: None,
+                },
+                spec_of,
+            );
+            self.fragmenter.add_track(spec);
+            self.pads.push(p);
+        }
+    }
+
+    fn track_of(&self, pad: &gst_base::AggregatorPad) -> Option<usize> {
+        self.pads
+            .iter()
+            .position(|p| p.pad.upcast_ref::<gst_base::AggregatorPad>() == pad)
+    }
+}
+
+fn spec_of(f: &TrackFormat) -> TrackSpec {
+    TrackSpec {
+        is_video: f.is_video,
+        timescale: f.timescale,
+        default_duration: f.default_duration,
+    }
+}
+
+#[derive(Default)]
+pub struct FragMp4Mux {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A signed running time in ns.
+fn signed_ns(v: gst::Signed<gst::ClockTime>) -> i64 {
+    match v {
+        gst::Signed::Positive(t) => t.nseconds() as i64,
+        gst::Signed::Negative(t) => -(t.nseconds() as i64),
+    }
+}
+
+impl FragMp4Mux {
+    fn settings(&self) -> Settings {
+        *lock(&self.settings)
+    }
+
+    fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let mut guard = lock(&self.state);
+        let state = guard.get_or_insert_with(|| State::new(&self.settings()));
+        f(state)
+    }
+
+    /// The next buffer's running-time DTS on `pad`, if it has one queued.
+    fn head_dts(&self, pad: &FragMp4MuxPad) -> Result<Option<i64>, gst::FlowError> {
+        let Some(buf) = pad.peek_buffer() else {
+            return Ok(None);
+        };
+        self.running_dts(pad, &buf).map(Some)
+    }
+
+    fn running_dts(
+        &self,
+        pad: &FragMp4MuxPad,
+        buf: &gst::BufferRef,
+    ) -> Result<i64, gst::FlowError> {
+        let segment = pad.segment();
+        let Some(segment) = segment.downcast_ref::<gst::ClockTime>() else {
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Format,
+                ["pad {}: segment is not in TIME format", pad.name()]
+            );
+            return Err(gst::FlowError::Error);
+        };
+        let Some(ts) = buf.dts().or(buf.pts()) else {
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Format,
+                [
+                    "pad {}: buffer without DTS and PTS at offset {}; the muxer needs timestamps on every buffer (is a parser missing upstream?)",
+                    pad.name(),
+                    buf.offset()
+                ]
+            );
+            return Err(gst::FlowError::Error);
+        };
+        match segment.to_running_time_full(ts) {
+            Some(rt) => Ok(signed_ns(rt)),
+            None => {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    [
+                        "pad {}: timestamp {} has no running time in segment {:?}",
+                        pad.name(),
+                        ts,
+                        segment
+                    ]
+                );
+                Err(gst::FlowError::Error)
+            }
+        }
+    }
+
+    /// Turns a popped buffer into a fragmenter sample.
+    fn sample(
+        &self,
+        pad: &FragMp4MuxPad,
+        buf: gst::Buffer,
+        is_video: bool,
+    ) -> Result<Sample<gst::Buffer>, gst::FlowError> {
+        let dts = self.running_dts(pad, &buf)?;
+        let segment = pad.segment();
+        let pts = match (buf.pts(), segment.downcast_ref::<gst::ClockTime>()) {
+            (Some(pts), Some(seg)) => seg.to_running_time_full(pts).map_or(dts, signed_ns),
+            _ => dts,
+        };
+        let Ok(size) = u32::try_from(buf.size()) else {
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Format,
+                [
+                    "pad {}: a sample of {} bytes does not fit an MP4 sample size",
+                    pad.name(),
+                    buf.size()
+                ]
+            );
+            return Err(gst::FlowError::Error);
+        };
+        Ok(Sample {
+            dts,
+            pts,
+            duration: buf.duration().map(|d| d.nseconds()),
+            keyframe: !is_video || !buf.flags().contains(gst::BufferFlags::DELTA_UNIT),
+            size,
+            payload: buf,
+        })
+    }
+
+    fn handle_caps(&self, pad: &gst_base::AggregatorPad, caps: &gst::CapsRef) -> bool {
+        let Some(mux_pad) = pad.downcast_ref::<FragMp4MuxPad>() else {
+            return false;
+        };
+        let format = match track_format_from_caps(caps, mux_pad.timescale_override()) {
+            Ok(f) => f,
+            Err(err) => {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    ("pad {}: {}", pad.name(), err),
+                    ["caps: {}", caps]
+                );
+                return false;
+            }
+        };
+        gst::info!(
+            CAT,
+            obj = pad,
+            "track format {} timescale {} from {}",
+            format.codec_string,
+            format.timescale,
+            caps
+        );
+        self.with_state(|state| {
+            let Some(track) = state.track_of(pad) else {
+                return false;
+            };
+            let entry = &mut state.pads[track];
+            if state.init_sent {
+                if let Some(old) = &entry.format
+                    && old.entry == format.entry
+                    && old.timescale == format.timescale
+                {
+                    return true;
+                }
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    ("pad {}: caps changed after the init segment was written; mid-stream format changes are not supported yet", pad.name()),
+                    ["new caps: {}", caps]
+                );
+                return false;
+            }
+            state.fragmenter.update_track(track, spec_of(&format));
+            entry.format = Some(format);
+            true
+        })
+    }
+
+    /// Writes the init segment and sets the src caps, once, before the first fragment.
+    fn send_init(
+        &self,
+        state: &mut State,
+        first: &Fragment<gst::Buffer>,
+    ) -> Result<(), gst::FlowError> {
+        let settings = self.settings();
+        let mut tracks = Vec::new();
+        let mut codecs = Vec::new();
+        for (i, p) in state.pads.iter().enumerate() {
+            let Some(f) = &p.format else {
+                if state.fragmenter.queued(i) > 0 {
+                    gst::element_imp_error!(
+                        self,
+                        gst::CoreError::Negotiation,
+                        ["pad {}: data arrived without caps", p.pad.name()]
+                    );
+                    return Err(gst::FlowError::NotNegotiated);
+                }
+                continue;
+            };
+            tracks.push(TrackDesc {
+                track_id: i as u32 + 1,
+                timescale: f.timescale,
+                entry: f.entry.clone(),
+            });
+            codecs.push(f.codec_string.clone());
+        }
+        let movie_timescale = match settings.movie_timescale {
+            0 => tracks
+                .iter()
+                .find(|t| t.is_video())
+                .or(tracks.first())
+                .map_or(1000, |t| t.timescale),
+            t => t,
+        };
+        let init = write_init(&MovieDesc::fragmented(movie_timescale), &tracks);
+        let mut init = gst::Buffer::from_mut_slice(init);
+        {
+            let b = init.get_mut().expect("new buffer is writable");
+            b.set_flags(gst::BufferFlags::HEADER);
+            b.set_pts(output::output_time(first.start_pts, state.shift));
+            b.set_dts(output::output_time(first.start_dts, state.shift));
+        }
+        let caps = gst::Caps::builder("video/quicktime")
+            .field("variant", "iso-fragmented")
+            .field("codecs", codecs.join(","))
+            .field("streamheader", gst::Array::new([init.clone()]))
+            .build();
+        gst::info!(
+            CAT,
+            imp = self,
+            "init segment for {} tracks, caps {}",
+            tracks.len(),
+            caps
+        );
+        self.obj().set_src_caps(&caps);
+        state.init_sent = true;
+        self.obj().finish_buffer(init).map(|_| ())
+    }
+
+    /// Pushes every fragment the fragmenter has completed.
+    fn push_ready(&self, state: &mut State, now: bool) -> Result<(), gst::FlowError> {
+        loop {
+            let fragment = if now {
+                state.fragmenter.pop_fragment_now()
+            } else {
+                state.fragmenter.pop_fragment()
+            };
+            let Some(fragment) = fragment else {
+                return Ok(());
+            };
+            if fragment.tracks.is_empty() {
+                continue;
+            }
+            if !state.init_sent {
+                let origin = state.fragmenter.origin().unwrap_or(0);
+                state.shift = (-origin).max(0);
+                self.send_init(state, &fragment)?;
+            }
+            self.push_fragment(state, fragment)?;
+        }
+    }
+
+    fn push_fragment(
+        &self,
+        state: &mut State,
+        fragment: Fragment<gst::Buffer>,
+    ) -> Result<(), gst::FlowError> {
+        let track_ids: Vec<u32> = (1..=state.pads.len() as u32).collect();
+        let keyframe_start = fragment.keyframe_start;
+        let samples: usize = fragment.tracks.iter().map(|t| t.samples.len()).sum();
+        let sequence = state.sequence;
+        let chunk = match output::chunk(fragment, sequence, &track_ids, state.shift) {
+            Ok(c) => c,
+            Err(err) => {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Mux,
+                    ["fragment {}: {}", sequence, err]
+                );
+                return Err(gst::FlowError::Error);
+            }
+        };
+        gst::debug!(
+            CAT,
+            imp = self,
+            "fragment {} at {} duration {}: {} samples, {} bytes",
+            sequence,
+            chunk.pts,
+            chunk.duration,
+            samples,
+            chunk.size
+        );
+        state.sequence = state.sequence.wrapping_add(1);
+        state.counters.fragments += 1;
+        state.counters.bytes += chunk.size;
+        let msg = gst::Structure::builder("fragmp4mux-fragment")
+            .field("sequence-number", sequence)
+            .field("running-time", chunk.pts)
+            .field("duration", chunk.duration)
+            .field("size", chunk.size)
+            .field("keyframe-start", keyframe_start)
+            .build();
+        let obj = self.obj();
+        obj.set_position(chunk.pts + chunk.duration);
+        let res = obj.finish_buffer_list(chunk.list);
+        let _ = obj.post_message(gst::message::Element::builder(msg).src(&*obj).build());
+        res.map(|_| ())
+    }
+
+    fn stats(&self) -> gst::Structure {
+        let guard = lock(&self.state);
+        let mut before_key = 0u64;
+        let mut bad_dts = 0u64;
+        let mut counters = Counters::default();
+        if let Some(state) = guard.as_ref() {
+            for i in 0..state.fragmenter.track_count() {
+                let s = state.fragmenter.stats(i);
+                before_key += s.dropped_before_keyframe;
+                bad_dts += s.dropped_bad_dts;
+            }
+            counters = state.counters;
+        }
+        gst::Structure::builder("fragmp4mux-stats")
+            .field("fragments", counters.fragments)
+            .field("bytes", counters.bytes)
+            .field("dropped-before-keyframe", before_key)
+            .field("dropped-non-increasing-dts", bad_dts)
+            .build()
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for FragMp4Mux {
+    const NAME: &'static str = "GstFragMp4Mux";
+    type Type = super::FragMp4Mux;
+    type ParentType = gst_base::Aggregator;
+}
+
+impl ObjectImpl for FragMp4Mux {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecUInt64::builder("fragment-duration")
+                    .nick("Fragment duration")
+                    .blurb("Minimum fragment duration in nanoseconds: a fragment ends at the first video keyframe at least this long after its start")
+                    .minimum(1_000_000)
+                    .default_value(DEFAULT_FRAGMENT_DURATION)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("movie-timescale")
+                    .nick("Movie timescale")
+                    .blurb("Timescale of the mvhd (0 = that of the first video track, else the first track)")
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("start-fragment-sequence-number")
+                    .nick("Start fragment sequence number")
+                    .blurb("mfhd sequence number of the first fragment")
+                    .minimum(1)
+                    .default_value(DEFAULT_START_SEQUENCE)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb("Fragments and bytes written, samples dropped before the first keyframe or for non-increasing DTS")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPS.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = lock(&self.settings);
+        match pspec.name() {
+            "fragment-duration" => {
+                s.fragment_duration = value.get().unwrap_or(DEFAULT_FRAGMENT_DURATION);
+                let d = s.fragment_duration;
+                drop(s);
+                if let Some(state) = lock(&self.state).as_mut() {
+                    state.fragmenter.set_fragment_duration(d);
+                }
+            }
+            "movie-timescale" => s.movie_timescale = value.get().unwrap_or(0),
+            "start-fragment-sequence-number" => {
+                s.start_sequence = value.get().unwrap_or(DEFAULT_START_SEQUENCE)
+            }
+            _ => {}
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings();
+        match pspec.name() {
+            "fragment-duration" => s.fragment_duration.to_value(),
+            "movie-timescale" => s.movie_timescale.to_value(),
+            "start-fragment-sequence-number" => s.start_sequence.to_value(),
+            "stats" => self.stats().to_value(),
+            _ => 0u32.to_value(),
+        }
+    }
+}
+
+impl GstObjectImpl for FragMp4Mux {}
+
+impl ElementImpl for FragMp4Mux {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Fragmented MP4 muxer",
+                "Codec/Muxer",
+                "Muxes H.264/H.265 video and AAC audio into fragmented MP4 (fMP4/CMAF)",
+                "gst-plugin-fragmp4 developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let src = gst::Caps::builder("video/quicktime")
+                .field("variant", "iso-fragmented")
+                .build();
+            let dims = |b: gst::caps::Builder<gst::caps::NoFeature>| {
+                b.field("width", gst::IntRange::new(1, 65535))
+                    .field("height", gst::IntRange::new(1, 65535))
+                    .build()
+            };
+            let mut video = dims(
+                gst::Caps::builder("video/x-h264")
+                    .field("stream-format", gst::List::new(["avc", "avc3"]))
+                    .field("alignment", "au"),
+            );
+            video.merge(dims(
+                gst::Caps::builder("video/x-h265")
+                    .field("stream-format", gst::List::new(["hvc1", "hev1"]))
+                    .field("alignment", "au"),
+            ));
+            let audio = gst::Caps::builder("audio/mpeg")
+                .field("mpegversion", 4i32)
+                .field("stream-format", "raw")
+                .field("channels", gst::IntRange::new(1, 8))
+                .field("rate", gst::IntRange::new(1, i32::MAX))
+                .build();
+            let pad_type = FragMp4MuxPad::static_type();
+            vec![
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &src,
+                )
+                .expect("valid src template"),
+                gst::PadTemplate::with_gtype(
+                    "video_%u",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Request,
+                    &video,
+                    pad_type,
+                )
+                .expect("valid video template"),
+                gst::PadTemplate::with_gtype(
+                    "audio_%u",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Request,
+                    &audio,
+                    pad_type,
+                )
+                .expect("valid audio template"),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+
+    fn release_pad(&self, pad: &gst::Pad) {
+        if let Some(state) = lock(&self.state).as_mut()
+            && let Some(track) = state
+                .pads
+                .iter()
+                .position(|p| p.pad.upcast_ref::<gst::Pad>() == pad)
+        {
+            state.fragmenter.set_eos(track);
+        }
+        self.parent_release_pad(pad);
+    }
+}
+
+impl AggregatorImpl for FragMp4Mux {
+    fn create_new_pad(
+        &self,
+        templ: &gst::PadTemplate,
+        req_name: Option<&str>,
+        _caps: Option<&gst::Caps>,
+    ) -> Option<gst_base::AggregatorPad> {
+        let mut guard = lock(&self.state);
+        let state = guard.get_or_insert_with(|| State::new(&self.settings()));
+        if state.init_sent {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "refusing pad {:?}: the init segment was already written",
+                req_name
+            );
+            return None;
+        }
+        let prefix = templ.name_template().trim_end_matches("%u").to_string();
+        let name = match req_name.filter(|n| !n.contains('%')) {
+            Some(n) if n.starts_with(prefix.as_str()) => n.to_string(),
+            _ => {
+                let taken: Vec<String> = state
+                    .pads
+                    .iter()
+                    .map(|p| p.pad.name().to_string())
+                    .collect();
+                (0u32..)
+                    .map(|i| format!("{prefix}{i}"))
+                    .find(|n| !taken.contains(n))?
+            }
+        };
+        if state.pads.iter().any(|p| p.pad.name() == name.as_str()) {
+            gst::warning!(CAT, imp = self, "pad {} already exists", name);
+            return None;
+        }
+        let pad = gst::PadBuilder::<FragMp4MuxPad>::from_template(templ)
+            .name(name.as_str())
+            .build();
+        state.fragmenter.add_track(TrackSpec {
+            is_video: prefix.starts_with("video"),
+            timescale: 90000,
+            default_duration: None,
+        });
+        state.pads.push(PadTrack {
+            pad: pad.clone(),
+            format: None,
+        });
+        Some(pad.upcast())
+    }
+
+    fn sink_event(&self, pad: &gst_base::AggregatorPad, event: gst::Event) -> bool {
+        if let gst::EventView::Caps(c) = event.view()
+            && !self.handle_caps(pad, c.caps())
+        {
+            return false;
+        }
+        self.parent_sink_event(pad, event)
+    }
+
+    fn aggregate(&self, timeout: bool) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let pads: Vec<(FragMp4MuxPad, bool)> = self.with_state(|s| {
+            s.pads
+                .iter()
+                .map(|p| (p.pad.clone(), p.format.as_ref().is_some_and(|f| f.is_video)))
+                .collect()
+        });
+        // Take the buffer with the earliest DTS, so tracks interleave by decode time.
+        let mut best: Option<(usize, i64)> = None;
+        let mut all_eos = true;
+        for (i, (pad, _)) in pads.iter().enumerate() {
+            match self.head_dts(pad)? {
+                Some(dts) => {
+                    all_eos = false;
+                    if best.is_none_or(|(_, b)| dts < b) {
+                        best = Some((i, dts));
+                    }
+                }
+                None => {
+                    if pad.is_eos() {
+                        self.with_state(|s| s.fragmenter.set_eos(i));
+                    } else {
+                        all_eos = false;
+                    }
+                }
+            }
+        }
+        let mut guard = lock(&self.state);
+        let state = guard.get_or_insert_with(|| State::new(&self.settings()));
+        if let Some((i, _)) = best {
+            let (pad, is_video) = &pads[i];
+            if let Some(buf) = pad.pop_buffer() {
+                let sample = self.sample(pad, buf, *is_video)?;
+                let (dts, pts) = (sample.dts, sample.pts);
+                match state.fragmenter.push(i, sample) {
+                    Accepted::Queued => {}
+                    Accepted::DroppedBeforeKeyframe => gst::info!(
+                        CAT,
+                        obj = pad,
+                        "dropping delta unit before the first keyframe (DTS {}, PTS {})",
+                        dts,
+                        pts
+                    ),
+                    Accepted::DroppedNonIncreasingDts { previous } => gst::warning!(
+                        CAT,
+                        obj = pad,
+                        "dropping sample: DTS {} ns is not after the previous {} ns",
+                        dts,
+                        previous
+                    ),
+                }
+            }
+        }
+        self.push_ready(state, timeout)?;
+        if all_eos && state.fragmenter.is_finished() {
+            gst::debug!(CAT, imp = self, "all pads finished");
+            return Err(gst::FlowError::Eos);
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn flush(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = self.settings();
+        if let Some(state) = lock(&self.state).as_mut() {
+            state.reset_stream(&settings);
+        }
+        self.parent_flush()
+    }
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings();
+        self.with_state(|s| s.reset_stream(&settings));
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings();
+        self.with_state(|s| s.reset_stream(&settings));
+        Ok(())
+    }
+
+    fn negotiate(&self) -> bool {
+        // Src caps are set with the init segment, once every track's caps are known.
+        true
+    }
+}

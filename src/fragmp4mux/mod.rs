@@ -1,0 +1,27 @@
+//! The `fragmp4mux` element: registration and public type.
+
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+mod output;
+mod pad;
+
+pub use pad::FragMp4MuxPad;
+
+glib::wrapper! {
+    /// Fragmented MP4 muxer (`fragmp4mux`).
+    pub struct FragMp4Mux(ObjectSubclass<imp::FragMp4Mux>)
+        @extends gst_base::Aggregator, gst::Element, gst::Object;
+}
+
+/// Registers `fragmp4mux` with `plugin`.
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    FragMp4MuxPad::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    gst::Element::register(
+        Some(plugin),
+        "fragmp4mux",
+        gst::Rank::PRIMARY,
+        FragMp4Mux::static_type(),
+    )
+}
