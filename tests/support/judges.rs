@@ -1,0 +1,111 @@
+//! Independent judges of a written file: ffprobe/ffmpeg and GStreamer's qtdemux.
+
+use gst::prelude::*;
+use std::path::Path;
+use std::process::Command;
+
+/// `ffmpeg -v error -i file -f null -`: decodes everything; panics on any error output.
+pub fn ffmpeg_decodes(path: &Path) {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "ffmpeg: {stderr}"
+    );
+}
+
+/// Frames per stream as `ffprobe -count_frames` reads them, in stream order.
+pub fn ffprobe_frame_counts(path: &Path) -> Vec<(String, u64)> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_type,nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    assert!(
+        out.status.success(),
+        "ffprobe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (kind, n) = l.split_once(',').expect("type,count");
+            (kind.to_string(), n.trim().parse().expect("count"))
+        })
+        .collect()
+}
+
+/// What `qtdemux ! decodebin` made of one stream: decoded frames and the first PTS.
+#[derive(Debug, Default, Clone)]
+pub struct Decoded {
+    pub frames: u64,
+    pub first_pts: Option<gst::ClockTime>,
+}
+
+/// Demuxes with qtdemux and decodes each named stream (`video_0`, `audio_0`, ...).
+pub fn qtdemux_decode(path: &Path, streams: &[&str]) -> Vec<Decoded> {
+    super::init();
+    let mut desc = format!("filesrc location={} ! qtdemux name=d", path.display());
+    for (i, s) in streams.iter().enumerate() {
+        desc.push_str(&format!(
+            " d.{s} ! queue ! decodebin ! appsink name=s{i} sync=false"
+        ));
+    }
+    let pipeline = gst::parse::launch(&desc)
+        .expect("decode pipeline")
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let results: Vec<_> = (0..streams.len())
+        .map(|i| {
+            let sink = pipeline
+                .by_name(&format!("s{i}"))
+                .unwrap()
+                .downcast::<gst_app::AppSink>()
+                .unwrap();
+            let d = std::sync::Arc::new(std::sync::Mutex::new(Decoded::default()));
+            let dd = d.clone();
+            sink.set_callbacks(
+                gst_app::AppSinkCallbacks::builder()
+                    .new_sample(move |s| {
+                        let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                        let mut d = dd.lock().unwrap();
+                        d.frames += 1;
+                        if d.first_pts.is_none() {
+                            d.first_pts = sample.buffer().and_then(|b| b.pts());
+                        }
+                        Ok(gst::FlowSuccess::Ok)
+                    })
+                    .build(),
+            );
+            d
+        })
+        .collect();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(60)) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => {
+                let _ = pipeline.set_state(gst::State::Null);
+                panic!("qtdemux decode: {} ({:?})", e.error(), e.debug());
+            }
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    results.iter().map(|d| d.lock().unwrap().clone()).collect()
+}

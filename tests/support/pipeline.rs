@@ -1,0 +1,200 @@
+//! Runs real pipelines through `fragmp4mux`, recording what enters each sink pad and
+//! everything that leaves the element.
+
+use gst::prelude::*;
+use std::sync::{Arc, Mutex};
+
+/// A buffer as it entered a muxer sink pad, with signed running times in ns.
+#[derive(Debug, Clone)]
+pub struct InBuf {
+    pub data: Vec<u8>,
+    pub dts: Option<i64>,
+    pub pts: Option<i64>,
+    pub keyframe: bool,
+}
+
+impl InBuf {
+    /// DTS, or PTS where there is none (DESIGN.md T2).
+    pub fn decode_time(&self) -> i64 {
+        self.dts.or(self.pts).expect("timestamped input")
+    }
+    pub fn presentation_time(&self) -> i64 {
+        self.pts.or(self.dts).expect("timestamped input")
+    }
+}
+
+/// Everything that entered one sink pad.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub pad: String,
+    pub caps: Option<gst::Caps>,
+    pub buffers: Vec<InBuf>,
+}
+
+/// One pushed output buffer.
+#[derive(Debug, Clone)]
+pub struct OutBuf {
+    pub flags: gst::BufferFlags,
+    pub size: usize,
+    pub pts: Option<gst::ClockTime>,
+    pub dts: Option<gst::ClockTime>,
+    pub duration: Option<gst::ClockTime>,
+}
+
+/// Everything the muxer produced.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub bytes: Vec<u8>,
+    /// One entry per pushed buffer list (or single buffer).
+    pub pushes: Vec<Vec<OutBuf>>,
+    pub caps: Option<gst::Caps>,
+    pub messages: Vec<gst::Structure>,
+}
+
+fn signed(v: Option<gst::Signed<gst::ClockTime>>) -> Option<i64> {
+    v.map(|v| match v {
+        gst::Signed::Positive(t) => t.nseconds() as i64,
+        gst::Signed::Negative(t) => -(t.nseconds() as i64),
+    })
+}
+
+fn record_inputs(mux: &gst::Element) -> Vec<Arc<Mutex<Input>>> {
+    mux.sink_pads()
+        .into_iter()
+        .map(|pad| {
+            let input = Arc::new(Mutex::new(Input {
+                pad: pad.name().to_string(),
+                caps: None,
+                buffers: Vec::new(),
+            }));
+            let rec = input.clone();
+            pad.add_probe(
+                gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+                move |pad, info| {
+                    match &info.data {
+                        Some(gst::PadProbeData::Buffer(buf)) => {
+                            let seg = pad
+                                .sticky_event::<gst::event::Segment>(0)
+                                .expect("segment before buffers");
+                            let seg = seg
+                                .segment()
+                                .downcast_ref::<gst::ClockTime>()
+                                .expect("time")
+                                .clone();
+                            let map = buf.map_readable().expect("readable");
+                            rec.lock().unwrap().buffers.push(InBuf {
+                                data: map.as_slice().to_vec(),
+                                dts: signed(buf.dts().and_then(|t| seg.to_running_time_full(t))),
+                                pts: signed(buf.pts().and_then(|t| seg.to_running_time_full(t))),
+                                keyframe: !buf.flags().contains(gst::BufferFlags::DELTA_UNIT),
+                            });
+                        }
+                        Some(gst::PadProbeData::Event(ev)) => {
+                            if let gst::EventView::Caps(c) = ev.view() {
+                                rec.lock().unwrap().caps = Some(c.caps_owned());
+                            }
+                        }
+                        _ => {}
+                    }
+                    gst::PadProbeReturn::Ok
+                },
+            );
+            input
+        })
+        .collect()
+}
+
+fn out_buf(b: &gst::BufferRef) -> OutBuf {
+    OutBuf {
+        flags: b.flags(),
+        size: b.size(),
+        pts: b.pts(),
+        dts: b.dts(),
+        duration: b.duration(),
+    }
+}
+
+/// Runs `launch` (which must name the muxer `mux` and end in `appsink name=sink`) to EOS.
+pub fn run(launch: &str) -> (Vec<Input>, Output) {
+    super::init();
+    let pipeline = gst::parse::launch(launch)
+        .unwrap_or_else(|e| panic!("pipeline {launch}: {e}"))
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline");
+    let mux = pipeline.by_name("mux").expect("element named mux");
+    let inputs = record_inputs(&mux);
+    let sink = pipeline
+        .by_name("sink")
+        .expect("appsink named sink")
+        .downcast::<gst_app::AppSink>()
+        .expect("appsink");
+    sink.set_property("sync", false);
+    sink.set_property("buffer-list", true);
+    let output = Arc::new(Mutex::new(Output::default()));
+    let out = output.clone();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |s| {
+                let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let mut o = out.lock().unwrap();
+                if let Some(caps) = sample.caps() {
+                    o.caps = Some(caps.to_owned());
+                }
+                let mut push = Vec::new();
+                let mut append = |b: &gst::BufferRef, o: &mut Output| {
+                    o.bytes
+                        .extend_from_slice(&b.map_readable().expect("readable"));
+                    push.push(out_buf(b));
+                };
+                if let Some(list) = sample.buffer_list() {
+                    for b in list.iter() {
+                        append(b, &mut o);
+                    }
+                } else if let Some(b) = sample.buffer() {
+                    append(b, &mut o);
+                }
+                o.pushes.push(push);
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    pipeline.set_state(gst::State::Playing).expect("playing");
+    let bus = pipeline.bus().expect("bus");
+    let mut messages = Vec::new();
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(120)) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => {
+                let _ = pipeline.set_state(gst::State::Null);
+                panic!(
+                    "pipeline error from {:?}: {} ({:?})",
+                    e.src().map(|s| s.path_string()),
+                    e.error(),
+                    e.debug()
+                );
+            }
+            gst::MessageView::Element(e) => {
+                if let Some(s) = e.structure()
+                    && s.name() == "fragmp4mux-fragment"
+                {
+                    messages.push(s.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).expect("null");
+    let mut output = std::mem::take(&mut *output.lock().unwrap());
+    output.messages = messages;
+    let inputs = inputs.iter().map(|i| i.lock().unwrap().clone()).collect();
+    (inputs, output)
+}
+
+/// Writes `bytes` to a fresh file in the temp directory and returns its path.
+pub fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("fragmp4-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write temp file");
+    path
+}
