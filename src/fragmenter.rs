@@ -88,6 +88,9 @@ struct Track<P> {
     /// Tick of the last sample written, so the next is at least one tick later.
     last_tick: Option<u64>,
     last_duration_ticks: Option<u64>,
+    /// DTS of the next sample known to be coming (waiting upstream): no later sample
+    /// can present before it.
+    next_dts: Option<i64>,
     stats: TrackStats,
 }
 
@@ -163,6 +166,7 @@ impl<P> Fragmenter<P> {
             last_dts: None,
             last_tick: None,
             last_duration_ticks: None,
+            next_dts: None,
             stats: TrackStats::default(),
         });
         self.tracks.len() - 1
@@ -201,6 +205,15 @@ impl<P> Fragmenter<P> {
         }
     }
 
+    /// Tells the fragmenter the DTS of the track's next sample while it still waits
+    /// upstream (`None`: nothing known). Samples present no earlier than they decode, so a
+    /// cut at or before it need not wait for the track.
+    pub fn set_next_dts(&mut self, track: usize, dts: Option<i64>) {
+        if let Some(t) = self.tracks.get_mut(track) {
+            t.next_dts = dts;
+        }
+    }
+
     /// True when every track is at EOS and nothing is left to write.
     pub fn is_finished(&self) -> bool {
         self.tracks.iter().all(Track::done)
@@ -234,9 +247,12 @@ impl<P> Fragmenter<P> {
     /// from the tracks that have data (a live pad that has not started yet).
     pub fn establish_origin(&mut self, force: bool) -> Option<i64> {
         if self.origin.is_none() {
-            let waiting = self.tracks.iter().any(|t| t.first_dts.is_none() && !t.eos);
+            // A track whose first sample waits upstream already tells its first DTS
+            // (video only once it has started: a pending delta unit may be dropped).
+            let first = |t: &Track<P>| t.first_dts.or(t.next_dts.filter(|_| t.started));
+            let waiting = self.tracks.iter().any(|t| first(t).is_none() && !t.eos);
             if !waiting || force {
-                self.origin = self.tracks.iter().filter_map(|t| t.first_dts).min();
+                self.origin = self.tracks.iter().filter_map(first).min();
             }
         }
         self.origin
@@ -302,7 +318,10 @@ impl<P> Fragmenter<P> {
         };
         if wait_for_others {
             let others_ready = self.tracks.iter().enumerate().all(|(i, t)| {
-                i == reference || t.eos || t.queue.back().is_some_and(|s| s.pts >= pts)
+                i == reference
+                    || t.eos
+                    || t.queue.back().is_some_and(|s| s.pts >= pts)
+                    || t.next_dts.is_some_and(|d| d >= pts)
             });
             if !others_ready {
                 return None;

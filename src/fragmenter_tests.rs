@@ -342,3 +342,40 @@ fn every_sample_comes_out_once_in_order() {
     assert!(got_a.windows(2).all(|w| w[0].0 < w[1].0));
     assert!(f.is_finished());
 }
+
+#[test]
+fn a_pending_sample_beyond_the_cut_releases_the_fragment() {
+    let mut f: Fragmenter<()> = Fragmenter::new(SEC as u64);
+    let v = f.add_track(video(90000, 40_000_000));
+    let a = f.add_track(audio());
+    f.push(a, s(0, 0, true));
+    for i in 0..=25 {
+        let t = i * SEC / 25;
+        f.push(v, s(t, t, i % 25 == 0));
+    }
+    f.set_next_dts(a, Some(SEC - 1));
+    assert!(f.pop_fragment().is_none());
+    f.set_next_dts(a, Some(SEC));
+    let fr = f.pop_fragment().expect("audio's next sample is at the cut");
+    assert_eq!(fr.tracks[0].samples.len(), 25);
+    assert_eq!(fr.tracks[1].samples.len(), 1);
+}
+
+#[test]
+fn a_late_track_does_not_hold_back_the_origin() {
+    let mut f: Fragmenter<()> = Fragmenter::new(SEC as u64);
+    let v = f.add_track(video(90000, 40_000_000));
+    let a = f.add_track(audio());
+    for i in 0..=25 {
+        let t = i * SEC / 25;
+        f.push(v, s(t, t, i % 25 == 0));
+    }
+    assert!(f.pop_fragment().is_none(), "audio not known yet");
+    // Audio starts at 5 s: its first buffer waits upstream.
+    f.set_next_dts(a, Some(5 * SEC));
+    let fr = f
+        .pop_fragment()
+        .expect("video fragment without waiting for audio");
+    assert_eq!(f.origin(), Some(0));
+    assert_eq!(fr.tracks.len(), 1);
+}

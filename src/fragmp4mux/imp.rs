@@ -48,6 +48,19 @@ struct PadTrack {
     format: Option<TrackFormat>,
 }
 
+/// Output built under the state lock and pushed after releasing it.
+enum Pending {
+    Init {
+        caps: gst::Caps,
+        init: gst::Buffer,
+    },
+    Fragment {
+        list: gst::BufferList,
+        message: gst::Structure,
+        end: gst::ClockTime,
+    },
+}
+
 #[derive(Debug, Default, Clone, Copy)]
 struct Counters {
     fragments: u64,
@@ -275,25 +288,17 @@ impl FragMp4Mux {
         })
     }
 
-    /// Writes the init segment and sets the src caps, once, before the first fragment.
-    fn send_init(
+    /// Builds the init segment and the src caps for the first fragment.
+    fn build_init(
         &self,
         state: &mut State,
         first: &Fragment<gst::Buffer>,
-    ) -> Result<(), gst::FlowError> {
+    ) -> Result<Pending, gst::FlowError> {
         let settings = self.settings();
         let mut tracks = Vec::new();
         let mut codecs = Vec::new();
         for (i, p) in state.pads.iter().enumerate() {
             let Some(f) = &p.format else {
-                if state.fragmenter.queued(i) > 0 {
-                    gst::element_imp_error!(
-                        self,
-                        gst::CoreError::Negotiation,
-                        ["pad {}: data arrived without caps", p.pad.name()]
-                    );
-                    return Err(gst::FlowError::NotNegotiated);
-                }
                 continue;
             };
             tracks.push(TrackDesc {
@@ -331,13 +336,18 @@ impl FragMp4Mux {
             tracks.len(),
             caps
         );
-        self.obj().set_src_caps(&caps);
         state.init_sent = true;
-        self.obj().finish_buffer(init).map(|_| ())
+        Ok(Pending::Init { caps, init })
     }
 
-    /// Pushes every fragment the fragmenter has completed.
-    fn push_ready(&self, state: &mut State, now: bool) -> Result<(), gst::FlowError> {
+    /// Takes every fragment the fragmenter has completed, with the init segment before
+    /// the first. What was built before an error is returned with it, to be pushed.
+    fn collect_ready(
+        &self,
+        state: &mut State,
+        now: bool,
+    ) -> (Vec<Pending>, Result<(), gst::FlowError>) {
+        let mut out = Vec::new();
         loop {
             let fragment = if now {
                 state.fragmenter.pop_fragment_now()
@@ -345,7 +355,7 @@ impl FragMp4Mux {
                 state.fragmenter.pop_fragment()
             };
             let Some(fragment) = fragment else {
-                return Ok(());
+                return (out, Ok(()));
             };
             if fragment.tracks.is_empty() {
                 continue;
@@ -353,17 +363,23 @@ impl FragMp4Mux {
             if !state.init_sent {
                 let origin = state.fragmenter.origin().unwrap_or(0);
                 state.shift = (-origin).max(0);
-                self.send_init(state, &fragment)?;
+                match self.build_init(state, &fragment) {
+                    Ok(init) => out.push(init),
+                    Err(e) => return (out, Err(e)),
+                }
             }
-            self.push_fragment(state, fragment)?;
+            match self.build_fragment(state, fragment) {
+                Ok(f) => out.push(f),
+                Err(e) => return (out, Err(e)),
+            }
         }
     }
 
-    fn push_fragment(
+    fn build_fragment(
         &self,
         state: &mut State,
         fragment: Fragment<gst::Buffer>,
-    ) -> Result<(), gst::FlowError> {
+    ) -> Result<Pending, gst::FlowError> {
         let track_ids: Vec<u32> = (1..=state.pads.len() as u32).collect();
         let keyframe_start = fragment.keyframe_start;
         let samples: usize = fragment.tracks.iter().map(|t| t.samples.len()).sum();
@@ -392,18 +408,39 @@ impl FragMp4Mux {
         state.sequence = state.sequence.wrapping_add(1);
         state.counters.fragments += 1;
         state.counters.bytes += chunk.size;
-        let msg = gst::Structure::builder("fragmp4mux-fragment")
+        let message = gst::Structure::builder("fragmp4mux-fragment")
             .field("sequence-number", sequence)
             .field("running-time", chunk.pts)
             .field("duration", chunk.duration)
             .field("size", chunk.size)
             .field("keyframe-start", keyframe_start)
             .build();
+        Ok(Pending::Fragment {
+            list: chunk.list,
+            message,
+            end: chunk.pts + chunk.duration,
+        })
+    }
+
+    /// Pushes what [`FragMp4Mux::collect_ready`] built; called without the state lock.
+    fn push_pending(&self, pending: Vec<Pending>) -> Result<(), gst::FlowError> {
         let obj = self.obj();
-        obj.set_position(chunk.pts + chunk.duration);
-        let res = obj.finish_buffer_list(chunk.list);
-        let _ = obj.post_message(gst::message::Element::builder(msg).src(&*obj).build());
-        res.map(|_| ())
+        for p in pending {
+            match p {
+                Pending::Init { caps, init } => {
+                    obj.set_src_caps(&caps);
+                    obj.finish_buffer(init)?;
+                }
+                Pending::Fragment { list, message, end } => {
+                    obj.set_position(end);
+                    let res = obj.finish_buffer_list(list);
+                    let _ = obj
+                        .post_message(gst::message::Element::builder(message).src(&*obj).build());
+                    res?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn stats(&self) -> gst::Structure {
@@ -645,10 +682,10 @@ impl AggregatorImpl for FragMp4Mux {
     }
 
     fn aggregate(&self, timeout: bool) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let pads: Vec<(FragMp4MuxPad, bool)> = self.with_state(|s| {
+        let pads: Vec<(FragMp4MuxPad, Option<bool>)> = self.with_state(|s| {
             s.pads
                 .iter()
-                .map(|p| (p.pad.clone(), p.format.as_ref().is_some_and(|f| f.is_video)))
+                .map(|p| (p.pad.clone(), p.format.as_ref().map(|f| f.is_video)))
                 .collect()
         });
         // Take the buffer with the earliest DTS, so tracks interleave by decode time.
@@ -673,32 +710,50 @@ impl AggregatorImpl for FragMp4Mux {
         }
         let mut guard = lock(&self.state);
         let state = guard.get_or_insert_with(|| State::new(&self.settings()));
-        if let Some((i, _)) = best {
-            let (pad, is_video) = &pads[i];
-            if let Some(buf) = pad.pop_buffer() {
-                let sample = self.sample(pad, buf, *is_video)?;
-                let (dts, pts) = (sample.dts, sample.pts);
-                match state.fragmenter.push(i, sample) {
-                    Accepted::Queued => {}
-                    Accepted::DroppedBeforeKeyframe => gst::info!(
-                        CAT,
-                        obj = pad,
-                        "dropping delta unit before the first keyframe (DTS {}, PTS {})",
-                        dts,
-                        pts
-                    ),
-                    Accepted::DroppedNonIncreasingDts { previous } => gst::warning!(
-                        CAT,
-                        obj = pad,
-                        "dropping sample: DTS {} ns is not after the previous {} ns",
-                        dts,
-                        previous
-                    ),
-                }
+        if let Some((i, _)) = best
+            && let (pad, is_video) = &pads[i]
+            && let Some(buf) = pad.pop_buffer()
+        {
+            let Some(is_video) = *is_video else {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Negotiation,
+                    ["pad {}: data arrived without accepted caps", pad.name()]
+                );
+                return Err(gst::FlowError::NotNegotiated);
+            };
+            let sample = self.sample(pad, buf, is_video)?;
+            let (dts, pts) = (sample.dts, sample.pts);
+            match state.fragmenter.push(i, sample) {
+                Accepted::Queued => {}
+                Accepted::DroppedBeforeKeyframe => gst::info!(
+                    CAT,
+                    obj = pad,
+                    "dropping delta unit before the first keyframe (DTS {}, PTS {})",
+                    dts,
+                    pts
+                ),
+                Accepted::DroppedNonIncreasingDts { previous } => gst::warning!(
+                    CAT,
+                    obj = pad,
+                    "dropping sample: DTS {} ns is not after the previous {} ns",
+                    dts,
+                    previous
+                ),
             }
         }
-        self.push_ready(state, timeout)?;
-        if all_eos && state.fragmenter.is_finished() {
+        // What waits in the pads bounds what the tracks can still receive: a cut need not
+        // wait for a pad whose next buffer already lies beyond it.
+        for (i, (pad, _)) in pads.iter().enumerate() {
+            let next = self.head_dts(pad)?;
+            state.fragmenter.set_next_dts(i, next);
+        }
+        let (pending, built) = self.collect_ready(state, timeout);
+        let finished = all_eos && state.fragmenter.is_finished();
+        drop(guard);
+        self.push_pending(pending)?;
+        built?;
+        if finished {
             gst::debug!(CAT, imp = self, "all pads finished");
             return Err(gst::FlowError::Eos);
         }

@@ -114,8 +114,33 @@ fn out_buf(b: &gst::BufferRef) -> OutBuf {
     }
 }
 
-/// Runs `launch` (which must name the muxer `mux` and end in `appsink name=sink`) to EOS.
+/// The result of running a pipeline to EOS or to an error.
+pub struct Run {
+    pub inputs: Vec<Input>,
+    pub output: Output,
+    /// The first error message: "element: error (debug)".
+    pub error: Option<String>,
+    /// The muxer's `stats` property at the end.
+    pub stats: gst::Structure,
+}
+
+/// Runs `launch` (which must name the muxer `mux` and end in `appsink name=sink`) to EOS;
+/// panics on a pipeline error.
 pub fn run(launch: &str) -> (Vec<Input>, Output) {
+    let r = run_with(launch, |_| {}, |_, _| {});
+    if let Some(e) = r.error {
+        panic!("pipeline {launch}: {e}");
+    }
+    (r.inputs, r.output)
+}
+
+/// Like [`run`], with `setup` called before PLAYING and `feed` after it (to push into
+/// appsrc elements; it may watch the output as it grows). Errors are returned.
+pub fn run_with(
+    launch: &str,
+    setup: impl FnOnce(&gst::Pipeline),
+    feed: impl FnOnce(&gst::Pipeline, &Arc<Mutex<Output>>),
+) -> Run {
     super::init();
     let pipeline = gst::parse::launch(launch)
         .unwrap_or_else(|e| panic!("pipeline {launch}: {e}"))
@@ -158,20 +183,23 @@ pub fn run(launch: &str) -> (Vec<Input>, Output) {
             })
             .build(),
     );
+    setup(&pipeline);
     pipeline.set_state(gst::State::Playing).expect("playing");
+    feed(&pipeline, &output);
     let bus = pipeline.bus().expect("bus");
     let mut messages = Vec::new();
+    let mut error = None;
     for msg in bus.iter_timed(gst::ClockTime::from_seconds(120)) {
         match msg.view() {
             gst::MessageView::Eos(_) => break,
             gst::MessageView::Error(e) => {
-                let _ = pipeline.set_state(gst::State::Null);
-                panic!(
-                    "pipeline error from {:?}: {} ({:?})",
-                    e.src().map(|s| s.path_string()),
+                error = Some(format!(
+                    "{}: {} ({:?})",
+                    e.src().map(|s| s.name().to_string()).unwrap_or_default(),
                     e.error(),
                     e.debug()
-                );
+                ));
+                break;
             }
             gst::MessageView::Element(e) => {
                 if let Some(s) = e.structure()
@@ -183,11 +211,28 @@ pub fn run(launch: &str) -> (Vec<Input>, Output) {
             _ => {}
         }
     }
+    let stats = mux.property::<gst::Structure>("stats");
     pipeline.set_state(gst::State::Null).expect("null");
     let mut output = std::mem::take(&mut *output.lock().unwrap());
     output.messages = messages;
     let inputs = inputs.iter().map(|i| i.lock().unwrap().clone()).collect();
-    (inputs, output)
+    Run {
+        inputs,
+        output,
+        error,
+        stats,
+    }
+}
+
+/// Waits up to 10 s until `output` holds `pushes` pushes; returns whether it did.
+pub fn wait_for_pushes(output: &Arc<Mutex<Output>>, pushes: usize) -> bool {
+    for _ in 0..1000 {
+        if output.lock().unwrap().pushes.len() >= pushes {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    false
 }
 
 /// Writes `bytes` to a fresh file in the temp directory and returns its path.

@@ -1,0 +1,243 @@
+//! Exact cases with hand-made buffers pushed through appsrc into fragmp4mux.
+
+mod support;
+
+use support::{check, pipeline, synth};
+
+const SEC: u64 = 1_000_000_000;
+
+fn video_launch(fragment_duration: u64) -> String {
+    format!(
+        "appsrc name=v format=time ! mux.video_0 fragmp4mux name=mux fragment-duration={fragment_duration} ! appsink name=sink"
+    )
+}
+
+fn av_launch(fragment_duration: u64) -> String {
+    format!(
+        "appsrc name=v format=time ! mux.video_0 appsrc name=a format=time ! mux.audio_0 \
+         fragmp4mux name=mux fragment-duration={fragment_duration} ! appsink name=sink"
+    )
+}
+
+#[test]
+fn fragment_leaves_as_soon_as_its_cutting_keyframe_arrives() {
+    let run = pipeline::run_with(
+        &video_launch(SEC),
+        |p| synth::appsrc(p, "v").set_caps(Some(&synth::h264_caps((30, 1), Some(&synth::AVCC)))),
+        |p, out| {
+            let v = synth::appsrc(p, "v");
+            synth::push(&v, synth::video_frames(0..30, (30, 1), 15));
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            assert_eq!(
+                out.lock().unwrap().pushes.len(),
+                0,
+                "no fragment before the cutting keyframe"
+            );
+            synth::push(&v, synth::video_frames(30..31, (30, 1), 15));
+            assert!(
+                pipeline::wait_for_pushes(out, 2),
+                "init + first fragment without waiting for EOS"
+            );
+            synth::push(&v, synth::video_frames(31..50, (30, 1), 15));
+            v.end_of_stream().unwrap();
+        },
+    );
+    assert_eq!(run.error, None);
+    let mp4 = check::check_all(&run.inputs, &run.output, SEC as i64);
+    let per_chunk: Vec<usize> = mp4.chunks.iter().map(|c| c.trafs[0].samples).collect();
+    assert_eq!(per_chunk, vec![30, 20]);
+}
+
+#[test]
+fn audio_up_to_the_cut_is_awaited_then_the_fragment_leaves() {
+    let audio_frame = 1024 * SEC / 48000;
+    let below_cut = SEC / audio_frame + 1; // frames 0..below_cut all start before 1 s
+    let run = pipeline::run_with(
+        &av_launch(SEC),
+        |p| {
+            synth::appsrc(p, "v").set_caps(Some(&synth::h264_caps((30, 1), Some(&synth::AVCC))));
+            synth::appsrc(p, "a").set_caps(Some(&synth::aac_caps()));
+        },
+        |p, out| {
+            let (v, a) = (synth::appsrc(p, "v"), synth::appsrc(p, "a"));
+            synth::push(&v, synth::video_frames(0..31, (30, 1), 15));
+            synth::push(&a, synth::audio_frames(0..below_cut, 0));
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            assert_eq!(
+                out.lock().unwrap().pushes.len(),
+                0,
+                "audio has not reached the cut yet"
+            );
+            synth::push(&a, synth::audio_frames(below_cut..below_cut + 1, 0));
+            assert!(
+                pipeline::wait_for_pushes(out, 2),
+                "fragment leaves once audio passes the cut"
+            );
+            synth::push(&v, synth::video_frames(31..40, (30, 1), 15));
+            synth::push(&a, synth::audio_frames(below_cut + 1..below_cut + 15, 0));
+            v.end_of_stream().unwrap();
+            a.end_of_stream().unwrap();
+        },
+    );
+    assert_eq!(run.error, None);
+    let mp4 = check::check_all(&run.inputs, &run.output, SEC as i64);
+    assert_eq!(mp4.chunks[0].trafs[1].samples as u64, below_cut);
+}
+
+#[test]
+fn ntsc_rate_uses_its_own_timescale_without_drift() {
+    let fps = (30000, 1001);
+    let run = pipeline::run_with(
+        &video_launch(2 * SEC),
+        |p| {
+            synth::appsrc(p, "v")
+                .set_caps(Some(&synth::h264_caps((30000, 1001), Some(&synth::AVCC))))
+        },
+        |p, _| {
+            let v = synth::appsrc(p, "v");
+            synth::push(&v, synth::video_frames(0..600, fps, 30));
+            v.end_of_stream().unwrap();
+        },
+    );
+    assert_eq!(run.error, None);
+    let mp4 = check::check_all(&run.inputs, &run.output, 2 * SEC as i64);
+    assert_eq!(mp4.timescale(1), 30000);
+    assert!(mp4.samples[&1].iter().all(|s| s.duration == 1001));
+    let mut frames = 0u64;
+    for c in &mp4.chunks {
+        assert_eq!(c.trafs[0].tfdt, Some(frames * 1001));
+        frames += c.trafs[0].samples as u64;
+    }
+    assert_eq!(frames, 600);
+}
+
+#[test]
+fn late_audio_keeps_its_offset_from_the_common_origin() {
+    let run = pipeline::run_with(
+        &av_launch(SEC),
+        |p| {
+            synth::appsrc(p, "v").set_caps(Some(&synth::h264_caps((30, 1), Some(&synth::AVCC))));
+            synth::appsrc(p, "a").set_caps(Some(&synth::aac_caps()));
+        },
+        |p, _| {
+            let (v, a) = (synth::appsrc(p, "v"), synth::appsrc(p, "a"));
+            synth::push(&v, synth::video_frames(0..60, (30, 1), 15));
+            // Audio starts 300 ms after the video.
+            synth::push(&a, synth::audio_frames(0..80, 300_000_000));
+            v.end_of_stream().unwrap();
+            a.end_of_stream().unwrap();
+        },
+    );
+    assert_eq!(run.error, None);
+    let mp4 = check::check_all(&run.inputs, &run.output, SEC as i64);
+    assert_eq!(mp4.samples[&1][0].pts, 0);
+    assert_eq!(mp4.samples[&2][0].dts, 300 * 48);
+}
+
+#[test]
+fn leading_delta_units_are_dropped_and_counted() {
+    let run = pipeline::run_with(
+        &video_launch(SEC),
+        |p| synth::appsrc(p, "v").set_caps(Some(&synth::h264_caps((30, 1), Some(&synth::AVCC)))),
+        |p, _| {
+            let v = synth::appsrc(p, "v");
+            // A keyframe every 10 frames, starting at frame 5: frames 0..10 are deltas except none.
+            let frames: Vec<_> = synth::video_frames(0..40, (30, 1), 10)
+                .into_iter()
+                .skip(3)
+                .collect();
+            synth::push(&v, frames);
+            v.end_of_stream().unwrap();
+        },
+    );
+    assert_eq!(run.error, None);
+    // Frames 3..10 come before the first keyframe (frame 10).
+    assert_eq!(run.stats.get::<u64>("dropped-before-keyframe").unwrap(), 7);
+    let mp4 = check::check_all(&run.inputs, &run.output, SEC as i64);
+    assert_eq!(mp4.samples[&1].len(), 30);
+}
+
+#[test]
+fn non_increasing_dts_is_dropped_and_counted() {
+    let run = pipeline::run_with(
+        &video_launch(SEC),
+        |p| synth::appsrc(p, "v").set_caps(Some(&synth::h264_caps((30, 1), Some(&synth::AVCC)))),
+        |p, _| {
+            let v = synth::appsrc(p, "v");
+            let mut frames = synth::video_frames(0..20, (30, 1), 10);
+            // A repeat of frame 5's timestamps after frame 5.
+            let t = 5 * SEC / 30;
+            frames.insert(6, synth::buffer(999, 50, Some(t), Some(t), false));
+            synth::push(&v, frames);
+            v.end_of_stream().unwrap();
+        },
+    );
+    assert_eq!(run.error, None);
+    assert_eq!(
+        run.stats.get::<u64>("dropped-non-increasing-dts").unwrap(),
+        1
+    );
+    let mp4 = support::mp4::parse(&run.output.bytes);
+    let tags: Vec<u32> = mp4.samples[&1]
+        .iter()
+        .map(|s| u32::from_be_bytes(s.data[..4].try_into().unwrap()))
+        .collect();
+    assert_eq!(tags, (0..20).collect::<Vec<u32>>());
+}
+
+#[test]
+fn buffer_without_timestamps_is_an_element_error() {
+    let run = pipeline::run_with(
+        &video_launch(SEC),
+        |p| synth::appsrc(p, "v").set_caps(Some(&synth::h264_caps((30, 1), Some(&synth::AVCC)))),
+        |p, _| {
+            let v = synth::appsrc(p, "v");
+            synth::push(&v, synth::video_frames(0..3, (30, 1), 10));
+            synth::push(&v, vec![synth::buffer(3, 10, None, None, false)]);
+            v.end_of_stream().unwrap();
+        },
+    );
+    let err = run.error.expect("an element error");
+    assert!(err.starts_with("mux:"), "{err}");
+    assert!(
+        err.contains("video_0") && err.contains("without DTS and PTS"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_codec_data_is_an_element_error() {
+    let run = pipeline::run_with(
+        &video_launch(SEC),
+        |p| synth::appsrc(p, "v").set_caps(Some(&synth::h264_caps((30, 1), None))),
+        |p, _| {
+            let v = synth::appsrc(p, "v");
+            synth::push(&v, synth::video_frames(0..3, (30, 1), 10));
+            v.end_of_stream().unwrap();
+        },
+    );
+    let err = run.error.expect("an element error");
+    assert!(
+        err.contains("video_0") && err.contains("codec_data"),
+        "{err}"
+    );
+    assert!(run.output.bytes.is_empty());
+}
+
+#[test]
+fn truncated_avcc_is_an_element_error() {
+    let run = pipeline::run_with(
+        &video_launch(SEC),
+        |p| {
+            synth::appsrc(p, "v")
+                .set_caps(Some(&synth::h264_caps((30, 1), Some(&synth::AVCC[..9]))))
+        },
+        |p, _| {
+            let v = synth::appsrc(p, "v");
+            synth::push(&v, synth::video_frames(0..3, (30, 1), 10));
+            v.end_of_stream().unwrap();
+        },
+    );
+    let err = run.error.expect("an element error");
+    assert!(err.contains("avcC") && err.contains("SPS"), "{err}");
+}

@@ -1,0 +1,104 @@
+//! Hand-made caps and buffers for exact cases, pushed through appsrc.
+
+/// A baseline-profile avcC with one SPS and one PPS (the muxer does not decode them).
+pub const AVCC: [u8; 17] = [
+    1, 0x42, 0xc0, 0x1e, 0xff, 0xe1, 0, 4, 0x67, 0x42, 0xc0, 0x1e, 1, 0, 2, 0x68, 0xce,
+];
+/// AudioSpecificConfig: AAC-LC, 48 kHz, stereo.
+pub const ASC_48K_STEREO: [u8; 2] = [0x11, 0x90];
+
+pub fn h264_caps(fps: (i32, i32), codec_data: Option<&[u8]>) -> gst::Caps {
+    let mut b = gst::Caps::builder("video/x-h264")
+        .field("stream-format", "avc")
+        .field("alignment", "au")
+        .field("width", 320i32)
+        .field("height", 240i32)
+        .field("framerate", gst::Fraction::new(fps.0, fps.1));
+    if let Some(cd) = codec_data {
+        b = b.field("codec_data", gst::Buffer::from_slice(cd.to_vec()));
+    }
+    b.build()
+}
+
+pub fn aac_caps() -> gst::Caps {
+    gst::Caps::builder("audio/mpeg")
+        .field("mpegversion", 4i32)
+        .field("stream-format", "raw")
+        .field("rate", 48000i32)
+        .field("channels", 2i32)
+        .field(
+            "codec_data",
+            gst::Buffer::from_slice(ASC_48K_STEREO.to_vec()),
+        )
+        .build()
+}
+
+/// A buffer whose bytes identify it (`tag` in the first four bytes).
+pub fn buffer(
+    tag: u32,
+    size: usize,
+    pts: Option<u64>,
+    dts: Option<u64>,
+    keyframe: bool,
+) -> gst::Buffer {
+    let mut data = vec![(tag % 251) as u8; size.max(4)];
+    data[..4].copy_from_slice(&tag.to_be_bytes());
+    let mut buf = gst::Buffer::from_mut_slice(data);
+    {
+        let b = buf.get_mut().unwrap();
+        b.set_pts(pts.map(gst::ClockTime::from_nseconds));
+        b.set_dts(dts.map(gst::ClockTime::from_nseconds));
+        if !keyframe {
+            b.set_flags(gst::BufferFlags::DELTA_UNIT);
+        }
+    }
+    buf
+}
+
+/// Video frames `range` at `num/den` fps (exact ns, rounded down), keyframe every `gop`.
+pub fn video_frames(range: std::ops::Range<u64>, fps: (u64, u64), gop: u64) -> Vec<gst::Buffer> {
+    range
+        .map(|i| {
+            let t = i * fps.1 * 1_000_000_000 / fps.0;
+            buffer(
+                i as u32,
+                100 + (i as usize * 7) % 300,
+                Some(t),
+                Some(t),
+                i % gop == 0,
+            )
+        })
+        .collect()
+}
+
+/// AAC frames `range` (1024 samples at 48 kHz) starting at `offset` ns.
+pub fn audio_frames(range: std::ops::Range<u64>, offset: u64) -> Vec<gst::Buffer> {
+    range
+        .map(|i| {
+            let t = offset + i * 1024 * 1_000_000_000 / 48000;
+            buffer(
+                1_000_000 + i as u32,
+                20 + (i as usize * 3) % 50,
+                Some(t),
+                None,
+                true,
+            )
+        })
+        .collect()
+}
+
+/// The appsrc named `name` in `pipeline`.
+pub fn appsrc(pipeline: &gst::Pipeline, name: &str) -> gst_app::AppSrc {
+    use gst::prelude::*;
+    pipeline
+        .by_name(name)
+        .unwrap_or_else(|| panic!("no {name}"))
+        .downcast::<gst_app::AppSrc>()
+        .unwrap()
+}
+
+pub fn push(src: &gst_app::AppSrc, buffers: Vec<gst::Buffer>) {
+    for b in buffers {
+        src.push_buffer(b).expect("appsrc accepts the buffer");
+    }
+}
