@@ -7,4 +7,9 @@ scripts/install-deps.sh
 
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
-cargo test --locked --all-targets
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --locked --lib --tests 2>&1 | tee "$log"
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
