@@ -2,6 +2,7 @@
 
 mod support;
 
+use gst::prelude::*;
 use support::{check, pipeline, synth};
 
 const SEC: u64 = 1_000_000_000;
@@ -240,4 +241,54 @@ fn truncated_avcc_is_an_element_error() {
     );
     let err = run.error.expect("an element error");
     assert!(err.contains("avcC") && err.contains("SPS"), "{err}");
+}
+
+#[test]
+fn pixel_aspect_and_colorimetry_come_from_the_caps() {
+    support::init();
+    let mut caps = synth::h264_caps((25, 1), Some(&synth::AVCC));
+    caps.get_mut()
+        .unwrap()
+        .set("pixel-aspect-ratio", gst::Fraction::new(4, 3));
+    caps.get_mut().unwrap().set("colorimetry", "bt709");
+    let run = pipeline::run_with(
+        &video_launch(SEC),
+        |p| synth::appsrc(p, "v").set_caps(Some(&caps)),
+        |p, _| {
+            let v = synth::appsrc(p, "v");
+            synth::push(&v, synth::video_frames(0..10, (25, 1), 5));
+            v.end_of_stream().unwrap();
+        },
+    );
+    assert_eq!(run.error, None);
+    let mp4 = check::check_all(&run.inputs, &run.output, SEC as i64);
+    let mp4_atom::Codec::Avc1(avc1) = mp4.codec(1) else {
+        panic!("avc1 expected");
+    };
+    let pasp = avc1.pasp.as_ref().expect("pasp from pixel-aspect-ratio");
+    assert_eq!((pasp.h_spacing, pasp.v_spacing), (4, 3));
+    assert_eq!(
+        avc1.colr,
+        Some(mp4_atom::Colr::Nclx {
+            colour_primaries: 1,
+            transfer_characteristics: 1,
+            matrix_coefficients: 1,
+            full_range_flag: false
+        })
+    );
+    // Without those caps fields, neither box is invented.
+    let run = pipeline::run_with(
+        &video_launch(SEC),
+        |p| synth::appsrc(p, "v").set_caps(Some(&synth::h264_caps((25, 1), Some(&synth::AVCC)))),
+        |p, _| {
+            let v = synth::appsrc(p, "v");
+            synth::push(&v, synth::video_frames(0..10, (25, 1), 5));
+            v.end_of_stream().unwrap();
+        },
+    );
+    let mp4 = check::check_all(&run.inputs, &run.output, SEC as i64);
+    let mp4_atom::Codec::Avc1(avc1) = mp4.codec(1) else {
+        panic!("avc1 expected");
+    };
+    assert!(avc1.pasp.is_none() && avc1.colr.is_none());
 }
