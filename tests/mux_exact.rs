@@ -2,7 +2,6 @@
 
 mod support;
 
-use gst::prelude::*;
 use support::{check, pipeline, synth};
 
 const SEC: u64 = 1_000_000_000;

@@ -45,7 +45,39 @@ impl Default for Settings {
 /// One sink pad and the track it feeds.
 struct PadTrack {
     pad: FragMp4MuxPad,
-    format: Option<TrackFormat>,
+    /// Formats by fragmenter generation, oldest first; the last one is the caps'.
+    formats: Vec<(u32, TrackFormat)>,
+    /// Generation the last init segment described.
+    written: Option<u32>,
+}
+
+impl PadTrack {
+    fn new(pad: FragMp4MuxPad) -> Self {
+        Self {
+            pad,
+            formats: Vec::new(),
+            written: None,
+        }
+    }
+
+    fn latest(&self) -> Option<&TrackFormat> {
+        self.formats.last().map(|(_, f)| f)
+    }
+
+    fn format(&self, generation: u32) -> Option<&TrackFormat> {
+        self.formats
+            .iter()
+            .find(|(g, _)| *g == generation)
+            .map(|(_, f)| f)
+    }
+}
+
+/// True when `new` needs no new init segment after `old`: nothing in the init changes,
+/// or only in-band parameter sets of `avc3`/`hev1` do.
+fn same_init(old: &TrackFormat, new: &TrackFormat) -> bool {
+    let in_band = matches!(&old.entry.fourcc, b"avc3" | b"hev1");
+    old.timescale == new.timescale
+        && (old.entry == new.entry || (in_band && old.entry.fourcc == new.entry.fourcc))
 }
 
 /// Output built under the state lock and pushed after releasing it.
@@ -93,8 +125,10 @@ impl State {
     fn reset_stream(&mut self, settings: &Settings) {
         let pads = std::mem::take(&mut self.pads);
         *self = State::new(settings);
-        for p in pads {
-            let spec = p.format.as_ref().map_or(
+        for mut p in pads {
+            p.formats = p.formats.pop().map(|(_, f)| (0, f)).into_iter().collect();
+            p.written = None;
+            let spec = p.latest().map_or(
                 TrackSpec {
                     is_video: p.pad.name().starts_with("video"),
                     timescale: 90000,
@@ -262,30 +296,51 @@ impl FragMp4Mux {
             format.timescale,
             caps
         );
-        self.with_state(|state| {
-            let Some(track) = state.track_of(pad) else {
-                return false;
-            };
+        let new_generation = self.with_state(|state| {
+            let track = state.track_of(pad)?;
             let entry = &mut state.pads[track];
-            if state.init_sent {
-                if let Some(old) = &entry.format
-                    && old.entry == format.entry
-                    && old.timescale == format.timescale
-                {
-                    return true;
-                }
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Format,
-                    ("pad {}: caps changed after the init segment was written; mid-stream format changes are not supported yet", pad.name()),
-                    ["new caps: {}", caps]
-                );
-                return false;
+            if entry.latest().is_some_and(|old| same_init(old, &format)) {
+                gst::debug!(CAT, obj = pad, "caps change needs no new init segment");
+                return Some(false);
             }
-            state.fragmenter.update_track(track, spec_of(&format));
-            entry.format = Some(format);
-            true
-        })
+            let generation = state.fragmenter.change_format(track, spec_of(&format));
+            let changed = entry.formats.last().is_some_and(|(g, _)| *g != generation);
+            entry.formats.retain(|(g, _)| *g != generation);
+            entry.formats.push((generation, format));
+            Some(changed)
+        });
+        match new_generation {
+            None => false,
+            Some(false) => true,
+            Some(true) => {
+                gst::info!(
+                    CAT,
+                    obj = pad,
+                    "format change: the fragment ends at the next keyframe, then a new init segment"
+                );
+                self.request_keyframes();
+                true
+            }
+        }
+    }
+
+    /// Asks upstream of every video pad for a keyframe.
+    fn request_keyframes(&self) {
+        let pads: Vec<FragMp4MuxPad> = self.with_state(|s| {
+            s.pads
+                .iter()
+                .filter(|p| p.latest().is_some_and(|f| f.is_video))
+                .map(|p| p.pad.clone())
+                .collect()
+        });
+        for pad in pads {
+            let event = gst_video::UpstreamForceKeyUnitEvent::builder()
+                .all_headers(true)
+                .build();
+            if !pad.push_event(event) {
+                gst::debug!(CAT, obj = pad, "upstream did not handle force-key-unit");
+            }
+        }
     }
 
     /// Builds the init segment and the src caps for the first fragment.
@@ -297,8 +352,21 @@ impl FragMp4Mux {
         let settings = self.settings();
         let mut tracks = Vec::new();
         let mut codecs = Vec::new();
-        for (i, p) in state.pads.iter().enumerate() {
-            let Some(f) = &p.format else {
+        for (i, p) in state.pads.iter_mut().enumerate() {
+            let in_fragment = first
+                .tracks
+                .iter()
+                .find(|t| t.track == i)
+                .map(|t| t.generation);
+            let Some(generation) = in_fragment
+                .or(p.written)
+                .or(p.formats.first().map(|(g, _)| *g))
+            else {
+                continue;
+            };
+            p.written = Some(generation);
+            p.formats.retain(|(g, _)| *g >= generation);
+            let Some(f) = p.format(generation) else {
                 continue;
             };
             tracks.push(TrackDesc {
@@ -360,9 +428,17 @@ impl FragMp4Mux {
             if fragment.tracks.is_empty() {
                 continue;
             }
-            if !state.init_sent {
-                let origin = state.fragmenter.origin().unwrap_or(0);
-                state.shift = (-origin).max(0);
+            let format_changed = fragment.tracks.iter().any(|t| {
+                state
+                    .pads
+                    .get(t.track)
+                    .is_some_and(|p| p.written != Some(t.generation))
+            });
+            if !state.init_sent || format_changed {
+                if !state.init_sent {
+                    let origin = state.fragmenter.origin().unwrap_or(0);
+                    state.shift = (-origin).max(0);
+                }
                 match self.build_init(state, &fragment) {
                     Ok(init) => out.push(init),
                     Err(e) => return (out, Err(e)),
@@ -665,10 +741,7 @@ impl AggregatorImpl for FragMp4Mux {
             timescale: 90000,
             default_duration: None,
         });
-        state.pads.push(PadTrack {
-            pad: pad.clone(),
-            format: None,
-        });
+        state.pads.push(PadTrack::new(pad.clone()));
         Some(pad.upcast())
     }
 
@@ -685,7 +758,7 @@ impl AggregatorImpl for FragMp4Mux {
         let pads: Vec<(FragMp4MuxPad, Option<bool>)> = self.with_state(|s| {
             s.pads
                 .iter()
-                .map(|p| (p.pad.clone(), p.format.as_ref().map(|f| f.is_video)))
+                .map(|p| (p.pad.clone(), p.latest().map(|f| f.is_video)))
                 .collect()
         });
         // Take the buffer with the earliest DTS, so tracks interleave by decode time.

@@ -243,3 +243,21 @@ pub fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
     std::fs::write(&path, bytes).expect("write temp file");
     path
 }
+
+impl Output {
+    /// The output split at each init segment (`HEADER` buffer): one byte range per init.
+    pub fn segments(&self) -> Vec<&[u8]> {
+        let mut starts = Vec::new();
+        let mut pos = 0;
+        for push in &self.pushes {
+            for b in push {
+                if b.flags.contains(gst::BufferFlags::HEADER) {
+                    starts.push(pos);
+                }
+                pos += b.size;
+            }
+        }
+        starts.push(self.bytes.len());
+        starts.windows(2).map(|w| &self.bytes[w[0]..w[1]]).collect()
+    }
+}

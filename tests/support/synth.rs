@@ -102,3 +102,20 @@ pub fn push(src: &gst_app::AppSrc, buffers: Vec<gst::Buffer>) {
         src.push_buffer(b).expect("appsrc accepts the buffer");
     }
 }
+
+/// A main-profile avcC for 640x480 caps, different from [`AVCC`].
+pub const AVCC_MAIN: [u8; 18] = [
+    1, 0x4d, 0x40, 0x28, 0xff, 0xe1, 0, 5, 0x67, 0x4d, 0x40, 0x28, 0x01, 1, 0, 2, 0x68, 0xee,
+];
+/// AudioSpecificConfig: AAC-LC, 44.1 kHz, mono.
+pub const ASC_44K_MONO: [u8; 2] = [0x12, 0x08];
+
+pub fn aac_caps_with(rate: i32, channels: i32, asc: &[u8]) -> gst::Caps {
+    gst::Caps::builder("audio/mpeg")
+        .field("mpegversion", 4i32)
+        .field("stream-format", "raw")
+        .field("rate", rate)
+        .field("channels", channels)
+        .field("codec_data", gst::Buffer::from_slice(asc.to_vec()))
+        .build()
+}

@@ -379,3 +379,115 @@ fn a_late_track_does_not_hold_back_the_origin() {
     assert_eq!(f.origin(), Some(0));
     assert_eq!(fr.tracks.len(), 1);
 }
+
+#[test]
+fn audio_format_change_ends_the_fragment_at_the_next_keyframe() {
+    let mut f: Fragmenter<(i64, u32)> = Fragmenter::new(2 * SEC as u64);
+    let v = f.add_track(video(90000, 40_000_000));
+    let a = f.add_track(audio());
+    let afr = 1024 * SEC / 48000;
+    let mut ai = 0;
+    for i in 0..100 {
+        let t = i * SEC / 25;
+        while ai * afr < t {
+            if ai * afr >= SEC / 2 && ai * afr < SEC / 2 + afr {
+                let spec = TrackSpec {
+                    timescale: 44100,
+                    ..audio()
+                };
+                assert_eq!(f.change_format(a, spec), 1);
+            }
+            let at = ai * afr;
+            f.push(
+                a,
+                Sample {
+                    dts: at,
+                    pts: at,
+                    duration: None,
+                    keyframe: true,
+                    size: 1,
+                    payload: (at, 0),
+                },
+            );
+            ai += 1;
+        }
+        f.push(
+            v,
+            Sample {
+                dts: t,
+                pts: t,
+                duration: None,
+                keyframe: i % 25 == 0,
+                size: 1,
+                payload: (t, 0),
+            },
+        );
+    }
+    f.set_eos(v);
+    f.set_eos(a);
+    let frags = drain(&mut f);
+    // The change at 0.5 s cuts at the keyframe at 1 s instead of 2 s.
+    let vt = &frags[0].tracks[0];
+    assert_eq!(vt.samples.len(), 25);
+    let at = &frags[0].tracks[1];
+    assert!(
+        at.payloads.iter().all(|p| p.0 < SEC / 2),
+        "only old-format audio in fragment 1"
+    );
+    assert_eq!(at.generation, 0);
+    // New-format audio opens the next fragment even though it presents before 1 s.
+    let at2 = frags[1].tracks.iter().find(|t| t.track == a).unwrap();
+    assert_eq!(at2.generation, 1);
+    assert!(at2.payloads[0].0 >= SEC / 2 && at2.payloads[0].0 < SEC);
+    let first_new = at2.payloads[0].0;
+    let rounded = (first_new as i128 * 44100 + SEC as i128 / 2) / SEC as i128;
+    assert_eq!(
+        at2.base_decode_time as i128, rounded,
+        "tfdt in the new timescale"
+    );
+    // Afterwards fragments are 2 s again; nothing is lost.
+    assert_eq!(frags[1].tracks[0].samples.len(), 50);
+    let total_audio: usize = frags
+        .iter()
+        .flat_map(|fr| fr.tracks.iter())
+        .filter(|t| t.track == a)
+        .map(|t| t.samples.len())
+        .sum();
+    assert_eq!(total_audio as i64, ai);
+}
+
+#[test]
+fn video_format_change_cuts_before_the_new_keyframe_and_drops_deltas_before_it() {
+    let mut f: Fragmenter<()> = Fragmenter::new(10 * SEC as u64);
+    let v = f.add_track(video(90000, 40_000_000));
+    for i in 0..30 {
+        let t = i * SEC / 25;
+        f.push(v, s(t, t, i % 25 == 0));
+    }
+    f.change_format(
+        v,
+        TrackSpec {
+            timescale: 30000,
+            ..video(90000, 40_000_000)
+        },
+    );
+    // Two delta units under the new caps before its keyframe: dropped.
+    for i in 30..32 {
+        let t = i * SEC / 25;
+        assert_eq!(f.push(v, s(t, t, false)), Accepted::DroppedBeforeKeyframe);
+    }
+    for i in 32..50 {
+        let t = i * SEC / 25;
+        assert_eq!(f.push(v, s(t, t, i == 32)), Accepted::Queued);
+    }
+    let fr = f.pop_fragment().expect("cut right before the new format");
+    assert_eq!(fr.tracks[0].samples.len(), 30);
+    assert_eq!(fr.tracks[0].generation, 0);
+    // The last old sample lasts until the new keyframe (3 frames of 40 ms).
+    assert_eq!(fr.tracks[0].samples[29].duration, 3 * 3600);
+    f.set_eos(v);
+    let fr = f.pop_fragment().unwrap();
+    assert_eq!(fr.tracks[0].generation, 1);
+    assert_eq!(fr.tracks[0].base_decode_time, 32 * 1200); // 1.28 s at 30 kHz
+    assert_eq!(f.stats(v).dropped_before_keyframe, 2);
+}

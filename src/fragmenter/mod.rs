@@ -5,11 +5,10 @@
 //! Generic over the payload so the element passes `gst::Buffer`s through untouched and
 //! tests use `()`.
 
-use std::collections::VecDeque;
-
 use crate::boxes::SampleDesc;
 
-const NS: i128 = 1_000_000_000;
+mod track;
+use track::{Queued, Track};
 
 /// Static facts about a track that drive cutting and timing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +49,8 @@ pub enum Accepted {
 pub struct FragmentTrack<P> {
     /// Index of the track, in the order tracks were added.
     pub track: usize,
+    /// Format generation of the samples (see [`Fragmenter::change_format`]).
+    pub generation: u32,
     /// `tfdt`: decode time of the first sample in ticks from the origin.
     pub base_decode_time: u64,
     pub samples: Vec<SampleDesc>,
@@ -75,52 +76,6 @@ pub struct Fragment<P> {
 pub struct TrackStats {
     pub dropped_before_keyframe: u64,
     pub dropped_bad_dts: u64,
-}
-
-#[derive(Debug)]
-struct Track<P> {
-    spec: TrackSpec,
-    queue: VecDeque<Sample<P>>,
-    eos: bool,
-    started: bool,
-    first_dts: Option<i64>,
-    last_dts: Option<i64>,
-    /// Tick of the last sample written, so the next is at least one tick later.
-    last_tick: Option<u64>,
-    last_duration_ticks: Option<u64>,
-    /// DTS of the next sample known to be coming (waiting upstream): no later sample
-    /// can present before it.
-    next_dts: Option<i64>,
-    stats: TrackStats,
-}
-
-impl<P> Track<P> {
-    fn done(&self) -> bool {
-        self.eos && self.queue.is_empty()
-    }
-
-    fn ticks(&self, ns: i128) -> i128 {
-        let ts = i128::from(self.spec.timescale);
-        let num = ns * ts;
-        if num >= 0 {
-            (num + NS / 2) / NS
-        } else {
-            -((-num + NS / 2) / NS)
-        }
-    }
-
-    fn ticks_to_ns(&self, ticks: i128) -> i128 {
-        ticks * NS / i128::from(self.spec.timescale)
-    }
-
-    /// The decode tick of a sample that follows `prev`.
-    fn dts_tick(&self, dts: i64, origin: i64, prev: Option<u64>) -> u64 {
-        let t = self.ticks(i128::from(dts) - i128::from(origin)).max(0) as u64;
-        match prev {
-            Some(p) if t <= p => p + 1,
-            _ => t,
-        }
-    }
 }
 
 /// Where the reference track is cut, and how many of its samples the fragment takes.
@@ -157,26 +112,30 @@ impl<P> Fragmenter<P> {
 
     /// Adds a track; returns its index.
     pub fn add_track(&mut self, spec: TrackSpec) -> usize {
-        self.tracks.push(Track {
-            spec,
-            queue: VecDeque::new(),
-            eos: false,
-            started: !spec.is_video,
-            first_dts: None,
-            last_dts: None,
-            last_tick: None,
-            last_duration_ticks: None,
-            next_dts: None,
-            stats: TrackStats::default(),
-        });
+        self.tracks.push(Track::new(spec));
         self.tracks.len() - 1
     }
 
-    /// Replaces a track's timing facts (caps update that keeps the timescale semantics).
-    pub fn update_track(&mut self, track: usize, spec: TrackSpec) {
-        if let Some(t) = self.tracks.get_mut(track) {
+    /// Announces a new format for the samples pushed from now on. Before the track has
+    /// received anything the format is simply replaced; afterwards the new samples form a
+    /// new generation: the fragment in progress ends before them (at the next keyframe of
+    /// the reference video), and video of the changed track waits for a keyframe.
+    /// Returns the generation the next samples carry.
+    pub fn change_format(&mut self, track: usize, spec: TrackSpec) -> u32 {
+        let Some(t) = self.tracks.get_mut(track) else {
+            return 0;
+        };
+        if t.first_dts.is_none() && t.queue.is_empty() {
             t.spec = spec;
+            t.started = !spec.is_video;
+            return t.incoming;
         }
+        t.incoming += 1;
+        t.pending.push_back((t.incoming, spec));
+        if spec.is_video {
+            t.started = false;
+        }
+        t.incoming
     }
 
     pub fn track_count(&self) -> usize {
@@ -239,7 +198,10 @@ impl<P> Fragmenter<P> {
         }
         t.last_dts = Some(sample.dts);
         t.first_dts.get_or_insert(sample.dts);
-        t.queue.push_back(sample);
+        t.queue.push_back(Queued {
+            generation: t.incoming,
+            sample,
+        });
         Accepted::Queued
     }
 
@@ -292,12 +254,24 @@ impl<P> Fragmenter<P> {
             let n = (start - origin).div_euclid(dur) + 1;
             origin.saturating_add(n.saturating_mul(dur))
         };
+        // A format change on another track ends the fragment at the next keyframe; one on
+        // the reference ends it right before the new format.
+        let change_elsewhere = self
+            .tracks
+            .iter()
+            .enumerate()
+            .any(|(i, t)| i != reference && t.change_queued());
+        let head_generation = r.queue.front()?.generation;
         let found = r
             .queue
             .iter()
             .enumerate()
             .skip(1)
-            .find(|(_, s)| (s.keyframe || !r.spec.is_video) && s.pts >= threshold)
+            .find(|(_, s)| {
+                s.generation != head_generation
+                    || ((s.keyframe || !r.spec.is_video)
+                        && (change_elsewhere || s.pts >= threshold))
+            })
             .map(|(k, s)| (k, s.pts));
         let (take, pts) = match found {
             Some(cut) => cut,
@@ -320,6 +294,7 @@ impl<P> Fragmenter<P> {
             let others_ready = self.tracks.iter().enumerate().all(|(i, t)| {
                 i == reference
                     || t.eos
+                    || t.change_queued()
                     || t.queue.back().is_some_and(|s| s.pts >= pts)
                     || t.next_dts.is_some_and(|d| d >= pts)
             });
@@ -344,12 +319,19 @@ impl<P> Fragmenter<P> {
             let take = if index == cut.reference {
                 cut.take
             } else {
-                t.queue.iter().take_while(|s| s.pts < cut.pts).count()
+                // Samples of a new format wait for the next fragment.
+                let current = t.current;
+                t.queue
+                    .iter()
+                    .take_while(|s| s.pts < cut.pts && s.generation == current)
+                    .count()
             };
             if take == 0 {
+                t.advance_generation();
                 continue;
             }
-            let taken: Vec<Sample<P>> = t.queue.drain(..take).collect();
+            let generation = t.current;
+            let taken: Vec<Sample<P>> = t.queue.drain(..take).map(|q| q.sample).collect();
             let mut ticks = Vec::with_capacity(taken.len() + 1);
             let mut prev = t.last_tick;
             for s in &taken {
@@ -398,8 +380,10 @@ impl<P> Fragmenter<P> {
                 t.last_duration_ticks = Some(dur);
             }
             t.last_tick = Some(last);
+            t.advance_generation();
             out.push(FragmentTrack {
                 track: index,
+                generation,
                 base_decode_time: ticks[0],
                 samples,
                 payloads,
@@ -416,5 +400,4 @@ impl<P> Fragmenter<P> {
 }
 
 #[cfg(test)]
-#[path = "fragmenter_tests.rs"]
 mod tests;
