@@ -14,18 +14,11 @@ fn launch() -> String {
 }
 
 fn tags(samples: &[mp4::Sample]) -> Vec<u32> {
-    samples
-        .iter()
-        .map(|s| u32::from_be_bytes(s.data[..4].try_into().unwrap()))
-        .collect()
+    samples.iter().map(|s| synth::tag(&s.data)).collect()
 }
 
 fn input_tags(input: &pipeline::Input) -> Vec<u32> {
-    input
-        .buffers
-        .iter()
-        .map(|b| u32::from_be_bytes(b.data[..4].try_into().unwrap()))
-        .collect()
+    input.buffers.iter().map(|b| synth::tag(&b.data)).collect()
 }
 
 /// Samples of `track` over every init segment, in order, with the segment index.
@@ -94,14 +87,16 @@ fn video_caps_change_starts_a_new_init_at_the_new_keyframe() {
     assert_eq!(
         video
             .iter()
-            .map(|(_, s)| u32::from_be_bytes(s.data[..4].try_into().unwrap()))
+            .map(|(_, s)| synth::tag(&s.data))
             .collect::<Vec<_>>(),
         want
     );
     assert_eq!(run.stats.get::<u64>("dropped-before-keyframe").unwrap(), 5);
-    assert!(video.iter().all(
-        |(part, s)| (*part == 0) == (u32::from_be_bytes(s.data[..4].try_into().unwrap()) < 35)
-    ));
+    assert!(
+        video
+            .iter()
+            .all(|(part, s)| (*part == 0) == (synth::tag(&s.data) < 35))
+    );
     assert!(new.samples[&1][0].is_sync());
     // Audio: every frame exactly once.
     assert_eq!(
@@ -196,8 +191,11 @@ fn audio_caps_change_opens_the_next_fragment() {
     );
     // The change (at 1.49 s) ends the fragment at the next keyframe (2 s), all of the new
     // audio is after the new init and all of the old before it.
-    assert!(audio.iter().all(|(part, s)| (*part == 1)
-        == (u32::from_be_bytes(s.data[..4].try_into().unwrap()) >= 2_000_000)));
+    assert!(
+        audio
+            .iter()
+            .all(|(part, s)| (*part == 1) == (synth::tag(&s.data) >= 2_000_000))
+    );
     assert_eq!(parts[0].samples[&1].len(), 50);
     // The new audio's tfdt is its running time in the new timescale.
     let first = &parts[1].samples[&2][0];

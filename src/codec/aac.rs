@@ -182,6 +182,7 @@ pub(crate) fn from_caps(s: &gst::StructureRef) -> Result<TrackFormat, CodecError
         codec_string: codec_string(&asc),
         default_duration: Some(u64::from(asc.frame_length) * 1_000_000_000 / u64::from(timescale)),
         is_video: false,
+        nal_length_size: None,
     })
 }
 

@@ -87,6 +87,7 @@ pub(crate) fn from_caps(s: &gst::StructureRef) -> Result<TrackFormat, CodecError
     };
     let avcc = codec_data(s, format)?;
     let config = parse_avcc(&avcc)?;
+    let length_size = (avcc[4] & 3) + 1;
     let v = video::from_caps(s)?;
     Ok(TrackFormat {
         entry: SampleEntry {
@@ -102,6 +103,7 @@ pub(crate) fn from_caps(s: &gst::StructureRef) -> Result<TrackFormat, CodecError
         codec_string: codec_string(&fourcc, config),
         default_duration: v.default_duration,
         is_video: true,
+        nal_length_size: Some(length_size),
     })
 }
 

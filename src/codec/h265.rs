@@ -90,6 +90,7 @@ pub(crate) fn from_caps(s: &gst::StructureRef) -> Result<TrackFormat, CodecError
     };
     let hvcc = codec_data(s, format)?;
     let config = parse_hvcc(&hvcc)?;
+    let length_size = (hvcc[21] & 3) + 1;
     let v = video::from_caps(s)?;
     Ok(TrackFormat {
         entry: SampleEntry {
@@ -105,6 +106,7 @@ pub(crate) fn from_caps(s: &gst::StructureRef) -> Result<TrackFormat, CodecError
         codec_string: codec_string(&fourcc, &config),
         default_duration: v.default_duration,
         is_video: true,
+        nal_length_size: Some(length_size),
     })
 }
 

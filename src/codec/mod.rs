@@ -20,6 +20,8 @@ pub struct TrackFormat {
     pub default_duration: Option<u64>,
     /// True for video: fragments start at its keyframes.
     pub is_video: bool,
+    /// Bytes of the NAL unit length prefix when samples are length-prefixed NAL units.
+    pub nal_length_size: Option<u8>,
 }
 
 /// Caps that cannot be turned into a track, with what the user can do about it.
@@ -70,6 +72,34 @@ pub fn track_format_from_caps(
     Ok(format)
 }
 
+/// Checks that `data` is a whole access unit of NAL units, each prefixed by its length
+/// in `length_size` bytes (what `avc`/`hvc1` samples must be).
+pub fn check_length_prefixed(data: &[u8], length_size: u8) -> Result<(), String> {
+    let n = usize::from(length_size);
+    let mut pos = 0;
+    let mut units = 0;
+    while pos < data.len() {
+        let Some(prefix) = data.get(pos..pos + n) else {
+            return Err(format!(
+                "{} stray bytes after {units} NAL units",
+                data.len() - pos
+            ));
+        };
+        let len = prefix
+            .iter()
+            .fold(0usize, |v, b| (v << 8) | usize::from(*b));
+        if len == 0 || pos + n + len > data.len() {
+            return Err(format!(
+                "NAL unit {units} at byte {pos} claims {len} bytes, {} remain (byte-stream data or a truncated sample)",
+                data.len() - pos - n
+            ));
+        }
+        pos += n + len;
+        units += 1;
+    }
+    Ok(())
+}
+
 /// The `codec_data` buffer's bytes, or an error naming the stream format that needs it.
 pub(crate) fn codec_data(
     s: &gst::StructureRef,
@@ -82,4 +112,22 @@ pub(crate) fn codec_data(
         .map_readable()
         .map_err(|_| CodecError::invalid("codec_data", "buffer cannot be mapped"))?;
     Ok(map.as_slice().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_length_prefixed;
+
+    #[test]
+    fn length_prefixed_access_units() {
+        assert!(check_length_prefixed(&[0, 0, 0, 2, 0x65, 1, 0, 0, 0, 1, 0x06], 4).is_ok());
+        assert!(check_length_prefixed(&[0, 2, 0x65, 1], 2).is_ok());
+        // Annex B start code: 0x00000001 reads as a 1-byte NAL followed by garbage.
+        let err = check_length_prefixed(&[0, 0, 0, 1, 0x65, 0x88, 0x84], 4).unwrap_err();
+        assert!(err.contains("stray bytes after 1 NAL units"), "{err}");
+        let err = check_length_prefixed(&[0, 0, 0, 1, 0x65, 0, 0, 1, 0x41, 0x9a], 4).unwrap_err();
+        assert!(err.contains("NAL unit 1 at byte 5"), "{err}");
+        assert!(check_length_prefixed(&[0, 0, 0, 9, 0x65], 4).is_err());
+        assert!(check_length_prefixed(&[0, 0, 0, 1, 0x65, 0], 4).is_err());
+    }
 }

@@ -173,6 +173,14 @@ impl<P> Fragmenter<P> {
         }
     }
 
+    /// Records that the track has no data up to `running_time` (a GAP event): cuts
+    /// before it need not wait for the track.
+    pub fn note_gap(&mut self, track: usize, running_time: i64) {
+        if let Some(t) = self.tracks.get_mut(track) {
+            t.reached = Some(t.reached.map_or(running_time, |r| r.max(running_time)));
+        }
+    }
+
     /// True when every track is at EOS and nothing is left to write.
     pub fn is_finished(&self) -> bool {
         self.tracks.iter().all(Track::done)
@@ -223,16 +231,58 @@ impl<P> Fragmenter<P> {
     /// The next complete fragment, if one is complete. Call until `None`.
     pub fn pop_fragment(&mut self) -> Option<Fragment<P>> {
         let origin = self.establish_origin(false)?;
-        let cut = self.find_cut(origin, true)?;
+        let cut = self.find_cut(self.reference()?, origin, true)?;
         Some(self.build(origin, cut))
     }
 
     /// Like [`Fragmenter::pop_fragment`], but does not wait for other tracks to have
     /// data up to the cut (a live timeout): what they have queued below it is written.
+    ///
+    /// A video reference that has stalled (nothing waiting upstream) does not hold the
+    /// others back: what it has queued is written as a fragment of its own, the others
+    /// are then cut on the audio-only grid, and the video must restart at a keyframe (its
+    /// delta units until then are dropped and counted), so every fragment still starts
+    /// with a keyframe.
     pub fn pop_fragment_now(&mut self) -> Option<Fragment<P>> {
         let origin = self.establish_origin(true)?;
-        let cut = self.find_cut(origin, false)?;
+        let reference = self.reference()?;
+        if let Some(cut) = self.find_cut(reference, origin, false) {
+            return Some(self.build(origin, cut));
+        }
+        let r = &self.tracks[reference];
+        if !r.spec.is_video || r.next_dts.is_some() {
+            return None;
+        }
+        let cut = if r.queue.is_empty() {
+            let fallback = self
+                .tracks
+                .iter()
+                .position(|t| !t.spec.is_video && !t.queue.is_empty())?;
+            self.find_cut(fallback, origin, false)?
+        } else {
+            let default = r.spec.default_duration.unwrap_or(1);
+            let end = r
+                .queue
+                .iter()
+                .map(|s| s.pts.saturating_add(s.duration.unwrap_or(default) as i64))
+                .max()?;
+            Cut {
+                reference,
+                take: r.queue.len(),
+                pts: end,
+                keyframe_start: true,
+            }
+        };
+        self.tracks[reference].started = false;
         Some(self.build(origin, cut))
+    }
+
+    /// Running time (ns) by which the fragment in progress should be complete: its start
+    /// plus the fragment duration. `None` before any sample.
+    pub fn deadline(&self) -> Option<i64> {
+        let r = &self.tracks[self.reference()?];
+        let start = r.queue.front()?.pts;
+        Some(start.saturating_add(self.fragment_duration as i64))
     }
 
     fn reference(&self) -> Option<usize> {
@@ -242,8 +292,7 @@ impl<P> Fragmenter<P> {
             .or_else(|| self.tracks.iter().position(|t| !t.done()))
     }
 
-    fn find_cut(&self, origin: i64, wait_for_others: bool) -> Option<Cut> {
-        let reference = self.reference()?;
+    fn find_cut(&self, reference: usize, origin: i64, wait_for_others: bool) -> Option<Cut> {
         let r = &self.tracks[reference];
         let start = r.queue.front()?.pts;
         let dur = self.fragment_duration as i64;
@@ -295,6 +344,7 @@ impl<P> Fragmenter<P> {
                 i == reference
                     || t.eos
                     || t.change_queued()
+                    || t.reached.is_some_and(|r| r >= pts)
                     || t.queue.back().is_some_and(|s| s.pts >= pts)
                     || t.next_dts.is_some_and(|d| d >= pts)
             });

@@ -491,3 +491,47 @@ fn video_format_change_cuts_before_the_new_keyframe_and_drops_deltas_before_it()
     assert_eq!(fr.tracks[0].base_decode_time, 32 * 1200); // 1.28 s at 30 kHz
     assert_eq!(f.stats(v).dropped_before_keyframe, 2);
 }
+
+#[test]
+fn a_stalled_video_does_not_hold_audio_back_on_timeout() {
+    let mut f: Fragmenter<()> = Fragmenter::new(SEC as u64);
+    let v = f.add_track(video(90000, 40_000_000));
+    let a = f.add_track(audio());
+    let afr = 1024 * SEC / 48000;
+    for i in 0..10 {
+        f.push(v, s(i * SEC / 25, i * SEC / 25, i == 0));
+    }
+    for i in 0..150 {
+        f.push(a, s(i * afr, i * afr, true));
+    }
+    assert_eq!(f.deadline(), Some(SEC));
+    // Video stops at 0.36 s: no keyframe cut, and waiting does not help.
+    assert!(f.pop_fragment().is_none());
+    f.set_next_dts(v, Some(10 * SEC / 25));
+    assert!(
+        f.pop_fragment_now().is_none(),
+        "video is only late, not stalled"
+    );
+    f.set_next_dts(v, None);
+    let fr = f
+        .pop_fragment_now()
+        .expect("stalled video is written with the audio below its end");
+    assert_eq!(fr.tracks[0].samples.len(), 10);
+    assert_eq!(
+        fr.tracks[1].samples.len() as i64,
+        (10 * SEC / 25 + afr - 1) / afr
+    );
+    // Then the audio goes out on its own grid.
+    let fr = f.pop_fragment_now().expect("audio on the grid");
+    assert_eq!(fr.tracks.len(), 1);
+    assert_eq!(fr.tracks[0].track, a);
+    // Video that resumes mid-GOP is dropped until its keyframe.
+    assert_eq!(
+        f.push(v, s(3 * SEC, 3 * SEC, false)),
+        Accepted::DroppedBeforeKeyframe
+    );
+    assert_eq!(
+        f.push(v, s(3 * SEC + 1, 3 * SEC + 1, true)),
+        Accepted::Queued
+    );
+}

@@ -43,6 +43,8 @@ pub(super) struct Track<P> {
     /// DTS of the next sample known to be coming (waiting upstream): no later sample
     /// can present before it.
     pub next_dts: Option<i64>,
+    /// Running time up to which the track is known to have nothing more (GAP).
+    pub reached: Option<i64>,
     pub stats: TrackStats,
 }
 
@@ -61,6 +63,7 @@ impl<P> Track<P> {
             last_tick: None,
             last_duration_ticks: None,
             next_dts: None,
+            reached: None,
             stats: TrackStats::default(),
         }
     }

@@ -11,7 +11,7 @@ use gst_base::subclass::prelude::*;
 use super::output;
 use super::pad::FragMp4MuxPad;
 use crate::boxes::{MovieDesc, TrackDesc, write_init};
-use crate::codec::{TrackFormat, track_format_from_caps};
+use crate::codec::{self, TrackFormat, track_format_from_caps};
 use crate::fragmenter::{Accepted, Fragment, Fragmenter, Sample, TrackSpec};
 
 pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -30,6 +30,7 @@ struct Settings {
     fragment_duration: u64,
     movie_timescale: u32,
     start_sequence: u32,
+    force_keyframes: bool,
 }
 
 impl Default for Settings {
@@ -38,6 +39,7 @@ impl Default for Settings {
             fragment_duration: DEFAULT_FRAGMENT_DURATION,
             movie_timescale: 0,
             start_sequence: DEFAULT_START_SEQUENCE,
+            force_keyframes: false,
         }
     }
 }
@@ -72,6 +74,13 @@ impl PadTrack {
     }
 }
 
+/// What the aggregate loop needs to know of a pad's current format.
+#[derive(Debug, Clone, Copy)]
+struct PadKind {
+    is_video: bool,
+    nal_length_size: Option<u8>,
+}
+
 /// True when `new` needs no new init segment after `old`: nothing in the init changes,
 /// or only in-band parameter sets of `avc3`/`hev1` do.
 fn same_init(old: &TrackFormat, new: &TrackFormat) -> bool {
@@ -97,6 +106,7 @@ enum Pending {
 struct Counters {
     fragments: u64,
     bytes: u64,
+    dropped_empty: u64,
 }
 
 struct State {
@@ -106,6 +116,10 @@ struct State {
     init_sent: bool,
     /// Added to running times so no output timestamp is negative.
     shift: i64,
+    /// Running time of the last live timeout, so the next one comes a fragment later.
+    last_timeout: Option<i64>,
+    /// Deadline for which a keyframe was last requested upstream.
+    keyframe_requested: Option<i64>,
     counters: Counters,
 }
 
@@ -117,6 +131,8 @@ impl State {
             sequence: settings.start_sequence,
             init_sent: false,
             shift: 0,
+            last_timeout: None,
+            keyframe_requested: None,
             counters: Counters::default(),
         }
     }
@@ -138,6 +154,18 @@ impl State {
             );
             self.fragmenter.add_track(spec);
             self.pads.push(p);
+        }
+    }
+
+    /// When a live aggregator should give up waiting for late pads: the end of the
+    /// fragment in progress, and at least one fragment after the previous timeout.
+    fn next_deadline(&self, fragment_duration: u64) -> Option<i64> {
+        let after_timeout = self
+            .last_timeout
+            .map(|t| t.saturating_add(fragment_duration as i64));
+        match (self.fragmenter.deadline(), after_timeout) {
+            (Some(d), Some(a)) => Some(d.max(a)),
+            (d, a) => d.or(a),
         }
     }
 
@@ -242,9 +270,31 @@ impl FragMp4Mux {
         &self,
         pad: &FragMp4MuxPad,
         buf: gst::Buffer,
-        is_video: bool,
+        kind: PadKind,
     ) -> Result<Sample<gst::Buffer>, gst::FlowError> {
         let dts = self.running_dts(pad, &buf)?;
+        if let Some(n) = kind.nal_length_size {
+            let checked = buf
+                .map_readable()
+                .map_err(|_| "buffer cannot be mapped".to_string())
+                .and_then(|m| codec::check_length_prefixed(&m, n));
+            if let Err(why) = checked {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    (
+                        "pad {}: the sample at DTS {} ns is not a whole length-prefixed access unit: {}",
+                        pad.name(),
+                        dts,
+                        why
+                    ),
+                    [
+                        "put h264parse/h265parse before the muxer so it receives stream-format=avc/hvc1, alignment=au"
+                    ]
+                );
+                return Err(gst::FlowError::Error);
+            }
+        }
         let segment = pad.segment();
         let pts = match (buf.pts(), segment.downcast_ref::<gst::ClockTime>()) {
             (Some(pts), Some(seg)) => seg.to_running_time_full(pts).map_or(dts, signed_ns),
@@ -266,10 +316,110 @@ impl FragMp4Mux {
             dts,
             pts,
             duration: buf.duration().map(|d| d.nseconds()),
-            keyframe: !is_video || !buf.flags().contains(gst::BufferFlags::DELTA_UNIT),
+            keyframe: !kind.is_video || !buf.flags().contains(gst::BufferFlags::DELTA_UNIT),
             size,
             payload: buf,
         })
+    }
+
+    /// Moves the earliest queued buffer into the fragmenter and tells it what waits in
+    /// the pads. Returns whether every pad is at EOS with nothing queued.
+    fn take_input(&self, state: &mut State) -> Result<bool, gst::FlowError> {
+        let pads: Vec<(FragMp4MuxPad, Option<PadKind>)> = state
+            .pads
+            .iter()
+            .map(|p| {
+                let kind = p.latest().map(|f| PadKind {
+                    is_video: f.is_video,
+                    nal_length_size: f.nal_length_size,
+                });
+                (p.pad.clone(), kind)
+            })
+            .collect();
+        // Take the buffer with the earliest DTS, so tracks interleave by decode time.
+        let mut best: Option<(usize, i64)> = None;
+        let mut all_eos = true;
+        for (i, (pad, _)) in pads.iter().enumerate() {
+            match self.head_dts(pad)? {
+                Some(dts) => {
+                    all_eos = false;
+                    if best.is_none_or(|(_, b)| dts < b) {
+                        best = Some((i, dts));
+                    }
+                }
+                None if pad.is_eos() => state.fragmenter.set_eos(i),
+                None => all_eos = false,
+            }
+        }
+        if let Some((i, _)) = best
+            && let (pad, kind) = &pads[i]
+            && let Some(buf) = pad.pop_buffer()
+        {
+            let Some(kind) = *kind else {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Negotiation,
+                    ["pad {}: data arrived without accepted caps", pad.name()]
+                );
+                return Err(gst::FlowError::NotNegotiated);
+            };
+            if buf.flags().contains(gst::BufferFlags::GAP) || buf.size() == 0 {
+                let dts = self.running_dts(pad, &buf)?;
+                if buf.flags().contains(gst::BufferFlags::GAP) {
+                    let end = dts.saturating_add(buf.duration().map_or(0, |d| d.nseconds() as i64));
+                    gst::debug!(CAT, obj = pad, "gap up to {} ns", end);
+                    state.fragmenter.note_gap(i, end);
+                } else {
+                    gst::warning!(CAT, obj = pad, "dropping empty buffer at DTS {} ns", dts);
+                    state.counters.dropped_empty += 1;
+                }
+            } else {
+                let sample = self.sample(pad, buf, kind)?;
+                self.push_sample(state, pad, i, sample);
+            }
+        }
+        // What waits in the pads bounds what the tracks can still receive: a cut need not
+        // wait for a pad whose next buffer already lies beyond it.
+        for (i, (pad, _)) in pads.iter().enumerate() {
+            let next = self.head_dts(pad)?;
+            state.fragmenter.set_next_dts(i, next);
+        }
+        Ok(all_eos)
+    }
+
+    /// In live pipelines a fragment is complete one fragment duration after it starts
+    /// (DESIGN.md C4): that is the latency the element adds.
+    fn report_latency(&self, fragment_duration: u64) {
+        let latency = gst::ClockTime::from_nseconds(fragment_duration);
+        self.obj().set_latency(latency, Some(latency));
+    }
+
+    /// Queues a sample in the fragmenter, logging what it drops.
+    fn push_sample(
+        &self,
+        state: &mut State,
+        pad: &FragMp4MuxPad,
+        track: usize,
+        sample: Sample<gst::Buffer>,
+    ) {
+        let (dts, pts) = (sample.dts, sample.pts);
+        match state.fragmenter.push(track, sample) {
+            Accepted::Queued => {}
+            Accepted::DroppedBeforeKeyframe => gst::info!(
+                CAT,
+                obj = pad,
+                "dropping delta unit before a keyframe (DTS {} ns, PTS {} ns)",
+                dts,
+                pts
+            ),
+            Accepted::DroppedNonIncreasingDts { previous } => gst::warning!(
+                CAT,
+                obj = pad,
+                "dropping sample: DTS {} ns is not after the previous {} ns",
+                dts,
+                previous
+            ),
+        }
     }
 
     fn handle_caps(&self, pad: &gst_base::AggregatorPad, caps: &gst::CapsRef) -> bool {
@@ -318,14 +468,14 @@ impl FragMp4Mux {
                     obj = pad,
                     "format change: the fragment ends at the next keyframe, then a new init segment"
                 );
-                self.request_keyframes();
+                self.request_keyframes(None);
                 true
             }
         }
     }
 
     /// Asks upstream of every video pad for a keyframe.
-    fn request_keyframes(&self) {
+    fn request_keyframes(&self, running_time: Option<gst::ClockTime>) {
         let pads: Vec<FragMp4MuxPad> = self.with_state(|s| {
             s.pads
                 .iter()
@@ -335,6 +485,7 @@ impl FragMp4Mux {
         });
         for pad in pads {
             let event = gst_video::UpstreamForceKeyUnitEvent::builder()
+                .running_time(running_time)
                 .all_headers(true)
                 .build();
             if !pad.push_event(event) {
@@ -537,6 +688,7 @@ impl FragMp4Mux {
             .field("bytes", counters.bytes)
             .field("dropped-before-keyframe", before_key)
             .field("dropped-non-increasing-dts", bad_dts)
+            .field("dropped-empty", counters.dropped_empty)
             .build()
     }
 }
@@ -572,6 +724,12 @@ impl ObjectImpl for FragMp4Mux {
                     .default_value(DEFAULT_START_SEQUENCE)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoolean::builder("force-keyframes")
+                    .nick("Force keyframes")
+                    .blurb("Ask upstream for a keyframe (force-key-unit event) where each fragment should end, so GOPs longer than a fragment do not stretch it")
+                    .default_value(false)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb("Fragments and bytes written, samples dropped before the first keyframe or for non-increasing DTS")
@@ -592,8 +750,10 @@ impl ObjectImpl for FragMp4Mux {
                 if let Some(state) = lock(&self.state).as_mut() {
                     state.fragmenter.set_fragment_duration(d);
                 }
+                self.report_latency(d);
             }
             "movie-timescale" => s.movie_timescale = value.get().unwrap_or(0),
+            "force-keyframes" => s.force_keyframes = value.get().unwrap_or(false),
             "start-fragment-sequence-number" => {
                 s.start_sequence = value.get().unwrap_or(DEFAULT_START_SEQUENCE)
             }
@@ -606,6 +766,7 @@ impl ObjectImpl for FragMp4Mux {
         match pspec.name() {
             "fragment-duration" => s.fragment_duration.to_value(),
             "movie-timescale" => s.movie_timescale.to_value(),
+            "force-keyframes" => s.force_keyframes.to_value(),
             "start-fragment-sequence-number" => s.start_sequence.to_value(),
             "stats" => self.stats().to_value(),
             _ => 0u32.to_value(),
@@ -755,75 +916,52 @@ impl AggregatorImpl for FragMp4Mux {
     }
 
     fn aggregate(&self, timeout: bool) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let pads: Vec<(FragMp4MuxPad, Option<bool>)> = self.with_state(|s| {
-            s.pads
-                .iter()
-                .map(|p| (p.pad.clone(), p.latest().map(|f| f.is_video)))
-                .collect()
-        });
-        // Take the buffer with the earliest DTS, so tracks interleave by decode time.
-        let mut best: Option<(usize, i64)> = None;
-        let mut all_eos = true;
-        for (i, (pad, _)) in pads.iter().enumerate() {
-            match self.head_dts(pad)? {
-                Some(dts) => {
-                    all_eos = false;
-                    if best.is_none_or(|(_, b)| dts < b) {
-                        best = Some((i, dts));
-                    }
-                }
-                None => {
-                    if pad.is_eos() {
-                        self.with_state(|s| s.fragmenter.set_eos(i));
-                    } else {
-                        all_eos = false;
-                    }
-                }
-            }
-        }
+        let settings = self.settings();
         let mut guard = lock(&self.state);
-        let state = guard.get_or_insert_with(|| State::new(&self.settings()));
-        if let Some((i, _)) = best
-            && let (pad, is_video) = &pads[i]
-            && let Some(buf) = pad.pop_buffer()
-        {
-            let Some(is_video) = *is_video else {
-                gst::element_imp_error!(
-                    self,
-                    gst::CoreError::Negotiation,
-                    ["pad {}: data arrived without accepted caps", pad.name()]
-                );
-                return Err(gst::FlowError::NotNegotiated);
-            };
-            let sample = self.sample(pad, buf, is_video)?;
-            let (dts, pts) = (sample.dts, sample.pts);
-            match state.fragmenter.push(i, sample) {
-                Accepted::Queued => {}
-                Accepted::DroppedBeforeKeyframe => gst::info!(
-                    CAT,
-                    obj = pad,
-                    "dropping delta unit before the first keyframe (DTS {}, PTS {})",
-                    dts,
-                    pts
-                ),
-                Accepted::DroppedNonIncreasingDts { previous } => gst::warning!(
-                    CAT,
-                    obj = pad,
-                    "dropping sample: DTS {} ns is not after the previous {} ns",
-                    dts,
-                    previous
-                ),
+        let state = guard.get_or_insert_with(|| State::new(&settings));
+        let all_eos = match self.take_input(state) {
+            Ok(all_eos) => all_eos,
+            Err(err) => {
+                // Bad input stops the stream, but what came before it is written first.
+                for i in 0..state.fragmenter.track_count() {
+                    state.fragmenter.set_eos(i);
+                }
+                let (pending, _) = self.collect_ready(state, false);
+                drop(guard);
+                let _ = self.push_pending(pending);
+                return Err(err);
             }
-        }
-        // What waits in the pads bounds what the tracks can still receive: a cut need not
-        // wait for a pad whose next buffer already lies beyond it.
-        for (i, (pad, _)) in pads.iter().enumerate() {
-            let next = self.head_dts(pad)?;
-            state.fragmenter.set_next_dts(i, next);
+        };
+        if timeout {
+            let deadline = state.next_deadline(settings.fragment_duration);
+            gst::debug!(
+                CAT,
+                imp = self,
+                "live timeout at deadline {:?} ns",
+                deadline
+            );
+            state.last_timeout = deadline;
         }
         let (pending, built) = self.collect_ready(state, timeout);
         let finished = all_eos && state.fragmenter.is_finished();
+        let mut keyframe_at = None;
+        if settings.force_keyframes {
+            let deadline = state.fragmenter.deadline();
+            if deadline.is_some() && deadline != state.keyframe_requested {
+                state.keyframe_requested = deadline;
+                keyframe_at = deadline;
+            }
+        }
         drop(guard);
+        if let Some(rt) = keyframe_at {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "asking upstream for a keyframe at {} ns",
+                rt
+            );
+            self.request_keyframes(Some(gst::ClockTime::from_nseconds(rt.max(0) as u64)));
+        }
         self.push_pending(pending)?;
         built?;
         if finished {
@@ -844,7 +982,15 @@ impl AggregatorImpl for FragMp4Mux {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings();
         self.with_state(|s| s.reset_stream(&settings));
+        self.report_latency(settings.fragment_duration);
         Ok(())
+    }
+
+    fn next_time(&self) -> Option<gst::ClockTime> {
+        let fragment_duration = self.settings().fragment_duration;
+        let guard = lock(&self.state);
+        let t = guard.as_ref()?.next_deadline(fragment_duration)?;
+        Some(gst::ClockTime::from_nseconds(t.max(0) as u64))
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {

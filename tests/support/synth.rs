@@ -33,7 +33,7 @@ pub fn aac_caps() -> gst::Caps {
         .build()
 }
 
-/// A buffer whose bytes identify it (`tag` in the first four bytes).
+/// A buffer whose bytes identify it: see [`tag`].
 pub fn buffer(
     tag: u32,
     size: usize,
@@ -41,8 +41,12 @@ pub fn buffer(
     dts: Option<u64>,
     keyframe: bool,
 ) -> gst::Buffer {
-    let mut data = vec![(tag % 251) as u8; size.max(4)];
-    data[..4].copy_from_slice(&tag.to_be_bytes());
+    // One length-prefixed NAL unit (4-byte prefix) starting with the tag, so the
+    // buffer is also a valid `avc` access unit.
+    let size = size.max(8);
+    let mut data = vec![(tag % 251) as u8; size];
+    data[..4].copy_from_slice(&(size as u32 - 4).to_be_bytes());
+    data[4..8].copy_from_slice(&tag.to_be_bytes());
     let mut buf = gst::Buffer::from_mut_slice(data);
     {
         let b = buf.get_mut().unwrap();
@@ -118,4 +122,9 @@ pub fn aac_caps_with(rate: i32, channels: i32, asc: &[u8]) -> gst::Caps {
         .field("channels", channels)
         .field("codec_data", gst::Buffer::from_slice(asc.to_vec()))
         .build()
+}
+
+/// The tag of a buffer made by [`buffer`].
+pub fn tag(data: &[u8]) -> u32 {
+    u32::from_be_bytes(data[4..8].try_into().unwrap())
 }
