@@ -390,8 +390,17 @@ impl<P> Fragmenter<P> {
                 prev = Some(tick);
             }
             let last = prev.unwrap_or(0);
-            let end_tick = match t.queue.front() {
-                Some(next) => t.dts_tick(next.dts, origin, Some(last)),
+            // The last sample lasts until the next one known to come (queued, waiting
+            // upstream, or after a gap), so durations always meet the next tfdt.
+            let last_dts = taken.last().map_or(i64::MIN, |s| s.dts);
+            let next_known = t
+                .queue
+                .front()
+                .map(|s| s.dts)
+                .or(t.next_dts.filter(|d| *d > last_dts))
+                .or(t.reached.filter(|d| *d > last_dts));
+            let end_tick = match next_known {
+                Some(next) => t.dts_tick(next, origin, Some(last)),
                 None => {
                     let s = taken.last().map(|s| (s.dts, s.duration));
                     let by_duration = s.and_then(|(dts, d)| {

@@ -94,6 +94,8 @@ enum Pending {
     Init {
         caps: gst::Caps,
         init: gst::Buffer,
+        /// First init of a stream (after start or a flush): the output segment restarts.
+        new_segment: bool,
     },
     Fragment {
         list: gst::BufferList,
@@ -213,55 +215,54 @@ impl FragMp4Mux {
         f(state)
     }
 
-    /// The next buffer's running-time DTS on `pad`, if it has one queued.
-    fn head_dts(&self, pad: &FragMp4MuxPad) -> Result<Option<i64>, gst::FlowError> {
+    /// The next buffer's running-time DTS on `pad`, if it has one queued. A GAP buffer
+    /// counts at its end: it stays queued (keeping a non-live aggregator going) until
+    /// the other pads have passed it.
+    fn head_dts(&self, pad: &FragMp4MuxPad) -> Result<Option<i64>, gst::ErrorMessage> {
         let Some(buf) = pad.peek_buffer() else {
             return Ok(None);
         };
-        self.running_dts(pad, &buf).map(Some)
+        let dts = self.running_dts(pad, &buf)?;
+        if buf.flags().contains(gst::BufferFlags::GAP) {
+            let duration = buf.duration().map_or(0, |d| d.nseconds() as i64);
+            return Ok(Some(dts.saturating_add(duration)));
+        }
+        Ok(Some(dts))
     }
 
     fn running_dts(
         &self,
         pad: &FragMp4MuxPad,
         buf: &gst::BufferRef,
-    ) -> Result<i64, gst::FlowError> {
+    ) -> Result<i64, gst::ErrorMessage> {
         let segment = pad.segment();
         let Some(segment) = segment.downcast_ref::<gst::ClockTime>() else {
-            gst::element_imp_error!(
-                self,
+            return Err(gst::error_msg!(
                 gst::StreamError::Format,
                 ["pad {}: segment is not in TIME format", pad.name()]
-            );
-            return Err(gst::FlowError::Error);
+            ));
         };
         let Some(ts) = buf.dts().or(buf.pts()) else {
-            gst::element_imp_error!(
-                self,
+            return Err(gst::error_msg!(
                 gst::StreamError::Format,
                 [
                     "pad {}: buffer without DTS and PTS at offset {}; the muxer needs timestamps on every buffer (is a parser missing upstream?)",
                     pad.name(),
                     buf.offset()
                 ]
-            );
-            return Err(gst::FlowError::Error);
+            ));
         };
         match segment.to_running_time_full(ts) {
             Some(rt) => Ok(signed_ns(rt)),
-            None => {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Format,
-                    [
-                        "pad {}: timestamp {} has no running time in segment {:?}",
-                        pad.name(),
-                        ts,
-                        segment
-                    ]
-                );
-                Err(gst::FlowError::Error)
-            }
+            None => Err(gst::error_msg!(
+                gst::StreamError::Format,
+                [
+                    "pad {}: timestamp {} has no running time in segment {:?}",
+                    pad.name(),
+                    ts,
+                    segment
+                ]
+            )),
         }
     }
 
@@ -271,7 +272,7 @@ impl FragMp4Mux {
         pad: &FragMp4MuxPad,
         buf: gst::Buffer,
         kind: PadKind,
-    ) -> Result<Sample<gst::Buffer>, gst::FlowError> {
+    ) -> Result<Sample<gst::Buffer>, gst::ErrorMessage> {
         let dts = self.running_dts(pad, &buf)?;
         if let Some(n) = kind.nal_length_size {
             let checked = buf
@@ -279,8 +280,7 @@ impl FragMp4Mux {
                 .map_err(|_| "buffer cannot be mapped".to_string())
                 .and_then(|m| codec::check_length_prefixed(&m, n));
             if let Err(why) = checked {
-                gst::element_imp_error!(
-                    self,
+                return Err(gst::error_msg!(
                     gst::StreamError::Format,
                     (
                         "pad {}: the sample at DTS {} ns is not a whole length-prefixed access unit: {}",
@@ -291,8 +291,7 @@ impl FragMp4Mux {
                     [
                         "put h264parse/h265parse before the muxer so it receives stream-format=avc/hvc1, alignment=au"
                     ]
-                );
-                return Err(gst::FlowError::Error);
+                ));
             }
         }
         let segment = pad.segment();
@@ -301,16 +300,14 @@ impl FragMp4Mux {
             _ => dts,
         };
         let Ok(size) = u32::try_from(buf.size()) else {
-            gst::element_imp_error!(
-                self,
+            return Err(gst::error_msg!(
                 gst::StreamError::Format,
                 [
                     "pad {}: a sample of {} bytes does not fit an MP4 sample size",
                     pad.name(),
                     buf.size()
                 ]
-            );
-            return Err(gst::FlowError::Error);
+            ));
         };
         Ok(Sample {
             dts,
@@ -324,7 +321,7 @@ impl FragMp4Mux {
 
     /// Moves the earliest queued buffer into the fragmenter and tells it what waits in
     /// the pads. Returns whether every pad is at EOS with nothing queued.
-    fn take_input(&self, state: &mut State) -> Result<bool, gst::FlowError> {
+    fn take_input(&self, state: &mut State) -> Result<bool, gst::ErrorMessage> {
         let pads: Vec<(FragMp4MuxPad, Option<PadKind>)> = state
             .pads
             .iter()
@@ -356,12 +353,10 @@ impl FragMp4Mux {
             && let Some(buf) = pad.pop_buffer()
         {
             let Some(kind) = *kind else {
-                gst::element_imp_error!(
-                    self,
+                return Err(gst::error_msg!(
                     gst::CoreError::Negotiation,
                     ["pad {}: data arrived without accepted caps", pad.name()]
-                );
-                return Err(gst::FlowError::NotNegotiated);
+                ));
             };
             if buf.flags().contains(gst::BufferFlags::GAP) || buf.size() == 0 {
                 let dts = self.running_dts(pad, &buf)?;
@@ -555,8 +550,13 @@ impl FragMp4Mux {
             tracks.len(),
             caps
         );
+        let new_segment = !state.init_sent;
         state.init_sent = true;
-        Ok(Pending::Init { caps, init })
+        Ok(Pending::Init {
+            caps,
+            init,
+            new_segment,
+        })
     }
 
     /// Takes every fragment the fragmenter has completed, with the init segment before
@@ -654,7 +654,16 @@ impl FragMp4Mux {
         let obj = self.obj();
         for p in pending {
             match p {
-                Pending::Init { caps, init } => {
+                Pending::Init {
+                    caps,
+                    init,
+                    new_segment,
+                } => {
+                    if new_segment {
+                        // Output times are running times (shifted to be positive), in a
+                        // segment of our own, whatever a seek made of the default one.
+                        obj.update_segment(&gst::FormattedSegment::<gst::ClockTime>::new());
+                    }
                     obj.set_src_caps(&caps);
                     obj.finish_buffer(init)?;
                 }
@@ -921,15 +930,17 @@ impl AggregatorImpl for FragMp4Mux {
         let state = guard.get_or_insert_with(|| State::new(&settings));
         let all_eos = match self.take_input(state) {
             Ok(all_eos) => all_eos,
-            Err(err) => {
-                // Bad input stops the stream, but what came before it is written first.
+            Err(message) => {
+                // Bad input stops the stream, but what came before it is written first,
+                // and only then is the error posted.
                 for i in 0..state.fragmenter.track_count() {
                     state.fragmenter.set_eos(i);
                 }
                 let (pending, _) = self.collect_ready(state, false);
                 drop(guard);
                 let _ = self.push_pending(pending);
-                return Err(err);
+                self.post_error_message(message);
+                return Err(gst::FlowError::Error);
             }
         };
         if timeout {

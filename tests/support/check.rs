@@ -288,7 +288,7 @@ pub fn check_chunks(mp4: &Mp4, first_sequence: u32) {
     let mut next_tfdt = std::collections::HashMap::new();
     assert!(!mp4.chunks.is_empty());
     for (k, c) in mp4.chunks.iter().enumerate() {
-        assert_eq!(c.sequence, first_sequence + k as u32, "F1");
+        assert_eq!(c.sequence, first_sequence.wrapping_add(k as u32), "F1");
         let mut payload = 0u64;
         for t in &c.trafs {
             assert!(
@@ -467,10 +467,20 @@ pub fn check_output(output: &Output, mp4: &Mp4) {
 
 /// All of the above.
 pub fn check_all(inputs: &[Input], output: &Output, fragment_duration: i64) -> Mp4 {
+    check_all_from(inputs, output, fragment_duration, 1)
+}
+
+/// [`check_all`] with sequence numbers starting at `first_sequence` (and wrapping).
+pub fn check_all_from(
+    inputs: &[Input],
+    output: &Output,
+    fragment_duration: i64,
+    first_sequence: u32,
+) -> Mp4 {
     let mp4 = super::mp4::parse(&output.bytes);
     check_init(inputs, &mp4);
     check_samples(inputs, &mp4);
-    check_chunks(&mp4, 1);
+    check_chunks(&mp4, first_sequence);
     check_cuts(inputs, &mp4, fragment_duration);
     check_output(output, &mp4);
     mp4

@@ -41,6 +41,7 @@ pub fn buffer(
     dts: Option<u64>,
     keyframe: bool,
 ) -> gst::Buffer {
+    super::init();
     // One length-prefixed NAL unit (4-byte prefix) starting with the tag, so the
     // buffer is also a valid `avc` access unit.
     let size = size.max(8);
