@@ -279,9 +279,19 @@ impl<P> Fragmenter<P> {
 
     /// Running time (ns) by which the fragment in progress should be complete: its start
     /// plus the fragment duration. `None` before any sample.
+    /// With the reference stalled, the earliest queued sample of any track stands for
+    /// the start.
     pub fn deadline(&self) -> Option<i64> {
         let r = &self.tracks[self.reference()?];
-        let start = r.queue.front()?.pts;
+        let start = match r.queue.front() {
+            Some(s) => s.pts,
+            None => self
+                .tracks
+                .iter()
+                .filter_map(|t| t.queue.front())
+                .map(|s| s.pts)
+                .min()?,
+        };
         Some(start.saturating_add(self.fragment_duration as i64))
     }
 

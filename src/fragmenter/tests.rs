@@ -535,3 +535,37 @@ fn a_stalled_video_does_not_hold_audio_back_on_timeout() {
         Accepted::Queued
     );
 }
+
+#[test]
+fn after_a_stall_audio_keeps_flowing_on_each_timeout() {
+    let mut f: Fragmenter<()> = Fragmenter::new(300 * MS as u64);
+    let v = f.add_track(video(90000, 33_333_333));
+    let a = f.add_track(audio());
+    let afr = 1024 * SEC / 48000;
+    let mut ai = 0;
+    let mut push_audio_until = |f: &mut Fragmenter<()>, t: i64| {
+        while ai * afr < t {
+            f.push(a, s(ai * afr, ai * afr, true));
+            ai += 1;
+        }
+    };
+    for i in 0..36 {
+        let t = i * SEC / 30;
+        push_audio_until(&mut f, t);
+        f.push(v, s(t, t, i % 10 == 0));
+        while f.pop_fragment().is_some() {}
+    }
+    // Video stalls at 1.2 s.
+    f.set_next_dts(v, None);
+    push_audio_until(&mut f, 1300 * MS);
+    let stall = f.pop_fragment_now().expect("stall flush");
+    assert!(stall.tracks.iter().any(|t| t.track == v));
+    let mut outputs = 0;
+    for step in 1..6 {
+        push_audio_until(&mut f, 1300 * MS + step * 300 * MS);
+        if f.pop_fragment_now().is_some() {
+            outputs += 1;
+        }
+    }
+    assert!(outputs >= 4, "{outputs} audio fragments during the stall");
+}

@@ -24,6 +24,8 @@ pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 
 const DEFAULT_FRAGMENT_DURATION: u64 = 2_000_000_000;
 const DEFAULT_START_SEQUENCE: u32 = 1;
+/// Most buffers taken from the pads in one `aggregate` call.
+const MAX_TAKES_PER_CALL: usize = 256;
 
 #[derive(Debug, Clone, Copy)]
 struct Settings {
@@ -74,6 +76,16 @@ impl PadTrack {
     }
 }
 
+/// What one step of taking input did.
+struct Taken {
+    /// Every pad is at EOS with nothing queued.
+    all_eos: bool,
+    /// A buffer was moved into the fragmenter.
+    popped: bool,
+    /// A pad that is not at EOS has nothing queued.
+    starved: bool,
+}
+
 /// What the aggregate loop needs to know of a pad's current format.
 #[derive(Debug, Clone, Copy)]
 struct PadKind {
@@ -118,8 +130,8 @@ struct State {
     init_sent: bool,
     /// Added to running times so no output timestamp is negative.
     shift: i64,
-    /// Running time of the last live timeout, so the next one comes a fragment later.
-    last_timeout: Option<i64>,
+    /// Running time at a live timeout that found nothing to do: the next one waits for it.
+    idle_until: Option<i64>,
     /// Deadline for which a keyframe was last requested upstream.
     keyframe_requested: Option<i64>,
     counters: Counters,
@@ -133,7 +145,7 @@ impl State {
             sequence: settings.start_sequence,
             init_sent: false,
             shift: 0,
-            last_timeout: None,
+            idle_until: None,
             keyframe_requested: None,
             counters: Counters::default(),
         }
@@ -159,15 +171,13 @@ impl State {
         }
     }
 
-    /// When a live aggregator should give up waiting for late pads: the end of the
-    /// fragment in progress, and at least one fragment after the previous timeout.
-    fn next_deadline(&self, fragment_duration: u64) -> Option<i64> {
-        let after_timeout = self
-            .last_timeout
-            .map(|t| t.saturating_add(fragment_duration as i64));
-        match (self.fragmenter.deadline(), after_timeout) {
-            (Some(d), Some(a)) => Some(d.max(a)),
-            (d, a) => d.or(a),
+    /// When a live aggregator should give up waiting for late pads, with nothing queued
+    /// in any pad: at the end of the fragment in progress, but not before the clock
+    /// moved on from an idle timeout.
+    fn next_deadline(&self) -> Option<i64> {
+        match (self.fragmenter.deadline(), self.idle_until) {
+            (Some(d), Some(i)) => Some(d.max(i)),
+            (d, i) => d.or(i),
         }
     }
 
@@ -321,7 +331,7 @@ impl FragMp4Mux {
 
     /// Moves the earliest queued buffer into the fragmenter and tells it what waits in
     /// the pads. Returns whether every pad is at EOS with nothing queued.
-    fn take_input(&self, state: &mut State) -> Result<bool, gst::ErrorMessage> {
+    fn take_input(&self, state: &mut State) -> Result<Taken, gst::ErrorMessage> {
         let pads: Vec<(FragMp4MuxPad, Option<PadKind>)> = state
             .pads
             .iter()
@@ -348,10 +358,12 @@ impl FragMp4Mux {
                 None => all_eos = false,
             }
         }
+        let mut popped = false;
         if let Some((i, _)) = best
             && let (pad, kind) = &pads[i]
             && let Some(buf) = pad.pop_buffer()
         {
+            popped = true;
             let Some(kind) = *kind else {
                 return Err(gst::error_msg!(
                     gst::CoreError::Negotiation,
@@ -375,11 +387,36 @@ impl FragMp4Mux {
         }
         // What waits in the pads bounds what the tracks can still receive: a cut need not
         // wait for a pad whose next buffer already lies beyond it.
+        let mut starved = false;
         for (i, (pad, _)) in pads.iter().enumerate() {
             let next = self.head_dts(pad)?;
+            starved |= next.is_none() && !pad.is_eos();
             state.fragmenter.set_next_dts(i, next);
         }
-        Ok(all_eos)
+        Ok(Taken {
+            all_eos,
+            popped,
+            starved,
+        })
+    }
+
+    /// Takes input until a pad runs dry (or, on a live timeout, until nothing is left),
+    /// at most [`MAX_TAKES_PER_CALL`] buffers: one wake-up handles many samples.
+    /// Returns whether every pad is at EOS, and whether anything was taken.
+    fn take_all(
+        &self,
+        state: &mut State,
+        timeout: bool,
+    ) -> Result<(bool, bool), gst::ErrorMessage> {
+        let mut any = false;
+        for _ in 0..MAX_TAKES_PER_CALL {
+            let taken = self.take_input(state)?;
+            any |= taken.popped;
+            if taken.all_eos || !taken.popped || (taken.starved && !timeout) {
+                return Ok((taken.all_eos, any));
+            }
+        }
+        Ok((false, any))
     }
 
     /// In live pipelines a fragment is complete one fragment duration after it starts
@@ -928,8 +965,8 @@ impl AggregatorImpl for FragMp4Mux {
         let settings = self.settings();
         let mut guard = lock(&self.state);
         let state = guard.get_or_insert_with(|| State::new(&settings));
-        let all_eos = match self.take_input(state) {
-            Ok(all_eos) => all_eos,
+        let (all_eos, took) = match self.take_all(state, timeout) {
+            Ok(t) => t,
             Err(message) => {
                 // Bad input stops the stream, but what came before it is written first,
                 // and only then is the error posted.
@@ -943,17 +980,30 @@ impl AggregatorImpl for FragMp4Mux {
                 return Err(gst::FlowError::Error);
             }
         };
+        let (pending, built) = self.collect_ready(state, timeout);
         if timeout {
-            let deadline = state.next_deadline(settings.fragment_duration);
+            // A timeout that moved nothing waits for the clock to advance before the next
+            // one; one that did may be followed at once (pads hold only a few buffers
+            // while another pad stalls).
+            let idle = !took && pending.is_empty();
+            state.idle_until = if idle {
+                self.obj()
+                    .current_running_time()
+                    .map(|t| t.nseconds() as i64)
+            } else {
+                None
+            };
             gst::debug!(
                 CAT,
                 imp = self,
-                "live timeout at deadline {:?} ns",
-                deadline
+                "live timeout: took input {}, {} outputs, idle until {:?} ns",
+                took,
+                pending.len(),
+                state.idle_until
             );
-            state.last_timeout = deadline;
+        } else if took {
+            state.idle_until = None;
         }
-        let (pending, built) = self.collect_ready(state, timeout);
         let finished = all_eos && state.fragmenter.is_finished();
         let mut keyframe_at = None;
         if settings.force_keyframes {
@@ -998,9 +1048,16 @@ impl AggregatorImpl for FragMp4Mux {
     }
 
     fn next_time(&self) -> Option<gst::ClockTime> {
-        let fragment_duration = self.settings().fragment_duration;
+        // Once the earliest buffer waiting in a pad is late, take it: pads that have data
+        // keep flowing while another stalls (they hold only a few buffers each).
         let guard = lock(&self.state);
-        let t = guard.as_ref()?.next_deadline(fragment_duration)?;
+        let state = guard.as_ref()?;
+        let earliest_queued = state
+            .pads
+            .iter()
+            .filter_map(|p| self.head_dts(&p.pad).ok().flatten())
+            .min();
+        let t = earliest_queued.or_else(|| state.next_deadline())?;
         Some(gst::ClockTime::from_nseconds(t.max(0) as u64))
     }
 
