@@ -51,6 +51,10 @@ pub struct FragmentTrack<P> {
     pub track: usize,
     /// Format generation of the samples (see [`Fragmenter::change_format`]).
     pub generation: u32,
+    /// The last sample's duration was estimated: no next sample was known (EOS, or a
+    /// live timeout). The track's next tfdt may then lie later than this one's end
+    /// (never earlier).
+    pub open_end: bool,
     /// `tfdt`: decode time of the first sample in ticks from the origin.
     pub base_decode_time: u64,
     pub samples: Vec<SampleDesc>,
@@ -191,12 +195,9 @@ impl<P> Fragmenter<P> {
         let Some(t) = self.tracks.get_mut(track) else {
             return Accepted::Queued;
         };
-        if !t.started {
-            if !sample.keyframe {
-                t.stats.dropped_before_keyframe += 1;
-                return Accepted::DroppedBeforeKeyframe;
-            }
-            t.started = true;
+        if !t.started && !sample.keyframe {
+            t.stats.dropped_before_keyframe += 1;
+            return Accepted::DroppedBeforeKeyframe;
         }
         if let Some(previous) = t.last_dts
             && sample.dts <= previous
@@ -204,6 +205,7 @@ impl<P> Fragmenter<P> {
             t.stats.dropped_bad_dts += 1;
             return Accepted::DroppedNonIncreasingDts { previous };
         }
+        t.started = true;
         t.last_dts = Some(sample.dts);
         t.first_dts.get_or_insert(sample.dts);
         t.queue.push_back(Queued {
@@ -395,7 +397,11 @@ impl<P> Fragmenter<P> {
             let mut ticks = Vec::with_capacity(taken.len() + 1);
             let mut prev = t.last_tick;
             for s in &taken {
-                let tick = t.dts_tick(s.dts, origin, prev);
+                let mut tick = t.dts_tick(s.dts, origin, prev);
+                if prev == t.last_tick {
+                    // Never overlap the previous fragment, even where its end was guessed.
+                    tick = tick.max(t.end_tick.unwrap_or(0));
+                }
                 ticks.push(tick);
                 prev = Some(tick);
             }
@@ -409,6 +415,7 @@ impl<P> Fragmenter<P> {
                 .map(|s| s.dts)
                 .or(t.next_dts.filter(|d| *d > last_dts))
                 .or(t.reached.filter(|d| *d > last_dts));
+            let open_end = next_known.is_none();
             let end_tick = match next_known {
                 Some(next) => t.dts_tick(next, origin, Some(last)),
                 None => {
@@ -449,10 +456,12 @@ impl<P> Fragmenter<P> {
                 t.last_duration_ticks = Some(dur);
             }
             t.last_tick = Some(last);
+            t.end_tick = Some(end_tick);
             t.advance_generation();
             out.push(FragmentTrack {
                 track: index,
                 generation,
+                open_end,
                 base_decode_time: ticks[0],
                 samples,
                 payloads,

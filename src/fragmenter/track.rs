@@ -39,6 +39,8 @@ pub(super) struct Track<P> {
     pub last_dts: Option<i64>,
     /// Tick of the last sample written, so the next is at least one tick later.
     pub last_tick: Option<u64>,
+    /// Tick at which the last written sample ends.
+    pub end_tick: Option<u64>,
     pub last_duration_ticks: Option<u64>,
     /// DTS of the next sample known to be coming (waiting upstream): no later sample
     /// can present before it.
@@ -61,6 +63,7 @@ impl<P> Track<P> {
             first_dts: None,
             last_dts: None,
             last_tick: None,
+            end_tick: None,
             last_duration_ticks: None,
             next_dts: None,
             reached: None,
@@ -89,10 +92,13 @@ impl<P> Track<P> {
                 return;
             };
             self.current = generation;
+            if spec.timescale != self.spec.timescale {
+                // Ticks of a new timescale (and a new init) start afresh from the origin.
+                self.last_tick = None;
+                self.end_tick = None;
+                self.last_duration_ticks = None;
+            }
             self.spec = spec;
-            // Ticks of the new timescale start afresh from the origin.
-            self.last_tick = None;
-            self.last_duration_ticks = None;
         }
     }
 
