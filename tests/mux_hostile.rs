@@ -322,3 +322,31 @@ fn a_flushing_seek_restarts_with_a_new_init() {
     assert_eq!(mp4.samples[&1][0].dts, 0);
     let _ = std::fs::remove_file(path);
 }
+
+#[test]
+fn a_pad_that_ends_early_does_not_block_the_others() {
+    let run = pipeline::run_with(
+        &av_launch(),
+        |p| {
+            synth::appsrc(p, "v").set_caps(Some(&h264()));
+            synth::appsrc(p, "a").set_caps(Some(&synth::aac_caps()));
+        },
+        |p, out| {
+            let (v, a) = (synth::appsrc(p, "v"), synth::appsrc(p, "a"));
+            synth::push(&a, synth::audio_frames(0..40, 0));
+            a.end_of_stream().unwrap();
+            synth::push(&v, synth::video_frames(0..76, (25, 1), 25));
+            // Fragments at 1, 2 and 3 s leave while the video goes on.
+            assert!(
+                pipeline::wait_for_pushes(out, 4),
+                "audio EOS does not hold the video"
+            );
+            synth::push(&v, synth::video_frames(76..100, (25, 1), 25));
+            v.end_of_stream().unwrap();
+        },
+    );
+    assert_eq!(run.error, None);
+    let mp4 = check::check_all(&run.inputs, &run.output, SEC as i64);
+    assert_eq!(mp4.samples[&2].len(), 40);
+    assert_eq!(mp4.samples[&1].len(), 100);
+}
