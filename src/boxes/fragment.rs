@@ -330,6 +330,29 @@ mod tests {
     }
 
     #[test]
+    fn mdat_over_4_gib_uses_the_64_bit_size() {
+        let big = [s(1, 3 << 30, true, 0), s(1, 3 << 30, false, 0)];
+        let b = write_chunk_header(
+            1,
+            &[TrafDesc {
+                track_id: 1,
+                base_decode_time: 0,
+                samples: &big,
+            }],
+        )
+        .unwrap();
+        let moof_len = be32(&b, 0) as usize;
+        assert_eq!(b.len(), moof_len + 16);
+        assert_eq!(be32(&b, moof_len), 1);
+        assert_eq!(&b[moof_len + 4..moof_len + 8], b"mdat");
+        let large = u64::from_be_bytes(b[moof_len + 8..moof_len + 16].try_into().unwrap());
+        assert_eq!(large, (6u64 << 30) + 16);
+        // The first sample starts right after the 16-byte header.
+        let trun = find(&b, b"trun");
+        assert_eq!(be32(&b, trun + 16) as usize, moof_len + 16);
+    }
+
+    #[test]
     fn data_offset_beyond_i32_is_an_error() {
         let big = [s(1, u32::MAX, true, 0)];
         let small = [s(1, 1, true, 0)];
