@@ -1,7 +1,6 @@
 //! H.264: `avc1`/`avc3` sample entries with `avcC` from `codec_data`.
 
-use super::{CodecError, TrackFormat, codec_data, video};
-use crate::boxes::{ChildBox, SampleEntry};
+use super::{CodecError, TrackFormat, video};
 
 /// The fields of an `AVCDecoderConfigurationRecord` that the codec string needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,37 +72,17 @@ pub fn codec_string(fourcc: &[u8; 4], c: AvcConfig) -> String {
     )
 }
 
+/// How caps map to an H.264 sample entry.
+const NAL_CODEC: video::NalCodec = video::NalCodec {
+    formats: [("avc", *b"avc1"), ("avc3", *b"avc3")],
+    config_box: *b"avcC",
+    length_size_byte: 4,
+    parser: "h264parse",
+};
+
 pub(crate) fn from_caps(s: &gst::StructureRef) -> Result<TrackFormat, CodecError> {
-    let (fourcc, format) = match s.get::<&str>("stream-format") {
-        Ok("avc") => (*b"avc1", "avc"),
-        Ok("avc3") => (*b"avc3", "avc3"),
-        Ok(other) => {
-            return Err(CodecError::InvalidField {
-                field: "stream-format",
-                why: format!("'{other}' is not avc or avc3; use h264parse to convert"),
-            });
-        }
-        Err(_) => return Err(CodecError::MissingField("stream-format")),
-    };
-    let avcc = codec_data(s, format)?;
-    let config = parse_avcc(&avcc)?;
-    let length_size = (avcc[4] & 3) + 1;
-    let v = video::from_caps(s)?;
-    Ok(TrackFormat {
-        entry: SampleEntry {
-            fourcc,
-            kind: v.kind,
-            children: vec![ChildBox {
-                fourcc: *b"avcC",
-                full: None,
-                body: avcc,
-            }],
-        },
-        timescale: v.timescale,
-        codec_string: codec_string(&fourcc, config),
-        default_duration: v.default_duration,
-        is_video: true,
-        nal_length_size: Some(length_size),
+    video::nal_track_format(s, &NAL_CODEC, |fourcc, avcc| {
+        parse_avcc(avcc).map(|c| codec_string(fourcc, c))
     })
 }
 

@@ -1,8 +1,7 @@
 //! H.265: `hvc1`/`hev1` sample entries with `hvcC` from `codec_data`.
 
 use super::h264::skip_parameter_sets;
-use super::{CodecError, TrackFormat, codec_data, video};
-use crate::boxes::{ChildBox, SampleEntry};
+use super::{CodecError, TrackFormat, video};
 
 /// The profile/tier/level fields of an `HEVCDecoderConfigurationRecord`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,37 +75,17 @@ pub fn codec_string(fourcc: &[u8; 4], c: &HevcConfig) -> String {
     s
 }
 
+/// How caps map to an H.265 sample entry.
+const NAL_CODEC: video::NalCodec = video::NalCodec {
+    formats: [("hvc1", *b"hvc1"), ("hev1", *b"hev1")],
+    config_box: *b"hvcC",
+    length_size_byte: 21,
+    parser: "h265parse",
+};
+
 pub(crate) fn from_caps(s: &gst::StructureRef) -> Result<TrackFormat, CodecError> {
-    let (fourcc, format) = match s.get::<&str>("stream-format") {
-        Ok("hvc1") => (*b"hvc1", "hvc1"),
-        Ok("hev1") => (*b"hev1", "hev1"),
-        Ok(other) => {
-            return Err(CodecError::InvalidField {
-                field: "stream-format",
-                why: format!("'{other}' is not hvc1 or hev1; use h265parse to convert"),
-            });
-        }
-        Err(_) => return Err(CodecError::MissingField("stream-format")),
-    };
-    let hvcc = codec_data(s, format)?;
-    let config = parse_hvcc(&hvcc)?;
-    let length_size = (hvcc[21] & 3) + 1;
-    let v = video::from_caps(s)?;
-    Ok(TrackFormat {
-        entry: SampleEntry {
-            fourcc,
-            kind: v.kind,
-            children: vec![ChildBox {
-                fourcc: *b"hvcC",
-                full: None,
-                body: hvcc,
-            }],
-        },
-        timescale: v.timescale,
-        codec_string: codec_string(&fourcc, &config),
-        default_duration: v.default_duration,
-        is_video: true,
-        nal_length_size: Some(length_size),
+    video::nal_track_format(s, &NAL_CODEC, |fourcc, hvcc| {
+        parse_hvcc(hvcc).map(|c| codec_string(fourcc, &c))
     })
 }
 

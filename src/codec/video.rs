@@ -1,7 +1,64 @@
 //! Facts shared by every video codec: dimensions, aspect, colour, timescale.
 
-use super::CodecError;
-use crate::boxes::{Colour, MediaKind};
+use super::{CodecError, TrackFormat, codec_data};
+use crate::boxes::{ChildBox, Colour, FourCc, MediaKind, SampleEntry};
+
+/// A video codec whose samples are length-prefixed NAL units and whose configuration
+/// record comes verbatim from `codec_data` (H.264, H.265).
+pub(crate) struct NalCodec {
+    /// `stream-format` values and their sample entries, the preferred one first.
+    pub formats: [(&'static str, FourCc); 2],
+    /// The configuration box (`avcC`, `hvcC`).
+    pub config_box: FourCc,
+    /// Byte of the record whose low two bits are the NAL length size minus one.
+    pub length_size_byte: usize,
+    /// The parser that converts other stream formats.
+    pub parser: &'static str,
+}
+
+/// The track format of a [`NalCodec`] from its caps; `codec_string` validates the
+/// configuration record and derives the RFC 6381 string for the chosen entry.
+pub(crate) fn nal_track_format(
+    s: &gst::StructureRef,
+    codec: &NalCodec,
+    codec_string: impl Fn(&FourCc, &[u8]) -> Result<String, CodecError>,
+) -> Result<TrackFormat, CodecError> {
+    let format = s
+        .get::<&str>("stream-format")
+        .map_err(|_| CodecError::MissingField("stream-format"))?;
+    let Some(&(format, fourcc)) = codec.formats.iter().find(|(f, _)| *f == format) else {
+        return Err(CodecError::InvalidField {
+            field: "stream-format",
+            why: format!(
+                "'{format}' is not {} or {}; use {} to convert",
+                codec.formats[0].0, codec.formats[1].0, codec.parser
+            ),
+        });
+    };
+    let record = codec_data(s, format)?;
+    let codec_string = codec_string(&fourcc, &record)?;
+    let length_size = record
+        .get(codec.length_size_byte)
+        .map(|b| (b & 3) + 1)
+        .ok_or_else(|| CodecError::invalid("codec_data", "too short for its NAL length size"))?;
+    let v = from_caps(s)?;
+    Ok(TrackFormat {
+        entry: SampleEntry {
+            fourcc,
+            kind: v.kind,
+            children: vec![ChildBox {
+                fourcc: codec.config_box,
+                full: None,
+                body: record,
+            }],
+        },
+        timescale: v.timescale,
+        codec_string,
+        default_duration: v.default_duration,
+        is_video: true,
+        nal_length_size: Some(length_size),
+    })
+}
 
 /// The visual part of a sample entry and the timing derived from the caps.
 pub(crate) struct VideoCaps {
