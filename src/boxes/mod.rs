@@ -2,6 +2,8 @@
 
 pub mod fragment;
 pub mod init;
+pub mod movie;
+pub mod progressive;
 pub mod writer;
 
 pub use fragment::{ChunkError, SampleDesc, TrafDesc, write_chunk_header};

@@ -97,6 +97,7 @@ struct Cut {
 pub struct Fragmenter<P> {
     tracks: Vec<Track<P>>,
     fragment_duration: u64,
+    keyframe_cuts: bool,
     origin: Option<i64>,
 }
 
@@ -106,12 +107,19 @@ impl<P> Fragmenter<P> {
         Self {
             tracks: Vec::new(),
             fragment_duration: fragment_duration.max(1),
+            keyframe_cuts: true,
             origin: None,
         }
     }
 
     pub fn set_fragment_duration(&mut self, ns: u64) {
         self.fragment_duration = ns.max(1);
+    }
+
+    /// With `false`, video is cut anywhere, not only before keyframes: runs of samples
+    /// for a progressive file's interleaving rather than fragments a player starts at.
+    pub fn set_keyframe_cuts(&mut self, keyframe_cuts: bool) {
+        self.keyframe_cuts = keyframe_cuts;
     }
 
     /// Adds a track; returns its index.
@@ -330,7 +338,7 @@ impl<P> Fragmenter<P> {
             .skip(1)
             .find(|(_, s)| {
                 s.generation != head_generation
-                    || ((s.keyframe || !r.spec.is_video)
+                    || ((s.keyframe || !r.spec.is_video || !self.keyframe_cuts)
                         && (change_elsewhere || s.pts >= threshold))
             })
             .map(|(k, s)| (k, s.pts));

@@ -10,6 +10,7 @@ use gst_base::subclass::prelude::*;
 
 use super::output;
 use super::pad::FragMp4MuxPad;
+use super::progressive;
 use crate::boxes::{MovieDesc, TrackDesc, write_init};
 use crate::codec::{self, TrackFormat, track_format_from_caps};
 use crate::fragmenter::{Accepted, Fragment, Fragmenter, Sample, TrackSpec};
@@ -27,12 +28,36 @@ const DEFAULT_START_SEQUENCE: u32 = 1;
 /// Most buffers taken from the pads in one `aggregate` call.
 const MAX_TAKES_PER_CALL: usize = 256;
 
-#[derive(Debug, Clone, Copy)]
+const DEFAULT_INTERLEAVE_TIME: u64 = 500_000_000;
+
+/// What the element writes (DESIGN.md N: `mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, glib::Enum)]
+#[enum_type(name = "GstFragMp4MuxMode")]
+pub enum Mode {
+    /// `moof`+`mdat` fragments after an init segment.
+    #[default]
+    #[enum_value(
+        name = "Fragmented MP4 (init segment, then moof+mdat fragments)",
+        nick = "fragmented"
+    )]
+    Fragmented,
+    /// One `moov` with complete sample tables before one `mdat`, written at EOS.
+    #[enum_value(
+        name = "Progressive MP4 (moov first, for HTTP Range playback)",
+        nick = "progressive"
+    )]
+    Progressive,
+}
+
+#[derive(Debug, Clone)]
 struct Settings {
     fragment_duration: u64,
     movie_timescale: u32,
     start_sequence: u32,
     force_keyframes: bool,
+    mode: Mode,
+    interleave_time: u64,
+    temp_location: Option<String>,
 }
 
 impl Default for Settings {
@@ -42,6 +67,9 @@ impl Default for Settings {
             movie_timescale: 0,
             start_sequence: DEFAULT_START_SEQUENCE,
             force_keyframes: false,
+            mode: Mode::Fragmented,
+            interleave_time: DEFAULT_INTERLEAVE_TIME,
+            temp_location: None,
         }
     }
 }
@@ -114,6 +142,12 @@ enum Pending {
         message: gst::Structure,
         end: gst::ClockTime,
     },
+    /// Progressive mode: the whole file, header first, payload streamed from `file`.
+    File {
+        caps: gst::Caps,
+        header: Vec<u8>,
+        file: std::fs::File,
+    },
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -135,19 +169,37 @@ struct State {
     /// Deadline for which a keyframe was last requested upstream.
     keyframe_requested: Option<i64>,
     counters: Counters,
+    mode: Mode,
+    /// Progressive mode: the file being collected.
+    recorder: Option<progressive::Recorder>,
 }
 
 impl State {
     fn new(settings: &Settings) -> Self {
+        let mut fragmenter = match settings.mode {
+            Mode::Fragmented => Fragmenter::new(settings.fragment_duration),
+            Mode::Progressive => {
+                // Fragments become interleaving runs that need not start at keyframes.
+                let mut f = Fragmenter::new(settings.interleave_time);
+                f.set_keyframe_cuts(false);
+                f
+            }
+        };
+        fragmenter.set_fragment_duration(match settings.mode {
+            Mode::Fragmented => settings.fragment_duration,
+            Mode::Progressive => settings.interleave_time,
+        });
         Self {
             pads: Vec::new(),
-            fragmenter: Fragmenter::new(settings.fragment_duration),
+            fragmenter,
             sequence: settings.start_sequence,
             init_sent: false,
             shift: 0,
             idle_until: None,
             keyframe_requested: None,
             counters: Counters::default(),
+            mode: settings.mode,
+            recorder: None,
         }
     }
 
@@ -216,7 +268,7 @@ fn signed_ns(v: gst::Signed<gst::ClockTime>) -> i64 {
 
 impl FragMp4Mux {
     fn settings(&self) -> Settings {
-        *lock(&self.settings)
+        lock(&self.settings).clone()
     }
 
     fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
@@ -487,6 +539,15 @@ impl FragMp4Mux {
             }
             let generation = state.fragmenter.change_format(track, spec_of(&format));
             let changed = entry.formats.last().is_some_and(|(g, _)| *g != generation);
+            if changed && state.mode == Mode::Progressive {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    ("pad {}: the format changed mid-stream; a progressive file has one sample entry per track", pad.name()),
+                    ["new caps: {}", caps]
+                );
+                return None;
+            }
             entry.formats.retain(|(g, _)| *g != generation);
             entry.formats.push((generation, format));
             Some(changed)
@@ -616,6 +677,12 @@ impl FragMp4Mux {
             if fragment.tracks.is_empty() {
                 continue;
             }
+            if state.mode == Mode::Progressive {
+                if let Err(e) = self.record(state, fragment) {
+                    return (out, Err(e));
+                }
+                continue;
+            }
             let format_changed = fragment.tracks.iter().any(|t| {
                 state
                     .pads
@@ -635,6 +702,116 @@ impl FragMp4Mux {
             match self.build_fragment(state, fragment) {
                 Ok(f) => out.push(f),
                 Err(e) => return (out, Err(e)),
+            }
+        }
+    }
+
+    /// Progressive mode: spills a run of samples to the temporary file.
+    fn record(
+        &self,
+        state: &mut State,
+        fragment: Fragment<gst::Buffer>,
+    ) -> Result<(), gst::FlowError> {
+        if state.recorder.is_none() {
+            let dir = self.settings().temp_location;
+            match progressive::Recorder::new(dir.as_deref().map(std::path::Path::new)) {
+                Ok(r) => state.recorder = Some(r),
+                Err(err) => {
+                    gst::element_imp_error!(
+                        self,
+                        gst::ResourceError::OpenWrite,
+                        (
+                            "cannot create the temporary file for progressive mode in {}: {}",
+                            dir.as_deref().unwrap_or("the system temporary directory"),
+                            err
+                        ),
+                        ["set temp-location to a writable directory"]
+                    );
+                    return Err(gst::FlowError::Error);
+                }
+            }
+        }
+        let Some(recorder) = state.recorder.as_mut() else {
+            return Err(gst::FlowError::Error);
+        };
+        if let Err(err) = recorder.add(fragment) {
+            let kind = if err.raw_os_error() == Some(28) {
+                gst::ResourceError::NoSpaceLeft
+            } else {
+                gst::ResourceError::Write
+            };
+            gst::element_imp_error!(
+                self,
+                kind,
+                (
+                    "writing the temporary file for progressive mode failed: {}",
+                    err
+                ),
+                [
+                    "the file would be incomplete; free space in temp-location or choose another directory"
+                ]
+            );
+            return Err(gst::FlowError::Error);
+        }
+        Ok(())
+    }
+
+    /// Progressive mode at EOS: the header with the complete tables, then the payload.
+    fn finish_progressive(&self, state: &mut State) -> Result<Option<Pending>, gst::FlowError> {
+        let Some(recorder) = state.recorder.take() else {
+            return Ok(None);
+        };
+        let settings = self.settings();
+        let tracks: Vec<Option<TrackDesc>> = state
+            .pads
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                p.latest().map(|f| TrackDesc {
+                    track_id: i as u32 + 1,
+                    timescale: f.timescale,
+                    entry: f.entry.clone(),
+                })
+            })
+            .collect();
+        let movie_timescale = match settings.movie_timescale {
+            0 => tracks
+                .iter()
+                .flatten()
+                .find(|t| t.is_video())
+                .or(tracks.iter().flatten().next())
+                .map_or(1000, |t| t.timescale),
+            t => t,
+        };
+        let codecs: Vec<String> = state
+            .pads
+            .iter()
+            .filter_map(|p| p.latest().map(|f| f.codec_string.clone()))
+            .collect();
+        match recorder.finish(&MovieDesc::progressive(movie_timescale), &tracks) {
+            Ok((header, file)) => {
+                let caps = gst::Caps::builder("video/quicktime")
+                    .field("variant", "iso")
+                    .field("codecs", codecs.join(","))
+                    .build();
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "progressive file: {} byte header",
+                    header.len()
+                );
+                Ok(Some(Pending::File { caps, header, file }))
+            }
+            Err(err) => {
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::Read,
+                    (
+                        "finishing the temporary file for progressive mode failed: {}",
+                        err
+                    )
+                );
+                Err(gst::FlowError::Error)
             }
         }
     }
@@ -711,6 +888,35 @@ impl FragMp4Mux {
                         .post_message(gst::message::Element::builder(message).src(&*obj).build());
                     res?;
                 }
+                Pending::File {
+                    caps,
+                    header,
+                    mut file,
+                } => {
+                    obj.update_segment(&gst::FormattedSegment::<gst::ClockTime>::new());
+                    obj.set_src_caps(&caps);
+                    let mut head = gst::Buffer::from_mut_slice(header);
+                    if let Some(b) = head.get_mut() {
+                        b.set_pts(gst::ClockTime::ZERO);
+                    }
+                    obj.finish_buffer(head)?;
+                    loop {
+                        match progressive::read_piece(&mut file) {
+                            Ok(Some(piece)) => {
+                                obj.finish_buffer(gst::Buffer::from_mut_slice(piece))?;
+                            }
+                            Ok(None) => break,
+                            Err(err) => {
+                                gst::element_imp_error!(
+                                    self,
+                                    gst::ResourceError::Read,
+                                    ("reading back the temporary file failed: {}", err)
+                                );
+                                return Err(gst::FlowError::Error);
+                            }
+                        }
+                    }
+                }
             }
         }
         Ok(())
@@ -776,6 +982,23 @@ impl ObjectImpl for FragMp4Mux {
                     .default_value(false)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("mode", Mode::Fragmented)
+                    .nick("Mode")
+                    .blurb("fragmented: init segment then moof+mdat fragments; progressive: one moov with full sample tables before one mdat, written at EOS")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt64::builder("interleave-time")
+                    .nick("Interleave time")
+                    .blurb("Progressive mode: longest run of one track's samples in the mdat, in nanoseconds")
+                    .minimum(1_000_000)
+                    .default_value(DEFAULT_INTERLEAVE_TIME)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("temp-location")
+                    .nick("Temporary file location")
+                    .blurb("Progressive mode: directory for the temporary file holding the payload until EOS (default: the system temporary directory)")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb("Fragments and bytes written, samples dropped before the first keyframe or for non-increasing DTS")
@@ -800,6 +1023,9 @@ impl ObjectImpl for FragMp4Mux {
             }
             "movie-timescale" => s.movie_timescale = value.get().unwrap_or(0),
             "force-keyframes" => s.force_keyframes = value.get().unwrap_or(false),
+            "mode" => s.mode = value.get().unwrap_or_default(),
+            "interleave-time" => s.interleave_time = value.get().unwrap_or(DEFAULT_INTERLEAVE_TIME),
+            "temp-location" => s.temp_location = value.get().unwrap_or(None),
             "start-fragment-sequence-number" => {
                 s.start_sequence = value.get().unwrap_or(DEFAULT_START_SEQUENCE)
             }
@@ -813,6 +1039,9 @@ impl ObjectImpl for FragMp4Mux {
             "fragment-duration" => s.fragment_duration.to_value(),
             "movie-timescale" => s.movie_timescale.to_value(),
             "force-keyframes" => s.force_keyframes.to_value(),
+            "mode" => s.mode.to_value(),
+            "interleave-time" => s.interleave_time.to_value(),
+            "temp-location" => s.temp_location.to_value(),
             "start-fragment-sequence-number" => s.start_sequence.to_value(),
             "stats" => self.stats().to_value(),
             _ => 0u32.to_value(),
@@ -838,7 +1067,7 @@ impl ElementImpl for FragMp4Mux {
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             let src = gst::Caps::builder("video/quicktime")
-                .field("variant", "iso-fragmented")
+                .field("variant", gst::List::new(["iso-fragmented", "iso"]))
                 .build();
             let dims = |b: gst::caps::Builder<gst::caps::NoFeature>| {
                 b.field("width", gst::IntRange::new(1, 65535))
@@ -980,7 +1209,17 @@ impl AggregatorImpl for FragMp4Mux {
                 return Err(gst::FlowError::Error);
             }
         };
-        let (pending, built) = self.collect_ready(state, timeout);
+        let (mut pending, mut built) = self.collect_ready(state, timeout);
+        if all_eos
+            && built.is_ok()
+            && state.mode == Mode::Progressive
+            && state.fragmenter.is_finished()
+        {
+            match self.finish_progressive(state) {
+                Ok(file) => pending.extend(file),
+                Err(e) => built = Err(e),
+            }
+        }
         if timeout {
             // A timeout that moved nothing waits for the clock to advance before the next
             // one; one that did may be followed at once (pads hold only a few buffers

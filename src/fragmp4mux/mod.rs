@@ -6,6 +6,7 @@ use gst::prelude::*;
 mod imp;
 mod output;
 mod pad;
+mod progressive;
 
 pub use pad::FragMp4MuxPad;
 

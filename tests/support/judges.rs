@@ -49,7 +49,8 @@ pub fn ffprobe_frame_counts(path: &Path) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// What `qtdemux ! decodebin` made of one stream: decoded frames and the first PTS.
+/// What `qtdemux ! decodebin` made of one stream: decoded frames and the first PTS as
+/// stream time (after the edit list).
 #[derive(Debug, Default, Clone)]
 pub struct Decoded {
     pub frames: u64,
@@ -85,7 +86,14 @@ pub fn qtdemux_decode(path: &Path, streams: &[&str]) -> Vec<Decoded> {
                         let mut d = dd.lock().unwrap();
                         d.frames += 1;
                         if d.first_pts.is_none() {
-                            d.first_pts = sample.buffer().and_then(|b| b.pts());
+                            // Stream time: what the demuxer's edit-list handling presents.
+                            let segment = sample
+                                .segment()
+                                .and_then(|s| s.downcast_ref::<gst::ClockTime>().cloned());
+                            d.first_pts = sample
+                                .buffer()
+                                .and_then(|b| b.pts())
+                                .and_then(|pts| segment.and_then(|s| s.to_stream_time(pts)));
                         }
                         Ok(gst::FlowSuccess::Ok)
                     })

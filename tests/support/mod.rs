@@ -6,6 +6,7 @@ pub mod check;
 pub mod judges;
 pub mod mp4;
 pub mod pipeline;
+pub mod progressive;
 pub mod synth;
 
 use std::sync::Once;
