@@ -33,14 +33,46 @@ impl MovieDesc {
     }
 }
 
+/// Positions in an init segment of the duration fields a recording fills in at its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DurationSlots {
+    /// `mehd` fragment_duration (64-bit, movie timescale).
+    pub mehd: usize,
+    /// `mvhd` duration (64-bit, movie timescale).
+    pub mvhd: usize,
+    /// Per track: `track_id`, `tkhd` duration (movie timescale) and `mdhd` duration
+    /// (media timescale), all 64-bit.
+    pub tracks: Vec<(u32, usize, usize)>,
+}
+
 /// Writes `ftyp` + `moov` for fragmented output.
 pub fn write_init(movie: &MovieDesc, tracks: &[TrackDesc]) -> Vec<u8> {
+    write_init_with(movie, tracks, false).0
+}
+
+/// Like [`write_init`], for a recording into a seekable file: an `mehd` and 64-bit
+/// durations, all zero, to be overwritten at the positions returned.
+pub fn write_recording_init(movie: &MovieDesc, tracks: &[TrackDesc]) -> (Vec<u8>, DurationSlots) {
+    let (bytes, slots) = write_init_with(movie, tracks, true);
+    (bytes, slots.expect("recording init has slots"))
+}
+
+fn write_init_with(
+    movie: &MovieDesc,
+    tracks: &[TrackDesc],
+    recording: bool,
+) -> (Vec<u8>, Option<DurationSlots>) {
     let mut w = BoxWriter::with_capacity(1024);
     write_ftyp(&mut w, movie);
     let moov = w.begin(*b"moov");
-    write_mvhd(&mut w, movie.timescale, 0, tracks);
+    let mvhd = write_mvhd(&mut w, movie.timescale, 0, tracks, recording);
+    let times = TrackTimes {
+        force_v1: recording,
+        ..TrackTimes::default()
+    };
+    let mut track_slots = Vec::new();
     for t in tracks {
-        write_trak(&mut w, t, &TrackTimes::default(), |w| {
+        let (tkhd, mdhd) = write_trak(&mut w, t, &times, |w| {
             // Empty sample tables: the samples are in the fragments.
             for kind in [*b"stts", *b"stsc", *b"stco"] {
                 let b = w.begin_full(kind, 0, 0);
@@ -52,8 +84,16 @@ pub fn write_init(movie: &MovieDesc, tracks: &[TrackDesc]) -> Vec<u8> {
             w.u32(0);
             w.end(stsz);
         });
+        track_slots.push((t.track_id, tkhd, mdhd));
     }
     let mvex = w.begin(*b"mvex");
+    let mut mehd_at = 0;
+    if recording {
+        let mehd = w.begin_full(*b"mehd", 1, 0);
+        mehd_at = w.len();
+        w.u64(0);
+        w.end(mehd);
+    }
     for t in tracks {
         let trex = w.begin_full(*b"trex", 0, 0);
         w.u32(t.track_id);
@@ -65,7 +105,12 @@ pub fn write_init(movie: &MovieDesc, tracks: &[TrackDesc]) -> Vec<u8> {
     }
     w.end(mvex);
     w.end(moov);
-    w.into_bytes()
+    let slots = recording.then_some(DurationSlots {
+        mehd: mehd_at,
+        mvhd,
+        tracks: track_slots,
+    });
+    (w.into_bytes(), slots)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! ISO BMFF writing from plain descriptions. Knows nothing of GStreamer.
 
 pub mod fragment;
+pub mod index;
 pub mod init;
 pub mod movie;
 pub mod progressive;

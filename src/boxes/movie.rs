@@ -23,6 +23,8 @@ pub struct TrackTimes {
     /// `mdhd` duration, media timescale.
     pub media: u64,
     pub edits: Vec<Edit>,
+    /// Write 64-bit durations even when they fit 32 bits, so they can be patched later.
+    pub force_v1: bool,
 }
 
 fn fits_32(v: u64) -> bool {
@@ -47,25 +49,37 @@ fn write_matrix(w: &mut BoxWriter) {
 
 /// Creation/modification times (zero), a timescale and a duration, 32- or 64-bit by
 /// `version` (the layout `mvhd` and `mdhd` share).
-fn write_times(w: &mut BoxWriter, version: u8, timescale: u32, duration: u64) {
+/// Returns the position of the duration field.
+fn write_times(w: &mut BoxWriter, version: u8, timescale: u32, duration: u64) -> usize {
     if version == 1 {
         w.u64(0);
         w.u64(0);
         w.u32(timescale);
+        let at = w.len();
         w.u64(duration);
+        at
     } else {
         w.u32(0);
         w.u32(0);
         w.u32(timescale);
+        let at = w.len();
         w.u32(duration as u32);
+        at
     }
 }
 
-/// `mvhd`, version 1 when `duration` does not fit 32 bits.
-pub(super) fn write_mvhd(w: &mut BoxWriter, timescale: u32, duration: u64, tracks: &[TrackDesc]) {
-    let version = u8::from(!fits_32(duration));
+/// `mvhd`, version 1 when `duration` does not fit 32 bits or `force_v1`. Returns the
+/// position of its duration field.
+pub(super) fn write_mvhd(
+    w: &mut BoxWriter,
+    timescale: u32,
+    duration: u64,
+    tracks: &[TrackDesc],
+    force_v1: bool,
+) -> usize {
+    let version = u8::from(force_v1 || !fits_32(duration));
     let b = w.begin_full(*b"mvhd", version, 0);
-    write_times(w, version, timescale, duration);
+    let at = write_times(w, version, timescale, duration);
     w.u32(0x0001_0000); // rate 1.0
     w.u16(0x0100); // volume 1.0
     w.zeros(10);
@@ -74,24 +88,26 @@ pub(super) fn write_mvhd(w: &mut BoxWriter, timescale: u32, duration: u64, track
     let next = tracks.iter().map(|t| t.track_id).max().unwrap_or(0) + 1;
     w.u32(next);
     w.end(b);
+    at
 }
 
-/// A `trak` for `t`; `write_tables` writes the sample tables after the `stsd`.
+/// A `trak` for `t`; `write_tables` writes the sample tables after the `stsd`. Returns
+/// the positions of the `tkhd` and `mdhd` duration fields.
 pub(super) fn write_trak(
     w: &mut BoxWriter,
     t: &TrackDesc,
     times: &TrackTimes,
     write_tables: impl FnOnce(&mut BoxWriter),
-) {
+) -> (usize, usize) {
     let trak = w.begin(*b"trak");
-    write_tkhd(w, t, times.presentation);
+    let tkhd_at = write_tkhd(w, t, times.presentation, times.force_v1);
     if !times.edits.is_empty() {
         write_edts(w, &times.edits);
     }
     let mdia = w.begin(*b"mdia");
-    let version = u8::from(!fits_32(times.media));
+    let version = u8::from(times.force_v1 || !fits_32(times.media));
     let mdhd = w.begin_full(*b"mdhd", version, 0);
-    write_times(w, version, t.timescale, times.media);
+    let mdhd_at = write_times(w, version, t.timescale, times.media);
     w.u16(0x55c4); // language "und"
     w.u16(0);
     w.end(mdhd);
@@ -133,6 +149,7 @@ pub(super) fn write_trak(
     w.end(minf);
     w.end(mdia);
     w.end(trak);
+    (tkhd_at, mdhd_at)
 }
 
 fn write_edts(w: &mut BoxWriter, edits: &[Edit]) {
@@ -159,20 +176,23 @@ fn write_edts(w: &mut BoxWriter, edits: &[Edit]) {
     w.end(edts);
 }
 
-fn write_tkhd(w: &mut BoxWriter, t: &TrackDesc, duration: u64) {
-    let version = u8::from(!fits_32(duration));
+fn write_tkhd(w: &mut BoxWriter, t: &TrackDesc, duration: u64, force_v1: bool) -> usize {
+    let version = u8::from(force_v1 || !fits_32(duration));
     let b = w.begin_full(*b"tkhd", version, 0x7); // enabled, in movie, in preview
+    let at;
     if version == 1 {
         w.u64(0);
         w.u64(0);
         w.u32(t.track_id);
         w.u32(0);
+        at = w.len();
         w.u64(duration);
     } else {
         w.u32(0);
         w.u32(0);
         w.u32(t.track_id);
         w.u32(0);
+        at = w.len();
         w.u32(duration as u32);
     }
     w.zeros(8);
@@ -197,6 +217,7 @@ fn write_tkhd(w: &mut BoxWriter, t: &TrackDesc, duration: u64) {
     w.u32(width << 16);
     w.u32(height << 16);
     w.end(b);
+    at
 }
 
 pub(super) fn write_sample_entry(w: &mut BoxWriter, entry: &SampleEntry) {

@@ -108,6 +108,7 @@ fn track_times(movie: &MovieDesc, tables: &[SampleTable]) -> Vec<TrackTimes> {
                 presentation: delay + segment,
                 media,
                 edits,
+                force_v1: false,
             }
         })
         .collect()
@@ -216,7 +217,7 @@ fn write_header(
     let moov = w.begin(*b"moov");
     let tracks: Vec<TrackDesc> = tables.iter().map(|t| t.track.clone()).collect();
     let duration = times.iter().map(|t| t.presentation).max().unwrap_or(0);
-    write_mvhd(&mut w, movie.timescale, duration, &tracks);
+    write_mvhd(&mut w, movie.timescale, duration, &tracks, false);
     for (t, tt) in tables.iter().zip(times) {
         write_trak(&mut w, &t.track, tt, |w| write_tables(w, t, base, co64));
     }

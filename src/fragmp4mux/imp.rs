@@ -11,6 +11,8 @@ use gst_base::subclass::prelude::*;
 use super::output;
 use super::pad::FragMp4MuxPad;
 use super::progressive;
+use super::recording;
+use crate::boxes::init::write_recording_init;
 use crate::boxes::{MovieDesc, TrackDesc, write_init};
 use crate::codec::{self, TrackFormat, track_format_from_caps};
 use crate::fragmenter::{Accepted, Fragment, Fragmenter, Sample, TrackSpec};
@@ -142,6 +144,8 @@ enum Pending {
         message: gst::Structure,
         end: gst::ClockTime,
     },
+    /// A recording at EOS: overwrite the durations in place, then append the index.
+    Finish(recording::Finish),
     /// Progressive mode: the whole file, header first, payload streamed from `file`.
     File {
         caps: gst::Caps,
@@ -172,6 +176,8 @@ struct State {
     mode: Mode,
     /// Progressive mode: the file being collected.
     recorder: Option<progressive::Recorder>,
+    /// Fragmented output into a seekable file.
+    recording: Option<recording::Recording>,
 }
 
 impl State {
@@ -200,6 +206,7 @@ impl State {
             counters: Counters::default(),
             mode: settings.mode,
             recorder: None,
+            recording: None,
         }
     }
 
@@ -628,7 +635,30 @@ impl FragMp4Mux {
                 .map_or(1000, |t| t.timescale),
             t => t,
         };
-        let init = write_init(&MovieDesc::fragmented(movie_timescale), &tracks);
+        let movie = MovieDesc::fragmented(movie_timescale);
+        let init = if !state.init_sent && self.downstream_seekable() {
+            // A recording into a file: durations and an index are filled in at EOS.
+            let (init, slots) = write_recording_init(&movie, &tracks);
+            let timescales = tracks.iter().map(|t| (t.track_id, t.timescale)).collect();
+            gst::info!(
+                CAT,
+                imp = self,
+                "seekable downstream: durations and mfra at EOS"
+            );
+            state.recording = Some(recording::Recording::new(
+                slots,
+                movie_timescale,
+                timescales,
+                init.len() as u64,
+            ));
+            init
+        } else {
+            let init = write_init(&movie, &tracks);
+            if let Some(r) = state.recording.as_mut() {
+                r.add_bytes(init.len() as u64);
+            }
+            init
+        };
         let mut init = gst::Buffer::from_mut_slice(init);
         {
             let b = init.get_mut().expect("new buffer is writable");
@@ -756,6 +786,13 @@ impl FragMp4Mux {
         Ok(())
     }
 
+    /// True when downstream can seek in bytes (a file): a recording then gets its
+    /// durations and an index at EOS.
+    fn downstream_seekable(&self) -> bool {
+        let mut q = gst::query::Seeking::new(gst::Format::Bytes);
+        self.obj().src_pad().peer_query(&mut q) && q.result().0
+    }
+
     /// Progressive mode at EOS: the header with the complete tables, then the payload.
     fn finish_progressive(&self, state: &mut State) -> Result<Option<Pending>, gst::FlowError> {
         let Some(recorder) = state.recorder.take() else {
@@ -823,6 +860,15 @@ impl FragMp4Mux {
     ) -> Result<Pending, gst::FlowError> {
         let track_ids: Vec<u32> = (1..=state.pads.len() as u32).collect();
         let keyframe_start = fragment.keyframe_start;
+        let recorded: Vec<recording::ChunkTrack> = fragment
+            .tracks
+            .iter()
+            .map(|t| recording::ChunkTrack {
+                track_id: t.track as u32 + 1,
+                base_decode_time: t.base_decode_time,
+                duration: t.samples.iter().map(|s| u64::from(s.duration)).sum(),
+            })
+            .collect();
         let samples: usize = fragment.tracks.iter().map(|t| t.samples.len()).sum();
         let sequence = state.sequence;
         let chunk = match output::chunk(fragment, sequence, &track_ids, state.shift) {
@@ -846,6 +892,9 @@ impl FragMp4Mux {
             samples,
             chunk.size
         );
+        if let Some(r) = state.recording.as_mut() {
+            r.add_chunk(&recorded, chunk.size, keyframe_start);
+        }
         state.sequence = state.sequence.wrapping_add(1);
         state.counters.fragments += 1;
         state.counters.bytes += chunk.size;
@@ -887,6 +936,29 @@ impl FragMp4Mux {
                     let _ = obj
                         .post_message(gst::message::Element::builder(message).src(&*obj).build());
                     res?;
+                }
+                Pending::Finish(finish) => {
+                    let src = obj.src_pad();
+                    let index = recording::Patch {
+                        offset: finish.end,
+                        bytes: finish.mfra,
+                    };
+                    for recording::Patch { offset, bytes } in
+                        finish.patches.into_iter().chain([index])
+                    {
+                        let mut segment = gst::FormattedSegment::<gst::format::Bytes>::new();
+                        segment.set_start(gst::format::Bytes::from_u64(offset));
+                        if !src.push_event(gst::event::Segment::new(&segment)) {
+                            gst::warning!(
+                                CAT,
+                                imp = self,
+                                "downstream refused the seek to byte {}",
+                                offset
+                            );
+                            break;
+                        }
+                        obj.finish_buffer(gst::Buffer::from_mut_slice(bytes))?;
+                    }
                 }
                 Pending::File {
                     caps,
@@ -1210,14 +1282,14 @@ impl AggregatorImpl for FragMp4Mux {
             }
         };
         let (mut pending, mut built) = self.collect_ready(state, timeout);
-        if all_eos
-            && built.is_ok()
-            && state.mode == Mode::Progressive
-            && state.fragmenter.is_finished()
-        {
-            match self.finish_progressive(state) {
-                Ok(file) => pending.extend(file),
-                Err(e) => built = Err(e),
+        if all_eos && built.is_ok() && state.fragmenter.is_finished() {
+            if state.mode == Mode::Progressive {
+                match self.finish_progressive(state) {
+                    Ok(file) => pending.extend(file),
+                    Err(e) => built = Err(e),
+                }
+            } else if let Some(r) = state.recording.take() {
+                pending.push(Pending::Finish(r.finish()));
             }
         }
         if timeout {

@@ -7,6 +7,7 @@ mod imp;
 mod output;
 mod pad;
 mod progressive;
+mod recording;
 
 pub use pad::FragMp4MuxPad;
 

@@ -119,7 +119,9 @@ pub fn check_init(inputs: &[Input], mp4: &Mp4) {
     }
     assert_eq!(&mp4.top_level[..2], &["ftyp", "moov"]);
     assert_eq!(mp4.moov.trak.len(), inputs.len(), "one trak per sink pad");
-    let trex = &mp4.moov.mvex.as_ref().expect("mvex").trex;
+    let mvex = mp4.moov.mvex.as_ref().expect("mvex");
+    assert!(mvex.mehd.is_none(), "no mehd when downstream cannot seek");
+    let trex = &mvex.trex;
     assert_eq!(trex.len(), inputs.len(), "one trex per track");
     for (i, input) in inputs.iter().enumerate() {
         let id = i as u32 + 1;
