@@ -3,11 +3,14 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod emit;
 mod imp;
+mod input;
 mod output;
 mod pad;
 mod progressive;
 mod recording;
+mod state;
 
 pub use pad::FragMp4MuxPad;
 

@@ -1,0 +1,323 @@
+//! Taking input: buffers from the pads into the fragmenter, caps into track formats.
+
+use gst::prelude::*;
+use gst_base::prelude::*;
+use gst_base::subclass::prelude::*;
+
+use super::imp::{CAT, FragMp4Mux};
+use super::pad::FragMp4MuxPad;
+use super::state::*;
+use crate::codec::{self, track_format_from_caps};
+use crate::fragmenter::{Accepted, Sample};
+
+impl FragMp4Mux {
+    /// The next buffer's running-time DTS on `pad`, if it has one queued. A GAP buffer
+    /// counts at its end: it stays queued (keeping a non-live aggregator going) until
+    /// the other pads have passed it.
+    pub(super) fn head_dts(&self, pad: &FragMp4MuxPad) -> Result<Option<i64>, gst::ErrorMessage> {
+        let Some(buf) = pad.peek_buffer() else {
+            return Ok(None);
+        };
+        let dts = self.running_dts(pad, &buf)?;
+        if buf.flags().contains(gst::BufferFlags::GAP) {
+            let duration = buf.duration().map_or(0, |d| d.nseconds() as i64);
+            return Ok(Some(dts.saturating_add(duration)));
+        }
+        Ok(Some(dts))
+    }
+
+    pub(super) fn running_dts(
+        &self,
+        pad: &FragMp4MuxPad,
+        buf: &gst::BufferRef,
+    ) -> Result<i64, gst::ErrorMessage> {
+        let segment = pad.segment();
+        let Some(segment) = segment.downcast_ref::<gst::ClockTime>() else {
+            return Err(gst::error_msg!(
+                gst::StreamError::Format,
+                ["pad {}: segment is not in TIME format", pad.name()]
+            ));
+        };
+        let Some(ts) = buf.dts().or(buf.pts()) else {
+            return Err(gst::error_msg!(
+                gst::StreamError::Format,
+                [
+                    "pad {}: buffer without DTS and PTS at offset {}; the muxer needs timestamps on every buffer (is a parser missing upstream?)",
+                    pad.name(),
+                    buf.offset()
+                ]
+            ));
+        };
+        match segment.to_running_time_full(ts) {
+            Some(rt) => Ok(signed_ns(rt)),
+            None => Err(gst::error_msg!(
+                gst::StreamError::Format,
+                [
+                    "pad {}: timestamp {} has no running time in segment {:?}",
+                    pad.name(),
+                    ts,
+                    segment
+                ]
+            )),
+        }
+    }
+
+    /// Turns a popped buffer into a fragmenter sample.
+    pub(super) fn sample(
+        &self,
+        pad: &FragMp4MuxPad,
+        buf: gst::Buffer,
+        kind: PadKind,
+    ) -> Result<Sample<gst::Buffer>, gst::ErrorMessage> {
+        let dts = self.running_dts(pad, &buf)?;
+        if let Some(n) = kind.nal_length_size {
+            let checked = buf
+                .map_readable()
+                .map_err(|_| "buffer cannot be mapped".to_string())
+                .and_then(|m| codec::check_length_prefixed(&m, n));
+            if let Err(why) = checked {
+                return Err(gst::error_msg!(
+                    gst::StreamError::Format,
+                    (
+                        "pad {}: the sample at DTS {} ns is not a whole length-prefixed access unit: {}",
+                        pad.name(),
+                        dts,
+                        why
+                    ),
+                    [
+                        "put h264parse/h265parse before the muxer so it receives stream-format=avc/hvc1, alignment=au"
+                    ]
+                ));
+            }
+        }
+        let segment = pad.segment();
+        let pts = match (buf.pts(), segment.downcast_ref::<gst::ClockTime>()) {
+            (Some(pts), Some(seg)) => seg.to_running_time_full(pts).map_or(dts, signed_ns),
+            _ => dts,
+        };
+        let Ok(size) = u32::try_from(buf.size()) else {
+            return Err(gst::error_msg!(
+                gst::StreamError::Format,
+                [
+                    "pad {}: a sample of {} bytes does not fit an MP4 sample size",
+                    pad.name(),
+                    buf.size()
+                ]
+            ));
+        };
+        Ok(Sample {
+            dts,
+            pts,
+            duration: buf.duration().map(|d| d.nseconds()),
+            keyframe: !kind.is_video || !buf.flags().contains(gst::BufferFlags::DELTA_UNIT),
+            size,
+            payload: buf,
+        })
+    }
+
+    /// Moves the earliest queued buffer into the fragmenter and tells it what waits in
+    /// the pads. Returns whether every pad is at EOS with nothing queued.
+    pub(super) fn take_input(&self, state: &mut State) -> Result<Taken, gst::ErrorMessage> {
+        let pads: Vec<(FragMp4MuxPad, Option<PadKind>)> = state
+            .pads
+            .iter()
+            .map(|p| {
+                let kind = p.latest().map(|f| PadKind {
+                    is_video: f.is_video,
+                    nal_length_size: f.nal_length_size,
+                });
+                (p.pad.clone(), kind)
+            })
+            .collect();
+        // Take the buffer with the earliest DTS, so tracks interleave by decode time.
+        let mut best: Option<(usize, i64)> = None;
+        let mut all_eos = true;
+        for (i, (pad, _)) in pads.iter().enumerate() {
+            match self.head_dts(pad)? {
+                Some(dts) => {
+                    all_eos = false;
+                    if best.is_none_or(|(_, b)| dts < b) {
+                        best = Some((i, dts));
+                    }
+                }
+                None if pad.is_eos() => state.fragmenter.set_eos(i),
+                None => all_eos = false,
+            }
+        }
+        let mut popped = false;
+        if let Some((i, _)) = best
+            && let (pad, kind) = &pads[i]
+            && let Some(buf) = pad.pop_buffer()
+        {
+            popped = true;
+            let Some(kind) = *kind else {
+                return Err(gst::error_msg!(
+                    gst::CoreError::Negotiation,
+                    ["pad {}: data arrived without accepted caps", pad.name()]
+                ));
+            };
+            if buf.flags().contains(gst::BufferFlags::GAP) || buf.size() == 0 {
+                let dts = self.running_dts(pad, &buf)?;
+                if buf.flags().contains(gst::BufferFlags::GAP) {
+                    let end = dts.saturating_add(buf.duration().map_or(0, |d| d.nseconds() as i64));
+                    gst::debug!(CAT, obj = pad, "gap up to {} ns", end);
+                    state.fragmenter.note_gap(i, end);
+                } else {
+                    gst::warning!(CAT, obj = pad, "dropping empty buffer at DTS {} ns", dts);
+                    state.counters.dropped_empty += 1;
+                }
+            } else {
+                let sample = self.sample(pad, buf, kind)?;
+                self.push_sample(state, pad, i, sample);
+            }
+        }
+        // What waits in the pads bounds what the tracks can still receive: a cut need not
+        // wait for a pad whose next buffer already lies beyond it.
+        let mut starved = false;
+        for (i, (pad, _)) in pads.iter().enumerate() {
+            let next = self.head_dts(pad)?;
+            starved |= next.is_none() && !pad.is_eos();
+            state.fragmenter.set_next_dts(i, next);
+        }
+        Ok(Taken {
+            all_eos,
+            popped,
+            starved,
+        })
+    }
+
+    /// Takes input until a pad runs dry (or, on a live timeout, until nothing is left),
+    /// at most [`MAX_TAKES_PER_CALL`] buffers: one wake-up handles many samples.
+    /// Returns whether every pad is at EOS, and whether anything was taken.
+    pub(super) fn take_all(
+        &self,
+        state: &mut State,
+        timeout: bool,
+    ) -> Result<(bool, bool), gst::ErrorMessage> {
+        let mut any = false;
+        for _ in 0..MAX_TAKES_PER_CALL {
+            let taken = self.take_input(state)?;
+            any |= taken.popped;
+            if taken.all_eos || !taken.popped || (taken.starved && !timeout) {
+                return Ok((taken.all_eos, any));
+            }
+        }
+        Ok((false, any))
+    }
+
+    /// In live pipelines a fragment is complete one fragment duration after it starts
+    /// (DESIGN.md C4): that is the latency the element adds.
+    pub(super) fn report_latency(&self, fragment_duration: u64) {
+        let latency = gst::ClockTime::from_nseconds(fragment_duration);
+        self.obj().set_latency(latency, Some(latency));
+    }
+
+    /// Queues a sample in the fragmenter, logging what it drops.
+    pub(super) fn push_sample(
+        &self,
+        state: &mut State,
+        pad: &FragMp4MuxPad,
+        track: usize,
+        sample: Sample<gst::Buffer>,
+    ) {
+        let (dts, pts) = (sample.dts, sample.pts);
+        match state.fragmenter.push(track, sample) {
+            Accepted::Queued => {}
+            Accepted::DroppedBeforeKeyframe => gst::info!(
+                CAT,
+                obj = pad,
+                "dropping delta unit before a keyframe (DTS {} ns, PTS {} ns)",
+                dts,
+                pts
+            ),
+            Accepted::DroppedNonIncreasingDts { previous } => gst::warning!(
+                CAT,
+                obj = pad,
+                "dropping sample: DTS {} ns is not after the previous {} ns",
+                dts,
+                previous
+            ),
+        }
+    }
+
+    pub(super) fn handle_caps(&self, pad: &gst_base::AggregatorPad, caps: &gst::CapsRef) -> bool {
+        let Some(mux_pad) = pad.downcast_ref::<FragMp4MuxPad>() else {
+            return false;
+        };
+        let format = match track_format_from_caps(caps, mux_pad.timescale_override()) {
+            Ok(f) => f,
+            Err(err) => {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    ("pad {}: {}", pad.name(), err),
+                    ["caps: {}", caps]
+                );
+                return false;
+            }
+        };
+        gst::info!(
+            CAT,
+            obj = pad,
+            "track format {} timescale {} from {}",
+            format.codec_string,
+            format.timescale,
+            caps
+        );
+        let new_generation = self.with_state(|state| {
+            let track = state.track_of(pad)?;
+            let entry = &mut state.pads[track];
+            if entry.latest().is_some_and(|old| same_init(old, &format)) {
+                gst::debug!(CAT, obj = pad, "caps change needs no new init segment");
+                return Some(false);
+            }
+            let generation = state.fragmenter.change_format(track, spec_of(&format));
+            let changed = entry.formats.last().is_some_and(|(g, _)| *g != generation);
+            if changed && state.mode == Mode::Progressive {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    ("pad {}: the format changed mid-stream; a progressive file has one sample entry per track", pad.name()),
+                    ["new caps: {}", caps]
+                );
+                return None;
+            }
+            entry.formats.retain(|(g, _)| *g != generation);
+            entry.formats.push((generation, format));
+            Some(changed)
+        });
+        match new_generation {
+            None => false,
+            Some(false) => true,
+            Some(true) => {
+                gst::info!(
+                    CAT,
+                    obj = pad,
+                    "format change: the fragment ends at the next keyframe, then a new init segment"
+                );
+                self.request_keyframes(None);
+                true
+            }
+        }
+    }
+
+    /// Asks upstream of every video pad for a keyframe.
+    pub(super) fn request_keyframes(&self, running_time: Option<gst::ClockTime>) {
+        let pads: Vec<FragMp4MuxPad> = self.with_state(|s| {
+            s.pads
+                .iter()
+                .filter(|p| p.latest().is_some_and(|f| f.is_video))
+                .map(|p| p.pad.clone())
+                .collect()
+        });
+        for pad in pads {
+            let event = gst_video::UpstreamForceKeyUnitEvent::builder()
+                .running_time(running_time)
+                .all_headers(true)
+                .build();
+            if !pad.push_event(event) {
+                gst::debug!(CAT, obj = pad, "upstream did not handle force-key-unit");
+            }
+        }
+    }
+}
