@@ -14,7 +14,12 @@ packages=(
   gstreamer1.0-plugins-ugly
   gstreamer1.0-libav
   ffmpeg
+  chromium
 )
+# Node.js drives Chromium in the browser tests; the machine image usually has it.
+if ! command -v node > /dev/null || ! command -v npm > /dev/null; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
+# playwright-core (from package-lock.json) drives Debian's Chromium in tests/mux_browser.rs.
+npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings

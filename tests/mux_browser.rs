@@ -1,0 +1,55 @@
+//! Headless Chromium plays the element's files through `<video src>` with HTTP Range
+//! requests: a seek to the middle plays on from there (tests/browser/play.mjs).
+
+mod support;
+
+use gst::prelude::*;
+use std::process::Command;
+
+fn write(mode: &str, name: &str) -> std::path::PathBuf {
+    support::init();
+    let path = std::env::temp_dir().join(format!("fragmp4-browser-{}-{}", std::process::id(), name));
+    let launch = format!(
+        "videotestsrc num-buffers=300 pattern=ball ! video/x-raw,format=I420,width=640,height=360,framerate=30/1 \
+         ! x264enc bframes=2 key-int-max=30 speed-preset=ultrafast ! h264parse ! mux.video_0 \
+         audiotestsrc num-buffers=470 ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! mux.audio_0 \
+         fragmp4mux name=mux mode={mode} fragment-duration=1000000000 ! filesink location={}",
+        path.display()
+    );
+    let p = gst::parse::launch(&launch).unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    let msg = p
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(120), &[gst::MessageType::Eos, gst::MessageType::Error]);
+    p.set_state(gst::State::Null).unwrap();
+    assert!(matches!(msg.as_ref().map(|m| m.view()), Some(gst::MessageView::Eos(_))), "{msg:?}");
+    path
+}
+
+fn play(path: &std::path::Path) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/play.mjs");
+    let out = Command::new("node")
+        .arg(script)
+        .arg(path)
+        .output()
+        .expect("node runs (scripts/test.sh installs tests/browser)");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "Chromium did not play {}: {stdout} {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn chromium_seeks_and_plays_progressive_and_recorded_files() {
+    for mode in ["progressive", "fragmented"] {
+        let path = write(mode, &format!("{mode}.mp4"));
+        let result = play(&path);
+        assert!(result.contains("\"ok\":true") && result.contains("\"width\":640"), "{mode}: {result}");
+        let _ = std::fs::remove_file(path);
+    }
+}
