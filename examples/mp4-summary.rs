@@ -5,6 +5,9 @@
 
 #[path = "../tests/support/mp4.rs"]
 mod mp4;
+#[path = "../tests/support/progressive.rs"]
+#[allow(dead_code)]
+mod progressive;
 
 fn main() {
     let Some(path) = std::env::args().nth(1) else {
@@ -18,6 +21,9 @@ fn main() {
             std::process::exit(1);
         }
     };
+    if !has_box(&data, b"moof") {
+        return summarize_progressive(&path, &data);
+    }
     let file = mp4::parse(&data);
     let brands: Vec<String> = file
         .ftyp
@@ -66,6 +72,50 @@ fn main() {
             c.sequence,
             c.mdat_payload,
             parts.join(" | ")
+        );
+    }
+}
+
+/// True when `kind` is a top-level box of `data`.
+fn has_box(data: &[u8], kind: &[u8; 4]) -> bool {
+    let mut pos = 0usize;
+    while pos + 8 <= data.len() {
+        if &data[pos + 4..pos + 8] == kind {
+            return true;
+        }
+        let size = match u32::from_be_bytes(data[pos..pos + 4].try_into().unwrap_or([0; 4])) {
+            1 if pos + 16 <= data.len() => {
+                u64::from_be_bytes(data[pos + 8..pos + 16].try_into().unwrap_or([0; 8])) as usize
+            }
+            0 | 1 => return false,
+            s => s as usize,
+        };
+        pos += size;
+    }
+    false
+}
+
+fn summarize_progressive(path: &str, data: &[u8]) {
+    let file = progressive::parse(data);
+    println!("{path}: {} bytes, progressive", data.len());
+    println!("top level: {}", file.top_level.join(" "));
+    for trak in &file.moov.trak {
+        let id = trak.tkhd.track_id;
+        let samples = &file.samples[&id];
+        let ts = f64::from(file.timescale(id));
+        let chunks = samples.last().map_or(0, |s| s.chunk + 1);
+        let codec = codec_name(&trak.mdia.minf.stbl.stsd.codecs[0]);
+        println!(
+            "track {id}: {codec} timescale {}, {} samples ({} sync) in {chunks} runs, {:.3} s, edit list {:?}",
+            file.timescale(id),
+            samples.len(),
+            samples.iter().filter(|s| s.is_sync()).count(),
+            samples.iter().map(|s| u64::from(s.duration)).sum::<u64>() as f64 / ts,
+            trak.edts.as_ref().and_then(|e| e.elst.as_ref()).map(|e| e
+                .entries
+                .iter()
+                .map(|x| (x.segment_duration, x.media_time))
+                .collect::<Vec<_>>()),
         );
     }
 }

@@ -2,7 +2,14 @@
 # Builds the plugin, muxes test video (x264enc, B-frames) and audio (avenc_aac) with
 # fragmp4mux into target/demo/demo.mp4, and proves the file valid with ffprobe, ffmpeg
 # and qtdemux before printing its structure.
+#
+# Optional environment: DEMO_MODE (fragmented|progressive), DEMO_SECONDS (5),
+# DEMO_WIDTH x DEMO_HEIGHT (640x360).
 set -euo pipefail
+mode=${DEMO_MODE:-fragmented}
+seconds=${DEMO_SECONDS:-5}
+width=${DEMO_WIDTH:-640}
+height=${DEMO_HEIGHT:-360}
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
@@ -15,14 +22,14 @@ mkdir -p target/demo
 out=target/demo/demo.mp4
 rm -f "$out"
 
-echo "== muxing 5 s of H.264 (B-frames) + AAC into $out"
+echo "== muxing $seconds s of ${width}x${height} H.264 (B-frames) + AAC, $mode, into $out"
 gst-launch-1.0 -q \
-  videotestsrc num-buffers=150 pattern=ball \
-    ! video/x-raw,format=I420,width=640,height=360,framerate=30/1 \
+  videotestsrc num-buffers=$((seconds * 30)) pattern=ball \
+    ! video/x-raw,format=I420,width="$width",height="$height",framerate=30/1 \
     ! x264enc bframes=2 key-int-max=30 speed-preset=veryfast \
-    ! h264parse ! fragmp4mux name=mux fragment-duration=1000000000 \
+    ! h264parse ! fragmp4mux name=mux mode="$mode" fragment-duration=1000000000 \
     ! filesink location="$out" \
-  audiotestsrc num-buffers=235 samplesperbuffer=1024 \
+  audiotestsrc num-buffers=$((seconds * 47)) samplesperbuffer=1024 \
     ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! mux.
 
 echo "== ffprobe"

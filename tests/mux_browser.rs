@@ -8,7 +8,8 @@ use std::process::Command;
 
 fn write(mode: &str, name: &str) -> std::path::PathBuf {
     support::init();
-    let path = std::env::temp_dir().join(format!("fragmp4-browser-{}-{}", std::process::id(), name));
+    let path =
+        std::env::temp_dir().join(format!("fragmp4-browser-{}-{}", std::process::id(), name));
     let launch = format!(
         "videotestsrc num-buffers=300 pattern=ball ! video/x-raw,format=I420,width=640,height=360,framerate=30/1 \
          ! x264enc bframes=2 key-int-max=30 speed-preset=ultrafast ! h264parse ! mux.video_0 \
@@ -18,12 +19,18 @@ fn write(mode: &str, name: &str) -> std::path::PathBuf {
     );
     let p = gst::parse::launch(&launch).unwrap();
     p.set_state(gst::State::Playing).unwrap();
-    let msg = p
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(gst::ClockTime::from_seconds(120), &[gst::MessageType::Eos, gst::MessageType::Error]);
+    let msg = p.bus().unwrap().timed_pop_filtered(
+        gst::ClockTime::from_seconds(120),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
     p.set_state(gst::State::Null).unwrap();
-    assert!(matches!(msg.as_ref().map(|m| m.view()), Some(gst::MessageView::Eos(_))), "{msg:?}");
+    assert!(
+        matches!(
+            msg.as_ref().map(|m| m.view()),
+            Some(gst::MessageView::Eos(_))
+        ),
+        "{msg:?}"
+    );
     path
 }
 
@@ -49,7 +56,10 @@ fn chromium_seeks_and_plays_progressive_and_recorded_files() {
     for mode in ["progressive", "fragmented"] {
         let path = write(mode, &format!("{mode}.mp4"));
         let result = play(&path);
-        assert!(result.contains("\"ok\":true") && result.contains("\"width\":640"), "{mode}: {result}");
+        assert!(
+            result.contains("\"ok\":true") && result.contains("\"width\":640"),
+            "{mode}: {result}"
+        );
         let _ = std::fs::remove_file(path);
     }
 }
