@@ -3,11 +3,9 @@
 
 mod support;
 
-use gst::prelude::*;
 use std::process::Command;
 
 fn write(mode: &str, name: &str) -> std::path::PathBuf {
-    support::init();
     let path =
         std::env::temp_dir().join(format!("fragmp4-browser-{}-{}", std::process::id(), name));
     let launch = format!(
@@ -17,20 +15,7 @@ fn write(mode: &str, name: &str) -> std::path::PathBuf {
          fragmp4mux name=mux mode={mode} fragment-duration=1000000000 ! filesink location={}",
         path.display()
     );
-    let p = gst::parse::launch(&launch).unwrap();
-    p.set_state(gst::State::Playing).unwrap();
-    let msg = p.bus().unwrap().timed_pop_filtered(
-        gst::ClockTime::from_seconds(120),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
-    p.set_state(gst::State::Null).unwrap();
-    assert!(
-        matches!(
-            msg.as_ref().map(|m| m.view()),
-            Some(gst::MessageView::Eos(_))
-        ),
-        "{msg:?}"
-    );
+    support::pipeline::run_to_eos(&launch, 120);
     path
 }
 

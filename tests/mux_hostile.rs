@@ -281,12 +281,7 @@ fn a_flushing_seek_restarts_with_a_new_init() {
          ! x264enc key-int-max=15 speed-preset=ultrafast ! h264parse ! mp4mux ! filesink location={}",
         path.display()
     );
-    let p = gst::parse::launch(&src).unwrap();
-    p.set_state(gst::State::Playing).unwrap();
-    p.bus()
-        .unwrap()
-        .timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Eos]);
-    p.set_state(gst::State::Null).unwrap();
+    pipeline::run_to_eos(&src, 30);
 
     let launch = format!(
         "filesrc location={} ! qtdemux ! h264parse ! fragmp4mux name=mux fragment-duration=500000000 ! appsink name=sink",

@@ -240,20 +240,7 @@ fn same_timing_table_as_mp4mux_faststart() {
         theirs.display(),
         q = "queue max-size-time=0 max-size-buffers=0 max-size-bytes=0",
     );
-    let p = gst::parse::launch(&launch).unwrap();
-    p.set_state(gst::State::Playing).unwrap();
-    let msg = p.bus().unwrap().timed_pop_filtered(
-        gst::ClockTime::from_seconds(60),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
-    p.set_state(gst::State::Null).unwrap();
-    assert!(
-        matches!(
-            msg.as_ref().map(|m| m.view()),
-            Some(gst::MessageView::Eos(_))
-        ),
-        "{msg:?}"
-    );
+    pipeline::run_to_eos(&launch, 60);
     let table = |path: &std::path::Path, stream: &str| -> Vec<(String, String, String)> {
         let out = Command::new("ffprobe")
             .args([

@@ -4,16 +4,9 @@
 mod support;
 
 use gst::prelude::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use support::synth;
-
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
 
 #[test]
 fn ten_minutes_of_payload_stay_on_disk() {
@@ -29,56 +22,32 @@ fn ten_minutes_of_payload_stay_on_disk() {
     let (v, a) = (synth::appsrc(&pipeline, "v"), synth::appsrc(&pipeline, "a"));
     v.set_caps(Some(&synth::h264_caps((30, 1), Some(&synth::AVCC))));
     a.set_caps(Some(&synth::aac_caps()));
-    let out_bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let out_bytes = Arc::new(AtomicU64::new(0));
     let counter = out_bytes.clone();
-    pipeline
-        .by_name("out")
-        .unwrap()
-        .static_pad("sink")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            if let Some(gst::PadProbeData::Buffer(b)) = &info.data {
-                counter.fetch_add(b.size() as u64, std::sync::atomic::Ordering::Relaxed);
-            }
-            gst::PadProbeReturn::Ok
-        });
+    let sink_pad = pipeline.by_name("out").unwrap().static_pad("sink").unwrap();
+    sink_pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(gst::PadProbeData::Buffer(b)) = &info.data {
+            counter.fetch_add(b.size() as u64, Ordering::Relaxed);
+        }
+        gst::PadProbeReturn::Ok
+    });
     pipeline.set_state(gst::State::Playing).unwrap();
     let bus = pipeline.bus().unwrap();
     const SEC: u64 = 1_000_000_000;
-    let end = 600 * SEC;
-    let (mut vi, mut ai) = (0u64, 0u64);
     let mut rss_start = None;
-    loop {
-        let vt = vi * SEC / 30;
-        let at = ai * 1024 * SEC / 48000;
-        if vt >= end && at >= end {
-            break;
-        }
-        if vt <= at {
-            v.push_buffer(synth::buffer(
-                vi as u32,
-                20_000,
-                Some(vt),
-                Some(vt),
-                vi % 60 == 0,
-            ))
-            .unwrap();
-            vi += 1;
-        } else {
-            a.push_buffer(synth::buffer(ai as u32, 300, Some(at), None, true))
-                .unwrap();
-            ai += 1;
-        }
+    let stream = synth::LongStream {
+        seconds: 600,
+        fps: 30,
+        keyframe_every: 60,
+        video_size: 20_000,
+        audio_size: 300,
+    };
+    let (vi, ai) = stream.feed(&v, &a, &bus, |vt| {
         if rss_start.is_none() && vt >= 30 * SEC {
-            rss_start = Some(rss_kib());
+            rss_start = Some(synth::rss_kib());
         }
-        if (vi + ai) % 1000 == 0 {
-            while let Some(msg) = bus.pop() {
-                assert!(!matches!(msg.view(), gst::MessageView::Error(_)), "{msg:?}");
-            }
-        }
-    }
-    let rss_before_eos = rss_kib();
+    });
+    let rss_before_eos = synth::rss_kib();
     v.end_of_stream().unwrap();
     a.end_of_stream().unwrap();
     let msg = bus
@@ -88,11 +57,11 @@ fn ten_minutes_of_payload_stay_on_disk() {
         )
         .expect("EOS");
     assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{msg:?}");
-    let rss_end = rss_kib();
+    let rss_end = synth::rss_kib();
     pipeline.set_state(gst::State::Null).unwrap();
 
     let payload = vi * 20_000 + ai * 300;
-    let written = out_bytes.load(std::sync::atomic::Ordering::Relaxed);
+    let written = out_bytes.load(Ordering::Relaxed);
     assert!(
         written > payload,
         "the whole file came out: {written} bytes for {payload} of payload"
@@ -103,7 +72,7 @@ fn ten_minutes_of_payload_stay_on_disk() {
         "RSS {start} KiB after 30 s, {rss_before_eos} KiB before EOS, {rss_end} KiB after; payload {} MiB",
         payload >> 20
     );
-    // Tables: 16 bytes a sample, ~46k samples; the payload (~340 MiB) must not be in RAM.
+    // Tables: 16 bytes a sample, ~46k samples; the payload (~350 MiB) must not be in RAM.
     assert!(
         growth_mib < 32,
         "resident memory grew by {growth_mib} MiB while muxing {} MiB",

@@ -3,12 +3,10 @@
 
 mod support;
 
-use gst::prelude::*;
 use mp4_atom::Decode;
 use support::{judges, mp4};
 
 fn record(name: &str) -> (std::path::PathBuf, Vec<u8>) {
-    support::init();
     let path = std::env::temp_dir().join(format!("fragmp4-{}-{}", std::process::id(), name));
     let launch = format!(
         "videotestsrc num-buffers=150 ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 \
@@ -17,20 +15,7 @@ fn record(name: &str) -> (std::path::PathBuf, Vec<u8>) {
          fragmp4mux name=mux fragment-duration=1000000000 ! filesink location={}",
         path.display()
     );
-    let p = gst::parse::launch(&launch).unwrap();
-    p.set_state(gst::State::Playing).unwrap();
-    let msg = p.bus().unwrap().timed_pop_filtered(
-        gst::ClockTime::from_seconds(60),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
-    p.set_state(gst::State::Null).unwrap();
-    assert!(
-        matches!(
-            msg.as_ref().map(|m| m.view()),
-            Some(gst::MessageView::Eos(_))
-        ),
-        "{msg:?}"
-    );
+    support::pipeline::run_to_eos(&launch, 60);
     let bytes = std::fs::read(&path).unwrap();
     (path, bytes)
 }

@@ -6,15 +6,6 @@ mod support;
 use gst::prelude::*;
 use support::synth;
 
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 #[test]
 fn an_hour_of_media_keeps_memory_flat() {
     support::init();
@@ -30,46 +21,25 @@ fn an_hour_of_media_keeps_memory_flat() {
     v.set_caps(Some(&synth::h264_caps((60, 1), Some(&synth::AVCC))));
     a.set_caps(Some(&synth::aac_caps()));
     pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
 
     const SEC: u64 = 1_000_000_000;
-    let hour = 3600 * SEC;
-    let bus = pipeline.bus().unwrap();
-    let (mut vi, mut ai) = (0u64, 0u64);
     let mut rss_at_ten_minutes = None;
-    loop {
-        let vt = vi * SEC / 60;
-        let at = ai * 1024 * SEC / 48000;
-        if vt >= hour && at >= hour {
-            break;
-        }
-        if vt <= at {
-            v.push_buffer(synth::buffer(
-                vi as u32,
-                40,
-                Some(vt),
-                Some(vt),
-                vi % 120 == 0,
-            ))
-            .unwrap();
-            vi += 1;
-        } else {
-            a.push_buffer(synth::buffer(ai as u32, 12, Some(at), None, true))
-                .unwrap();
-            ai += 1;
-        }
-        if (vi + ai) % 1000 == 0 {
-            // An application drains its bus: the per-fragment messages must not pile up.
-            while let Some(msg) = bus.pop() {
-                assert!(!matches!(msg.view(), gst::MessageView::Error(_)), "{msg:?}");
-            }
-        }
-        if vi % 36000 == 0 && vt <= at {
-            eprintln!("RSS at {} s of media: {} KiB", vt / SEC, rss_kib());
+    let stream = synth::LongStream {
+        seconds: 3600,
+        fps: 60,
+        keyframe_every: 120,
+        video_size: 40,
+        audio_size: 12,
+    };
+    let (vi, ai) = stream.feed(&v, &a, &bus, |vt| {
+        if vt % (600 * SEC) == 0 {
+            eprintln!("RSS at {} s of media: {} KiB", vt / SEC, synth::rss_kib());
         }
         if rss_at_ten_minutes.is_none() && vt >= 600 * SEC {
-            rss_at_ten_minutes = Some(rss_kib());
+            rss_at_ten_minutes = Some(synth::rss_kib());
         }
-    }
+    });
     v.end_of_stream().unwrap();
     a.end_of_stream().unwrap();
     let msg = bus
@@ -79,7 +49,7 @@ fn an_hour_of_media_keeps_memory_flat() {
         )
         .expect("EOS");
     assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{msg:?}");
-    let end = rss_kib();
+    let end = synth::rss_kib();
     let stats = pipeline
         .by_name("mux")
         .unwrap()

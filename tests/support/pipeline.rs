@@ -261,3 +261,22 @@ impl Output {
         starts.windows(2).map(|w| &self.bytes[w[0]..w[1]]).collect()
     }
 }
+
+/// Runs `launch` (no appsink needed) until EOS; panics on an error or after `timeout_s`.
+pub fn run_to_eos(launch: &str, timeout_s: u64) {
+    super::init();
+    let p = gst::parse::launch(launch).unwrap_or_else(|e| panic!("pipeline {launch}: {e}"));
+    p.set_state(gst::State::Playing).expect("playing");
+    let msg = p.bus().expect("bus").timed_pop_filtered(
+        gst::ClockTime::from_seconds(timeout_s),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    p.set_state(gst::State::Null).expect("null");
+    assert!(
+        matches!(
+            msg.as_ref().map(|m| m.view()),
+            Some(gst::MessageView::Eos(_))
+        ),
+        "{launch}: {msg:?}"
+    );
+}

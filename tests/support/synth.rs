@@ -129,3 +129,67 @@ pub fn aac_caps_with(rate: i32, channels: i32, asc: &[u8]) -> gst::Caps {
 pub fn tag(data: &[u8]) -> u32 {
     u32::from_be_bytes(data[4..8].try_into().unwrap())
 }
+
+/// Resident memory of this process in KiB.
+pub fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// A long synthetic A/V stream for memory tests.
+pub struct LongStream {
+    pub seconds: u64,
+    pub fps: u64,
+    pub keyframe_every: u64,
+    pub video_size: usize,
+    pub audio_size: usize,
+}
+
+impl LongStream {
+    /// Pushes the stream into `v` and `a` in time order (48 kHz AAC frames), draining
+    /// `bus` as an application would; `at_video_time` is called with each video time.
+    /// Returns the buffers pushed (video, audio).
+    pub fn feed(
+        &self,
+        v: &gst_app::AppSrc,
+        a: &gst_app::AppSrc,
+        bus: &gst::Bus,
+        mut at_video_time: impl FnMut(u64),
+    ) -> (u64, u64) {
+        const SEC: u64 = 1_000_000_000;
+        let end = self.seconds * SEC;
+        let (mut vi, mut ai) = (0u64, 0u64);
+        loop {
+            let vt = vi * SEC / self.fps;
+            let at = ai * 1024 * SEC / 48000;
+            if vt >= end && at >= end {
+                return (vi, ai);
+            }
+            if vt <= at {
+                v.push_buffer(buffer(
+                    vi as u32,
+                    self.video_size,
+                    Some(vt),
+                    Some(vt),
+                    vi % self.keyframe_every == 0,
+                ))
+                .expect("video pushed");
+                vi += 1;
+                at_video_time(vt);
+            } else {
+                a.push_buffer(buffer(ai as u32, self.audio_size, Some(at), None, true))
+                    .expect("audio pushed");
+                ai += 1;
+            }
+            if (vi + ai) % 1000 == 0 {
+                while let Some(msg) = bus.pop() {
+                    assert!(!matches!(msg.view(), gst::MessageView::Error(_)), "{msg:?}");
+                }
+            }
+        }
+    }
+}
