@@ -291,3 +291,72 @@ fn pixel_aspect_and_colorimetry_come_from_the_caps() {
     };
     assert!(avc1.pasp.is_none() && avc1.colr.is_none());
 }
+
+#[test]
+fn sample_payloads_leave_as_the_very_memories_that_came_in() {
+    use gst::prelude::*;
+    use std::sync::{Arc, Mutex};
+    support::init();
+    let pipeline = gst::parse::launch(&video_launch(SEC))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let v = synth::appsrc(&pipeline, "v");
+    v.set_caps(Some(&synth::h264_caps((30, 1), Some(&synth::AVCC))));
+    // Addresses of the bytes of every memory that entered and that left.
+    let addresses = |b: &gst::BufferRef| -> Vec<usize> {
+        b.iter_memories()
+            .map(|m| m.map_readable().unwrap().as_slice().as_ptr() as usize)
+            .collect()
+    };
+    let input = Arc::new(Mutex::new(Vec::new()));
+    let rec = input.clone();
+    let mux = pipeline.by_name("mux").unwrap();
+    mux.static_pad("video_0")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(gst::PadProbeData::Buffer(b)) = &info.data {
+                rec.lock().unwrap().extend(addresses(b));
+            }
+            gst::PadProbeReturn::Ok
+        });
+    let output = Arc::new(Mutex::new(Vec::new()));
+    let out = output.clone();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    sink.set_property("buffer-list", true);
+    sink.set_property("sync", false);
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |s| {
+                let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                if let Some(list) = sample.buffer_list() {
+                    // Skip the moof + mdat header buffer.
+                    for b in list.iter().skip(1) {
+                        out.lock().unwrap().extend(addresses(b));
+                    }
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    pipeline.set_state(gst::State::Playing).unwrap();
+    synth::push(&v, synth::video_frames(0..60, (30, 1), 15));
+    v.end_of_stream().unwrap();
+    let bus = pipeline.bus().unwrap();
+    bus.timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Eos])
+        .expect("EOS");
+    pipeline.set_state(gst::State::Null).unwrap();
+    let (input, output) = (
+        input.lock().unwrap().clone(),
+        output.lock().unwrap().clone(),
+    );
+    assert_eq!(input.len(), 60);
+    assert_eq!(
+        output, input,
+        "every payload memory passes through, none copied or merged"
+    );
+}
