@@ -90,6 +90,10 @@ struct Cut {
     /// Samples of the other tracks with PTS below this belong to the fragment.
     pts: i64,
     keyframe_start: bool,
+    /// PTS at which the fragment this output belongs to started.
+    fragment_start: i64,
+    /// The cut ends the fragment (the next output starts a new one).
+    ends_fragment: bool,
 }
 
 /// Queues samples per track and hands out complete fragments.
@@ -97,8 +101,13 @@ struct Cut {
 pub struct Fragmenter<P> {
     tracks: Vec<Track<P>>,
     fragment_duration: u64,
+    /// Write fragments as chunks of about this duration (DESIGN.md C2).
+    chunk_duration: Option<u64>,
     keyframe_cuts: bool,
     origin: Option<i64>,
+    /// PTS at which the fragment in progress started, when its last output was a chunk
+    /// that did not end it.
+    open_fragment: Option<i64>,
 }
 
 impl<P> Fragmenter<P> {
@@ -108,12 +117,20 @@ impl<P> Fragmenter<P> {
             tracks: Vec::new(),
             fragment_duration: fragment_duration.max(1),
             keyframe_cuts: true,
+            chunk_duration: None,
+            open_fragment: None,
             origin: None,
         }
     }
 
     pub fn set_fragment_duration(&mut self, ns: u64) {
         self.fragment_duration = ns.max(1);
+    }
+
+    /// Writes each fragment as chunks of about `ns` (`None`: one chunk per fragment). A
+    /// duration shorter than a sample gives one sample per chunk.
+    pub fn set_chunk_duration(&mut self, ns: Option<u64>) {
+        self.chunk_duration = ns.filter(|d| *d > 0);
     }
 
     /// With `false`, video is cut anywhere, not only before keyframes: runs of samples
@@ -280,7 +297,9 @@ impl<P> Fragmenter<P> {
                 reference,
                 take: r.queue.len(),
                 pts: end,
-                keyframe_start: true,
+                keyframe_start: self.open_fragment.is_none(),
+                fragment_start: self.open_fragment.unwrap_or(end),
+                ends_fragment: true,
             }
         };
         self.tracks[reference].started = false;
@@ -302,7 +321,12 @@ impl<P> Fragmenter<P> {
                 .map(|s| s.pts)
                 .min()?,
         };
-        Some(start.saturating_add(self.fragment_duration as i64))
+        let fragment_end = self
+            .open_fragment
+            .unwrap_or(start)
+            .saturating_add(self.fragment_duration as i64);
+        let chunk_end = self.chunk_duration.map(|c| start.saturating_add(c as i64));
+        Some(chunk_end.map_or(fragment_end, |c| c.min(fragment_end)))
     }
 
     fn reference(&self) -> Option<usize> {
@@ -315,14 +339,16 @@ impl<P> Fragmenter<P> {
     fn find_cut(&self, reference: usize, origin: i64, wait_for_others: bool) -> Option<Cut> {
         let r = &self.tracks[reference];
         let start = r.queue.front()?.pts;
+        let fragment_start = self.open_fragment.unwrap_or(start);
         let dur = self.fragment_duration as i64;
         let threshold = if r.spec.is_video {
-            start.saturating_add(dur)
+            fragment_start.saturating_add(dur)
         } else {
             // Audio-only: an absolute grid from the origin, so lengths do not drift.
-            let n = (start - origin).div_euclid(dur) + 1;
+            let n = (fragment_start - origin).div_euclid(dur) + 1;
             origin.saturating_add(n.saturating_mul(dur))
         };
+        let chunk_threshold = self.chunk_duration.map(|c| start.saturating_add(c as i64));
         // A format change on another track ends the fragment at the next keyframe; one on
         // the reference ends it right before the new format.
         let change_elsewhere = self
@@ -331,18 +357,21 @@ impl<P> Fragmenter<P> {
             .enumerate()
             .any(|(i, t)| i != reference && t.change_queued());
         let head_generation = r.queue.front()?.generation;
+        let ends_fragment = |s: &Sample<P>, generation: u32| {
+            generation != head_generation
+                || ((s.keyframe || !r.spec.is_video || !self.keyframe_cuts)
+                    && (change_elsewhere || s.pts >= threshold))
+        };
         let found = r
             .queue
             .iter()
             .enumerate()
             .skip(1)
             .find(|(_, s)| {
-                s.generation != head_generation
-                    || ((s.keyframe || !r.spec.is_video || !self.keyframe_cuts)
-                        && (change_elsewhere || s.pts >= threshold))
+                ends_fragment(s, s.generation) || chunk_threshold.is_some_and(|c| s.pts >= c)
             })
-            .map(|(k, s)| (k, s.pts));
-        let (take, pts) = match found {
+            .map(|(k, s)| (k, s.pts, ends_fragment(s, s.generation)));
+        let (take, pts, ends) = match found {
             Some(cut) => cut,
             // The reference ended: the others take what lies below its end, or
             // everything once they have ended too.
@@ -355,7 +384,7 @@ impl<P> Fragmenter<P> {
                         .map(|s| s.pts.saturating_add(s.duration.unwrap_or(1) as i64))
                         .max()?
                 };
-                (r.queue.len(), end)
+                (r.queue.len(), end, true)
             }
             None => return None,
         };
@@ -376,11 +405,15 @@ impl<P> Fragmenter<P> {
             reference,
             take,
             pts,
-            keyframe_start: r.queue.front().is_some_and(|s| s.keyframe) || !r.spec.is_video,
+            keyframe_start: self.open_fragment.is_none()
+                && (r.queue.front().is_some_and(|s| s.keyframe) || !r.spec.is_video),
+            fragment_start,
+            ends_fragment: ends,
         })
     }
 
     fn build(&mut self, origin: i64, cut: Cut) -> Fragment<P> {
+        self.open_fragment = (!cut.ends_fragment).then_some(cut.fragment_start);
         let mut out = Vec::new();
         let mut start_dts = i64::MAX;
         let mut start_pts = i64::MAX;

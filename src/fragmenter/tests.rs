@@ -569,3 +569,90 @@ fn after_a_stall_audio_keeps_flowing_on_each_timeout() {
     }
     assert!(outputs >= 4, "{outputs} audio fragments during the stall");
 }
+
+/// Video at 25 fps with a keyframe every second plus audio, through `f`.
+fn chunked_run(chunk: Option<u64>) -> Vec<Fragment<(i64, i64)>> {
+    let mut f = Fragmenter::new(SEC as u64);
+    f.set_chunk_duration(chunk);
+    let v = f.add_track(video(90000, 40_000_000));
+    let a = f.add_track(audio());
+    av_stream(&mut f, v, a, 125);
+    f.set_eos(v);
+    f.set_eos(a);
+    drain(&mut f)
+}
+
+#[test]
+fn chunks_split_fragments_without_moving_their_boundaries() {
+    let whole = chunked_run(None);
+    let chunked = chunked_run(Some(250 * MS as u64));
+    assert!(
+        chunked.len() > 3 * whole.len(),
+        "{} chunks for {} fragments",
+        chunked.len(),
+        whole.len()
+    );
+    // Regroup the chunks into fragments at keyframe_start: the same samples as unchunked.
+    let mut fragments: Vec<Vec<&Fragment<(i64, i64)>>> = vec![];
+    for c in &chunked {
+        if c.keyframe_start {
+            fragments.push(vec![c]);
+        } else {
+            fragments
+                .last_mut()
+                .expect("a chunk after a fragment start")
+                .push(c);
+        }
+    }
+    assert_eq!(fragments.len(), whole.len());
+    for (chunks, w) in fragments.iter().zip(&whole) {
+        for track in 0..2 {
+            let got: Vec<(i64, i64)> = chunks
+                .iter()
+                .flat_map(|c| c.tracks.iter().filter(|t| t.track == track))
+                .flat_map(|t| t.payloads.iter().copied())
+                .collect();
+            let want: Vec<(i64, i64)> = w
+                .tracks
+                .iter()
+                .filter(|t| t.track == track)
+                .flat_map(|t| t.payloads.iter().copied())
+                .collect();
+            assert_eq!(got, want, "track {track}");
+        }
+        // The first chunk of a fragment starts with the keyframe.
+        let first_video = chunks[0].tracks.iter().find(|t| t.track == 0).unwrap();
+        assert!(first_video.samples[0].sync);
+    }
+    // Chunks last about 250 ms: video chunks of 7 frames (280 ms) except at fragment ends.
+    for c in &chunked {
+        if let Some(t) = c.tracks.iter().find(|t| t.track == 0) {
+            assert!(
+                t.samples.len() <= 7,
+                "{} frames in a chunk",
+                t.samples.len()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_chunk_duration_below_a_frame_gives_one_sample_per_chunk() {
+    let chunked = chunked_run(Some(1));
+    for c in &chunked {
+        if let Some(t) = c.tracks.iter().find(|t| t.track == 0) {
+            assert_eq!(t.samples.len(), 1);
+        }
+    }
+    let video: usize = chunked
+        .iter()
+        .flat_map(|c| c.tracks.iter())
+        .filter(|t| t.track == 0)
+        .map(|t| t.samples.len())
+        .sum();
+    assert_eq!(video, 125);
+    assert_eq!(
+        chunked.iter().filter(|c| c.keyframe_start).count(),
+        chunked_run(None).len()
+    );
+}

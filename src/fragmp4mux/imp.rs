@@ -90,6 +90,12 @@ impl ObjectImpl for FragMp4Mux {
                     .default_value(DEFAULT_START_SEQUENCE)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt64::builder("chunk-duration")
+                    .nick("Chunk duration")
+                    .blurb("Write each fragment as moof+mdat chunks of about this many nanoseconds, pushed as soon as complete (CMAF chunks, LL-HLS parts); 0 = one chunk per fragment; shorter than a frame = one sample per chunk")
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoolean::builder("force-keyframes")
                     .nick("Force keyframes")
                     .blurb("Ask upstream for a keyframe (force-key-unit event) where each fragment should end, so GOPs longer than a fragment do not stretch it")
@@ -133,10 +139,11 @@ impl ObjectImpl for FragMp4Mux {
                 if let Some(state) = lock(&self.state).as_mut() {
                     state.fragmenter.set_fragment_duration(d);
                 }
-                self.report_latency(d);
+                self.report_latency(&self.settings());
             }
             "movie-timescale" => s.movie_timescale = value.get().unwrap_or(0),
             "force-keyframes" => s.force_keyframes = value.get().unwrap_or(false),
+            "chunk-duration" => s.chunk_duration = value.get().unwrap_or(0),
             "mode" => s.mode = value.get().unwrap_or_default(),
             "interleave-time" => s.interleave_time = value.get().unwrap_or(DEFAULT_INTERLEAVE_TIME),
             "temp-location" => s.temp_location = value.get().unwrap_or(None),
@@ -153,6 +160,7 @@ impl ObjectImpl for FragMp4Mux {
             "fragment-duration" => s.fragment_duration.to_value(),
             "movie-timescale" => s.movie_timescale.to_value(),
             "force-keyframes" => s.force_keyframes.to_value(),
+            "chunk-duration" => s.chunk_duration.to_value(),
             "mode" => s.mode.to_value(),
             "interleave-time" => s.interleave_time.to_value(),
             "temp-location" => s.temp_location.to_value(),
@@ -396,7 +404,7 @@ impl AggregatorImpl for FragMp4Mux {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings();
         self.with_state(|s| s.reset_stream(&settings));
-        self.report_latency(settings.fragment_duration);
+        self.report_latency(&settings);
         Ok(())
     }
 

@@ -207,8 +207,13 @@ impl FragMp4Mux {
 
     /// In live pipelines a fragment is complete one fragment duration after it starts
     /// (DESIGN.md C4): that is the latency the element adds.
-    pub(super) fn report_latency(&self, fragment_duration: u64) {
-        let latency = gst::ClockTime::from_nseconds(fragment_duration);
+    /// With chunks, a chunk is complete one chunk duration after it starts.
+    pub(super) fn report_latency(&self, settings: &Settings) {
+        let ns = match settings.chunk_duration {
+            0 => settings.fragment_duration,
+            c => c.min(settings.fragment_duration),
+        };
+        let latency = gst::ClockTime::from_nseconds(ns);
         self.obj().set_latency(latency, Some(latency));
     }
 

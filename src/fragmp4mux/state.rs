@@ -43,6 +43,7 @@ pub(super) struct Settings {
     pub(super) movie_timescale: u32,
     pub(super) start_sequence: u32,
     pub(super) force_keyframes: bool,
+    pub(super) chunk_duration: u64,
     pub(super) mode: Mode,
     pub(super) interleave_time: u64,
     pub(super) temp_location: Option<String>,
@@ -55,6 +56,7 @@ impl Default for Settings {
             movie_timescale: 0,
             start_sequence: DEFAULT_START_SEQUENCE,
             force_keyframes: false,
+            chunk_duration: 0,
             mode: Mode::Fragmented,
             interleave_time: DEFAULT_INTERLEAVE_TIME,
             temp_location: None,
@@ -177,6 +179,9 @@ impl State {
                 f
             }
         };
+        if settings.mode == Mode::Fragmented && settings.chunk_duration > 0 {
+            fragmenter.set_chunk_duration(Some(settings.chunk_duration));
+        }
         fragmenter.set_fragment_duration(match settings.mode {
             Mode::Fragmented => settings.fragment_duration,
             Mode::Progressive => settings.interleave_time,

@@ -285,8 +285,14 @@ pub fn check_samples(inputs: &[Input], mp4: &Mp4) {
     }
 }
 
-/// Chunk structure: F1, F2, F6, F7, F8.
+/// Chunk structure: F1, F2, F6, F7, F8 (every chunk starts a fragment).
 pub fn check_chunks(mp4: &Mp4, first_sequence: u32) {
+    check_chunks_with(mp4, first_sequence, |_| true);
+}
+
+/// Like [`check_chunks`] where `starts_fragment(k)` tells which chunks open a fragment
+/// (F8 applies to those).
+pub fn check_chunks_with(mp4: &Mp4, first_sequence: u32, starts_fragment: impl Fn(usize) -> bool) {
     let mut next_tfdt = std::collections::HashMap::new();
     assert!(!mp4.chunks.is_empty());
     for (k, c) in mp4.chunks.iter().enumerate() {
@@ -316,7 +322,7 @@ pub fn check_chunks(mp4: &Mp4, first_sequence: u32) {
         // F8: a fragment starts with a video keyframe.
         for t in &c.trafs {
             let entry = &mp4.trak(t.track_id);
-            if entry.mdia.hdlr.handler.to_string() == "vide" {
+            if entry.mdia.hdlr.handler.to_string() == "vide" && starts_fragment(k) {
                 let first = mp4.samples[&t.track_id]
                     .iter()
                     .find(|s| s.chunk == k)
