@@ -108,6 +108,8 @@ pub struct Fragmenter<P> {
     /// PTS at which the fragment in progress started, when its last output was a chunk
     /// that did not end it.
     open_fragment: Option<i64>,
+    /// End the fragment in progress at the next keyframe, whatever its duration.
+    split_requested: bool,
 }
 
 impl<P> Fragmenter<P> {
@@ -119,12 +121,19 @@ impl<P> Fragmenter<P> {
             keyframe_cuts: true,
             chunk_duration: None,
             open_fragment: None,
+            split_requested: false,
             origin: None,
         }
     }
 
     pub fn set_fragment_duration(&mut self, ns: u64) {
         self.fragment_duration = ns.max(1);
+    }
+
+    /// Ends the fragment in progress at the next keyframe of the reference (a split
+    /// requested by the application or downstream).
+    pub fn request_split(&mut self) {
+        self.split_requested = true;
     }
 
     /// Writes each fragment as chunks of about `ns` (`None`: one chunk per fragment). A
@@ -360,7 +369,7 @@ impl<P> Fragmenter<P> {
         let ends_fragment = |s: &Sample<P>, generation: u32| {
             generation != head_generation
                 || ((s.keyframe || !r.spec.is_video || !self.keyframe_cuts)
-                    && (change_elsewhere || s.pts >= threshold))
+                    && (change_elsewhere || self.split_requested || s.pts >= threshold))
         };
         let found = r
             .queue
@@ -414,6 +423,9 @@ impl<P> Fragmenter<P> {
 
     fn build(&mut self, origin: i64, cut: Cut) -> Fragment<P> {
         self.open_fragment = (!cut.ends_fragment).then_some(cut.fragment_start);
+        if cut.ends_fragment {
+            self.split_requested = false;
+        }
         let mut out = Vec::new();
         let mut start_dts = i64::MAX;
         let mut start_pts = i64::MAX;

@@ -656,3 +656,18 @@ fn a_chunk_duration_below_a_frame_gives_one_sample_per_chunk() {
         chunked_run(None).len()
     );
 }
+
+#[test]
+fn a_requested_split_ends_the_fragment_at_the_next_keyframe() {
+    let mut f: Fragmenter<()> = Fragmenter::new(10 * SEC as u64);
+    let v = f.add_track(video(90000, 40_000_000));
+    for i in 0..30 {
+        let t = i * SEC / 25;
+        f.push(v, s(t, t, i % 5 == 0));
+    }
+    assert!(f.pop_fragment().is_none(), "10 s fragments: no cut yet");
+    f.request_split();
+    let fr = f.pop_fragment().expect("split at the next keyframe");
+    assert_eq!(fr.tracks[0].samples.len(), 5);
+    assert!(f.pop_fragment().is_none(), "one split per request");
+}

@@ -36,6 +36,12 @@ impl FragMp4Mux {
         f(state)
     }
 
+    /// Ends the fragment in progress at the next keyframe and asks upstream for one.
+    pub(super) fn split_now(&self) {
+        self.with_state(|s| s.fragmenter.request_split());
+        self.request_keyframes(None);
+    }
+
     pub(super) fn stats(&self) -> gst::Structure {
         let guard = lock(&self.state);
         let mut before_key = 0u64;
@@ -67,6 +73,25 @@ impl ObjectSubclass for FragMp4Mux {
 }
 
 impl ObjectImpl for FragMp4Mux {
+    fn signals() -> &'static [glib::subclass::Signal] {
+        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
+            vec![
+                // End the fragment in progress at the next keyframe (one is requested
+                // upstream).
+                glib::subclass::Signal::builder("split-now")
+                    .action()
+                    .class_handler(|args| {
+                        if let Ok(obj) = args[0].get::<super::FragMp4Mux>() {
+                            obj.imp().split_now();
+                        }
+                        None
+                    })
+                    .build(),
+            ]
+        });
+        SIGNALS.as_ref()
+    }
+
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             vec![
@@ -301,6 +326,17 @@ impl AggregatorImpl for FragMp4Mux {
         });
         state.pads.push(PadTrack::new(pad.clone()));
         Some(pad.upcast())
+    }
+
+    fn src_event(&self, event: gst::Event) -> bool {
+        // A segmenter downstream asks for a new fragment: end this one at the next
+        // keyframe, and ask the encoders for one.
+        if gst_video::UpstreamForceKeyUnitEvent::parse(&event).is_ok() {
+            gst::debug!(CAT, imp = self, "downstream force-key-unit: splitting");
+            self.split_now();
+            return true;
+        }
+        self.parent_src_event(event)
     }
 
     fn sink_event(&self, pad: &gst_base::AggregatorPad, event: gst::Event) -> bool {
