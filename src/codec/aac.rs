@@ -183,6 +183,10 @@ pub(crate) fn from_caps(s: &gst::StructureRef) -> Result<TrackFormat, CodecError
         default_duration: Some(u64::from(asc.frame_length) * 1_000_000_000 / u64::from(timescale)),
         is_video: false,
         nal_length_size: None,
+        frame_ticks: Some(
+            (u64::from(asc.frame_length) * u64::from(timescale) / u64::from(asc.output_rate.max(1)))
+                as u32,
+        ),
     })
 }
 

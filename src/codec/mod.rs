@@ -22,6 +22,8 @@ pub struct TrackFormat {
     pub is_video: bool,
     /// Bytes of the NAL unit length prefix when samples are length-prefixed NAL units.
     pub nal_length_size: Option<u8>,
+    /// Samples of one codec frame in timescale ticks (audio), for the frame grid (T3).
+    pub frame_ticks: Option<u32>,
 }
 
 /// Caps that cannot be turned into a track, with what the user can do about it.

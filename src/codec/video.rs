@@ -57,6 +57,7 @@ pub(crate) fn nal_track_format(
         default_duration: v.default_duration,
         is_video: true,
         nal_length_size: Some(length_size),
+        frame_ticks: None,
     })
 }
 

@@ -110,6 +110,8 @@ pub struct Fragmenter<P> {
     open_fragment: Option<i64>,
     /// End the fragment in progress at the next keyframe, whatever its duration.
     split_requested: bool,
+    /// Added to every decode time (ns), for segments produced one by one (T1, T3).
+    decode_time_offset: u64,
 }
 
 impl<P> Fragmenter<P> {
@@ -122,12 +124,31 @@ impl<P> Fragmenter<P> {
             chunk_duration: None,
             open_fragment: None,
             split_requested: false,
+            decode_time_offset: 0,
             origin: None,
         }
     }
 
     pub fn set_fragment_duration(&mut self, ns: u64) {
         self.fragment_duration = ns.max(1);
+    }
+
+    /// Adds `ns` to every decode time. With an offset, tracks with a frame grid
+    /// ([`Fragmenter::set_frame_grid`]) start on it (DESIGN.md T3).
+    pub fn set_decode_time_offset(&mut self, ns: u64) {
+        self.decode_time_offset = ns;
+    }
+
+    /// The codec frame size of a track in ticks (1024 for AAC-LC at its sample rate).
+    pub fn set_frame_grid(&mut self, track: usize, ticks: Option<u32>) {
+        if let Some(t) = self.tracks.get_mut(track) {
+            t.frame_grid = ticks.filter(|g| *g > 0);
+        }
+    }
+
+    /// Ticks by which a track was shifted onto its frame grid (T3), once known.
+    pub fn snap_ticks(&self, track: usize) -> Option<i64> {
+        self.tracks.get(track).and_then(|t| t.snap)
     }
 
     /// Ends the fragment in progress at the next keyframe of the reference (a split
@@ -423,6 +444,9 @@ impl<P> Fragmenter<P> {
 
     fn build(&mut self, origin: i64, cut: Cut) -> Fragment<P> {
         self.open_fragment = (!cut.ends_fragment).then_some(cut.fragment_start);
+        // Decode times are running time - origin + offset.
+        let origin = origin.saturating_sub(self.decode_time_offset as i64);
+        let snapping = self.decode_time_offset > 0;
         if cut.ends_fragment {
             self.split_requested = false;
         }
@@ -447,6 +471,16 @@ impl<P> Fragmenter<P> {
             }
             let generation = t.current;
             let taken: Vec<Sample<P>> = t.queue.drain(..take).map(|q| q.sample).collect();
+            if snapping
+                && t.snap.is_none()
+                && let (Some(grid), Some(first)) = (t.frame_grid, taken.first())
+            {
+                // Start on the codec frame grid: shift by at most half a frame.
+                let raw = t.tick_of(first.dts, origin);
+                let grid = i128::from(grid);
+                let snapped = (raw + grid / 2).div_euclid(grid) * grid;
+                t.snap = Some((snapped - raw) as i64);
+            }
             let mut ticks = Vec::with_capacity(taken.len() + 1);
             let mut prev = t.last_tick;
             for s in &taken {
@@ -475,7 +509,7 @@ impl<P> Fragmenter<P> {
                     let s = taken.last().map(|s| (s.dts, s.duration));
                     let by_duration = s.and_then(|(dts, d)| {
                         d.or(t.spec.default_duration)
-                            .map(|d| t.ticks(i128::from(dts) + i128::from(d) - i128::from(origin)))
+                            .map(|d| t.tick_of(dts.saturating_add(d as i64), origin))
                     });
                     let end = by_duration
                         .map(|e| e.max(0) as u64)
@@ -493,7 +527,7 @@ impl<P> Fragmenter<P> {
             let mut payloads = Vec::with_capacity(taken.len());
             for (i, s) in taken.into_iter().enumerate() {
                 let dur = ticks[i + 1] - ticks[i];
-                let pts_tick = t.ticks(i128::from(s.pts) - i128::from(origin));
+                let pts_tick = t.tick_of(s.pts, origin);
                 let cto = pts_tick - i128::from(ticks[i]);
                 start_dts = start_dts.min(s.dts);
                 start_pts = start_pts.min(s.pts);

@@ -671,3 +671,56 @@ fn a_requested_split_ends_the_fragment_at_the_next_keyframe() {
     assert_eq!(fr.tracks[0].samples.len(), 5);
     assert!(f.pop_fragment().is_none(), "one split per request");
 }
+
+#[test]
+fn decode_time_offset_shifts_all_tracks_and_snaps_audio_to_whole_frames() {
+    let mut f: Fragmenter<()> = Fragmenter::new(SEC as u64);
+    f.set_decode_time_offset(10 * SEC as u64);
+    let v = f.add_track(video(90000, 40_000_000));
+    let a = f.add_track(audio());
+    f.set_frame_grid(a, Some(1024));
+    let afr = 1024 * SEC / 48000;
+    // Audio starts 10 ms after the video: 480480 ticks with the offset, off the grid.
+    for i in 0..100 {
+        let t = 10 * MS + i * afr;
+        f.push(a, s(t, t, true));
+    }
+    for i in 0..60 {
+        let t = i * SEC / 25;
+        f.push(v, s(t, t, i % 25 == 0));
+    }
+    f.set_eos(v);
+    f.set_eos(a);
+    let frags = drain(&mut f);
+    let vt = frags[0].tracks.iter().find(|t| t.track == v).unwrap();
+    assert_eq!(
+        vt.base_decode_time,
+        10 * 90000,
+        "video: running time - origin + offset"
+    );
+    let at = frags[0].tracks.iter().find(|t| t.track == a).unwrap();
+    assert_eq!(
+        at.base_decode_time % 1024,
+        0,
+        "audio on the 1024-sample grid"
+    );
+    let shift = at.base_decode_time as i64 - 480480;
+    assert!(
+        shift.abs() <= 512,
+        "shifted by {shift} ticks, at most half a frame"
+    );
+    assert_eq!(f.snap_ticks(a), Some(shift));
+    // Later fragments continue on the grid.
+    let mut next = None;
+    for fr in &frags {
+        if let Some(t) = fr.tracks.iter().find(|t| t.track == a) {
+            if let Some(n) = next {
+                assert_eq!(t.base_decode_time, n);
+            }
+            assert_eq!(t.base_decode_time % 1024, 0);
+            next = Some(
+                t.base_decode_time + t.samples.iter().map(|s| u64::from(s.duration)).sum::<u64>(),
+            );
+        }
+    }
+}

@@ -47,6 +47,10 @@ pub(super) struct Track<P> {
     pub next_dts: Option<i64>,
     /// Running time up to which the track is known to have nothing more (GAP).
     pub reached: Option<i64>,
+    /// Codec frame size in ticks, for snapping to the frame grid (DESIGN.md T3).
+    pub frame_grid: Option<u32>,
+    /// Ticks added to every decode and presentation time of the track (T3 snapping).
+    pub snap: Option<i64>,
     pub stats: TrackStats,
 }
 
@@ -67,6 +71,8 @@ impl<P> Track<P> {
             last_duration_ticks: None,
             next_dts: None,
             reached: None,
+            frame_grid: None,
+            snap: None,
             stats: TrackStats::default(),
         }
     }
@@ -115,9 +121,14 @@ impl<P> Track<P> {
         ticks * NS / i128::from(self.spec.timescale.max(1))
     }
 
+    /// The tick of a time, with the track's snapping applied.
+    pub fn tick_of(&self, ns: i64, origin: i64) -> i128 {
+        self.ticks(i128::from(ns) - i128::from(origin)) + i128::from(self.snap.unwrap_or(0))
+    }
+
     /// The decode tick of a sample that follows `prev`.
     pub fn dts_tick(&self, dts: i64, origin: i64, prev: Option<u64>) -> u64 {
-        let t = self.ticks(i128::from(dts) - i128::from(origin)).max(0) as u64;
+        let t = self.tick_of(dts, origin).max(0) as u64;
         match prev {
             Some(p) if t <= p => p + 1,
             _ => t,

@@ -54,7 +54,10 @@ impl FragMp4Mux {
                 .map_or(1000, |t| t.timescale),
             t => t,
         };
-        let movie = MovieDesc::fragmented(movie_timescale);
+        let mut movie = MovieDesc::fragmented(movie_timescale);
+        if settings.cmaf {
+            movie.compatible_brands.push(*b"cmfc");
+        }
         let init = if !state.init_sent && self.downstream_seekable() {
             // A recording into a file: durations and an index are filled in at EOS.
             let (init, slots) = write_recording_init(&movie, &tracks);
@@ -148,9 +151,11 @@ impl FragMp4Mux {
                     Err(e) => return (out, Err(e)),
                 }
             }
-            match self.build_fragment(state, fragment) {
-                Ok(f) => out.push(f),
-                Err(e) => return (out, Err(e)),
+            for part in split_per_track(fragment, self.settings().separate_moof) {
+                match self.build_fragment(state, part) {
+                    Ok(f) => out.push(f),
+                    Err(e) => return (out, Err(e)),
+                }
             }
         }
     }
@@ -282,6 +287,19 @@ impl FragMp4Mux {
     ) -> Result<Pending, gst::FlowError> {
         let track_ids: Vec<u32> = (1..=state.pads.len() as u32).collect();
         let keyframe_start = fragment.keyframe_start;
+        for t in &fragment.tracks {
+            if let Some(shift) = state.fragmenter.snap_ticks(t.track)
+                && state.snap_logged.insert(t.track)
+            {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "track {} starts on its codec frame grid: shifted by {} ticks",
+                    t.track + 1,
+                    shift
+                );
+            }
+        }
         let recorded: Vec<recording::ChunkTrack> = fragment
             .tracks
             .iter()
@@ -415,4 +433,30 @@ impl FragMp4Mux {
         }
         Ok(())
     }
+}
+
+/// With `separate`, one fragment per track (one `moof` each, DESIGN.md: MoQ relays);
+/// only the first keeps the fragment-start flag.
+fn split_per_track(fragment: Fragment<gst::Buffer>, separate: bool) -> Vec<Fragment<gst::Buffer>> {
+    if !separate || fragment.tracks.len() < 2 {
+        return vec![fragment];
+    }
+    let Fragment {
+        tracks,
+        start_dts,
+        start_pts,
+        end_pts,
+        keyframe_start,
+    } = fragment;
+    tracks
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| Fragment {
+            tracks: vec![t],
+            start_dts,
+            start_pts,
+            end_pts,
+            keyframe_start: keyframe_start && i == 0,
+        })
+        .collect()
 }

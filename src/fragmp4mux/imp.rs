@@ -121,6 +121,24 @@ impl ObjectImpl for FragMp4Mux {
                     .default_value(0)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt64::builder("decode-time-offset")
+                    .nick("Decode time offset")
+                    .blurb("Added to every decode time (ns), so segments produced one by one continue one timeline; audio then starts on its codec frame grid (shifted by at most half a frame)")
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("cmaf")
+                    .nick("CMAF")
+                    .blurb("Add the CMAF brand cmfc to the ftyp (mux one track per element for strict CMAF)")
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("separate-moof")
+                    .nick("Separate moof")
+                    .blurb("Write one moof+mdat per track instead of one moof with a traf per track")
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoolean::builder("force-keyframes")
                     .nick("Force keyframes")
                     .blurb("Ask upstream for a keyframe (force-key-unit event) where each fragment should end, so GOPs longer than a fragment do not stretch it")
@@ -169,6 +187,9 @@ impl ObjectImpl for FragMp4Mux {
             "movie-timescale" => s.movie_timescale = value.get().unwrap_or(0),
             "force-keyframes" => s.force_keyframes = value.get().unwrap_or(false),
             "chunk-duration" => s.chunk_duration = value.get().unwrap_or(0),
+            "decode-time-offset" => s.decode_time_offset = value.get().unwrap_or(0),
+            "cmaf" => s.cmaf = value.get().unwrap_or(false),
+            "separate-moof" => s.separate_moof = value.get().unwrap_or(false),
             "mode" => s.mode = value.get().unwrap_or_default(),
             "interleave-time" => s.interleave_time = value.get().unwrap_or(DEFAULT_INTERLEAVE_TIME),
             "temp-location" => s.temp_location = value.get().unwrap_or(None),
@@ -186,6 +207,9 @@ impl ObjectImpl for FragMp4Mux {
             "movie-timescale" => s.movie_timescale.to_value(),
             "force-keyframes" => s.force_keyframes.to_value(),
             "chunk-duration" => s.chunk_duration.to_value(),
+            "decode-time-offset" => s.decode_time_offset.to_value(),
+            "cmaf" => s.cmaf.to_value(),
+            "separate-moof" => s.separate_moof.to_value(),
             "mode" => s.mode.to_value(),
             "interleave-time" => s.interleave_time.to_value(),
             "temp-location" => s.temp_location.to_value(),

@@ -277,6 +277,7 @@ impl FragMp4Mux {
                 return Some(false);
             }
             let generation = state.fragmenter.change_format(track, spec_of(&format));
+            state.fragmenter.set_frame_grid(track, format.frame_ticks);
             let changed = entry.formats.last().is_some_and(|(g, _)| *g != generation);
             if changed && state.mode == Mode::Progressive {
                 gst::element_imp_error!(

@@ -44,6 +44,9 @@ pub(super) struct Settings {
     pub(super) start_sequence: u32,
     pub(super) force_keyframes: bool,
     pub(super) chunk_duration: u64,
+    pub(super) decode_time_offset: u64,
+    pub(super) cmaf: bool,
+    pub(super) separate_moof: bool,
     pub(super) mode: Mode,
     pub(super) interleave_time: u64,
     pub(super) temp_location: Option<String>,
@@ -57,6 +60,9 @@ impl Default for Settings {
             start_sequence: DEFAULT_START_SEQUENCE,
             force_keyframes: false,
             chunk_duration: 0,
+            decode_time_offset: 0,
+            cmaf: false,
+            separate_moof: false,
             mode: Mode::Fragmented,
             interleave_time: DEFAULT_INTERLEAVE_TIME,
             temp_location: None,
@@ -166,6 +172,8 @@ pub(super) struct State {
     pub(super) recorder: Option<progressive::Recorder>,
     /// Fragmented output into a seekable file.
     pub(super) recording: Option<recording::Recording>,
+    /// Tracks whose frame-grid shift (T3) was logged.
+    pub(super) snap_logged: std::collections::HashSet<usize>,
 }
 
 impl State {
@@ -179,8 +187,11 @@ impl State {
                 f
             }
         };
-        if settings.mode == Mode::Fragmented && settings.chunk_duration > 0 {
-            fragmenter.set_chunk_duration(Some(settings.chunk_duration));
+        if settings.mode == Mode::Fragmented {
+            if settings.chunk_duration > 0 {
+                fragmenter.set_chunk_duration(Some(settings.chunk_duration));
+            }
+            fragmenter.set_decode_time_offset(settings.decode_time_offset);
         }
         fragmenter.set_fragment_duration(match settings.mode {
             Mode::Fragmented => settings.fragment_duration,
@@ -198,6 +209,7 @@ impl State {
             mode: settings.mode,
             recorder: None,
             recording: None,
+            snap_logged: Default::default(),
         }
     }
 
