@@ -48,3 +48,46 @@ fn chromium_seeks_and_plays_progressive_and_recorded_files() {
         let _ = std::fs::remove_file(path);
     }
 }
+
+/// Appends the output to a Media Source Extensions SourceBuffer, chunk by chunk, with the
+/// codec string the element put in its caps (tests/browser/mse.mjs).
+fn mse(bytes: &[u8], caps: &gst::Caps, name: &str) -> String {
+    let codecs = caps.structure(0).unwrap().get::<String>("codecs").unwrap();
+    let path = support::pipeline::temp_file(name, bytes);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/mse.mjs");
+    let out = Command::new("node")
+        .arg(script)
+        .arg(&path)
+        .arg(format!("video/mp4; codecs=\"{codecs}\""))
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "MSE did not play {name}: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn chromium_plays_fragments_and_chunks_through_media_source_extensions() {
+    for chunk in [0u64, 100_000_000] {
+        let (_, output) = support::pipeline::run(&format!(
+            "videotestsrc num-buffers=150 pattern=ball ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 \
+             ! x264enc bframes=2 key-int-max=30 speed-preset=ultrafast ! h264parse ! mux.video_0 \
+             audiotestsrc num-buffers=235 ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! mux.audio_0 \
+             fragmp4mux name=mux fragment-duration=1000000000 chunk-duration={chunk} ! appsink name=sink"
+        ));
+        let result = mse(
+            &output.bytes,
+            output.caps.as_ref().unwrap(),
+            &format!("mse-{chunk}.mp4"),
+        );
+        // One buffered range from the first frame to the end: no gaps between fragments.
+        assert!(result.contains("\"ok\":true"), "{result}");
+        if chunk > 0 {
+            assert!(result.contains("\"chunks\":"), "{result}");
+        }
+    }
+}

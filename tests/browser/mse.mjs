@@ -1,0 +1,95 @@
+// Appends a fragmented MP4 to a Media Source Extensions SourceBuffer in headless
+// Chromium, box by box as a player would receive it: the init segment (ftyp+moov), then
+// every moof+mdat chunk. Checks that nothing errors, that the buffered range covers the
+// whole file without gaps, and that playback advances with frames rendered.
+// Usage: node mse.mjs FILE.mp4 'video/mp4; codecs="avc1.64001f,mp4a.40.2"'
+import { chromium } from "playwright-core";
+import http from "node:http";
+import fs from "node:fs";
+
+const [file, mime] = process.argv.slice(2);
+const page = `<!doctype html><video id=v muted></video>
+<script>
+window.run = async (mime) => {
+  const v = document.getElementById("v");
+  if (!MediaSource.isTypeSupported(mime)) return { ok: false, why: "unsupported " + mime };
+  const data = new Uint8Array(await (await fetch("/media.mp4")).arrayBuffer());
+  const view = new DataView(data.buffer);
+  // Top-level boxes: the init is everything before the first moof, then moof+mdat pairs.
+  const parts = [];
+  let pos = 0, init = 0, current = null;
+  while (pos < data.length) {
+    let size = view.getUint32(pos);
+    const type = String.fromCharCode(...data.subarray(pos + 4, pos + 8));
+    if (size === 1) size = Number(view.getBigUint64(pos + 8));
+    if (type === "moof") { if (!init) init = pos; current = pos; }
+    if (type === "mdat" && current !== null) { parts.push(data.subarray(current, pos + size)); current = null; }
+    pos += size;
+  }
+  const ms = new MediaSource();
+  v.src = URL.createObjectURL(ms);
+  await new Promise((r) => ms.addEventListener("sourceopen", r, { once: true }));
+  const sb = ms.addSourceBuffer(mime);
+  let error = null;
+  sb.addEventListener("error", () => { error = "SourceBuffer error"; });
+  const append = (chunk) => new Promise((resolve) => {
+    sb.addEventListener("updateend", resolve, { once: true });
+    sb.appendBuffer(chunk);
+  });
+  await append(data.subarray(0, init));
+  for (const p of parts) {
+    await append(p);
+    if (error || v.error) break;
+  }
+  if (error || v.error) return { ok: false, why: error || v.error.message };
+  ms.endOfStream();
+  const ranges = [];
+  for (let i = 0; i < v.buffered.length; i++) ranges.push([v.buffered.start(i), v.buffered.end(i)]);
+  await v.play();
+  const start = performance.now();
+  while (v.currentTime < 2 && performance.now() - start < 15000) await new Promise((r) => setTimeout(r, 100));
+  return {
+    ok: ranges.length === 1 && v.currentTime >= 2 && !v.error,
+    chunks: parts.length, ranges, duration: ms.duration, reached: v.currentTime,
+    frames: v.getVideoPlaybackQuality().totalVideoFrames,
+  };
+};
+</script>`;
+
+const server = http.createServer((req, res) => {
+  if (req.url === "/") {
+    res.writeHead(200, { "content-type": "text/html" });
+    return res.end(page);
+  }
+  if (req.url === "/media.mp4") {
+    res.writeHead(200, { "content-type": "video/mp4" });
+    return fs.createReadStream(file).pipe(res);
+  }
+  res.writeHead(404);
+  res.end();
+});
+await new Promise((r) => server.listen(0, "127.0.0.1", r));
+const userDataDir = fs.mkdtempSync("/tmp/fragmp4-chromium-");
+const browser = await chromium.launchPersistentContext(userDataDir, {
+  executablePath: "/usr/bin/chromium",
+  headless: true,
+  args: [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+  ],
+});
+let result;
+try {
+  const tab = await browser.newPage();
+  await tab.goto(`http://127.0.0.1:${server.address().port}/`);
+  result = await tab.evaluate((m) => window.run(m), mime);
+} catch (e) {
+  result = { ok: false, why: String(e) };
+} finally {
+  await browser.close();
+  server.close();
+  fs.rmSync(userDataDir, { recursive: true, force: true });
+}
+console.log(JSON.stringify(result));
+process.exit(result.ok ? 0 : 1);
