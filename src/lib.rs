@@ -4,6 +4,7 @@ pub mod boxes;
 pub mod codec;
 pub mod fragmenter;
 mod fragmp4mux;
+pub mod hls;
 
 gst::plugin_define!(
     fragmp4,
@@ -18,5 +19,6 @@ gst::plugin_define!(
 );
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
-    fragmp4mux::register(plugin)
+    fragmp4mux::register(plugin)?;
+    hls::register(plugin)
 }

@@ -65,6 +65,36 @@ impl FragMp4Mux {
     }
 }
 
+/// Caps of the `video_%u` pads (DESIGN.md A3: avc before avc3, hvc1 before hev1).
+pub(crate) fn video_sink_caps() -> gst::Caps {
+    let dims = |b: gst::caps::Builder<gst::caps::NoFeature>| {
+        b.field("width", gst::IntRange::new(1, 65535))
+            .field("height", gst::IntRange::new(1, 65535))
+            .build()
+    };
+    let mut video = dims(
+        gst::Caps::builder("video/x-h264")
+            .field("stream-format", gst::List::new(["avc", "avc3"]))
+            .field("alignment", "au"),
+    );
+    video.merge(dims(
+        gst::Caps::builder("video/x-h265")
+            .field("stream-format", gst::List::new(["hvc1", "hev1"]))
+            .field("alignment", "au"),
+    ));
+    video
+}
+
+/// Caps of the `audio_%u` pads.
+pub(crate) fn audio_sink_caps() -> gst::Caps {
+    gst::Caps::builder("audio/mpeg")
+        .field("mpegversion", 4i32)
+        .field("stream-format", "raw")
+        .field("channels", gst::IntRange::new(1, 8))
+        .field("rate", gst::IntRange::new(1, i32::MAX))
+        .build()
+}
+
 #[glib::object_subclass]
 impl ObjectSubclass for FragMp4Mux {
     const NAME: &'static str = "GstFragMp4Mux";
@@ -240,27 +270,7 @@ impl ElementImpl for FragMp4Mux {
             let src = gst::Caps::builder("video/quicktime")
                 .field("variant", gst::List::new(["iso-fragmented", "iso"]))
                 .build();
-            let dims = |b: gst::caps::Builder<gst::caps::NoFeature>| {
-                b.field("width", gst::IntRange::new(1, 65535))
-                    .field("height", gst::IntRange::new(1, 65535))
-                    .build()
-            };
-            let mut video = dims(
-                gst::Caps::builder("video/x-h264")
-                    .field("stream-format", gst::List::new(["avc", "avc3"]))
-                    .field("alignment", "au"),
-            );
-            video.merge(dims(
-                gst::Caps::builder("video/x-h265")
-                    .field("stream-format", gst::List::new(["hvc1", "hev1"]))
-                    .field("alignment", "au"),
-            ));
-            let audio = gst::Caps::builder("audio/mpeg")
-                .field("mpegversion", 4i32)
-                .field("stream-format", "raw")
-                .field("channels", gst::IntRange::new(1, 8))
-                .field("rate", gst::IntRange::new(1, i32::MAX))
-                .build();
+            let (video, audio) = (video_sink_caps(), audio_sink_caps());
             let pad_type = FragMp4MuxPad::static_type();
             vec![
                 gst::PadTemplate::new(

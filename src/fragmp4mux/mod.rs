@@ -12,6 +12,7 @@ mod progressive;
 mod recording;
 mod state;
 
+pub(crate) use imp::{audio_sink_caps, video_sink_caps};
 pub use pad::FragMp4MuxPad;
 
 glib::wrapper! {

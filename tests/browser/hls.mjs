@@ -1,0 +1,75 @@
+// Plays an HLS presentation (a directory with playlist.m3u8) with hls.js in headless
+// Chromium, from 127.0.0.1, at 4x speed to the end. Prints one JSON line; exit 0 when it
+// reached the end without an error.
+// Usage: node hls.mjs DIR PLAYLIST
+import { chromium } from "playwright-core";
+import http from "node:http";
+import fs from "node:fs";
+import path from "node:path";
+
+const [dir, playlist] = process.argv.slice(2);
+const hlsJs = new URL("./node_modules/hls.js/dist/hls.min.js", import.meta.url);
+const page = `<!doctype html><script src="/hls.min.js"></script><video id=v muted></video>
+<script>
+window.run = () => new Promise((resolve) => {
+  const v = document.getElementById("v");
+  if (!Hls.isSupported()) return resolve({ ok: false, why: "hls.js unsupported" });
+  const hls = new Hls();
+  const errors = [];
+  hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) resolve({ ok: false, why: d.type + " " + d.details }); else errors.push(d.details); });
+  hls.loadSource("/${playlist}");
+  hls.attachMedia(v);
+  hls.on(Hls.Events.MANIFEST_PARSED, () => { v.playbackRate = 4; v.play(); });
+  v.addEventListener("ended", () => {
+    const ranges = [];
+    for (let i = 0; i < v.buffered.length; i++) ranges.push([v.buffered.start(i), v.buffered.end(i)]);
+    resolve({ ok: true, duration: v.duration, reached: v.currentTime, ranges, errors,
+              frames: v.getVideoPlaybackQuality().totalVideoFrames });
+  });
+  setTimeout(() => resolve({ ok: false, why: "timeout at " + v.currentTime, errors }), 60000);
+});
+</script>`;
+
+const types = { ".m3u8": "application/vnd.apple.mpegurl", ".mp4": "video/mp4", ".m4s": "video/iso.segment" };
+const server = http.createServer((req, res) => {
+  if (req.url === "/") {
+    res.writeHead(200, { "content-type": "text/html" });
+    return res.end(page);
+  }
+  if (req.url === "/hls.min.js") {
+    res.writeHead(200, { "content-type": "text/javascript" });
+    return fs.createReadStream(hlsJs).pipe(res);
+  }
+  const file = path.join(dir, path.basename(req.url));
+  if (!fs.existsSync(file)) {
+    res.writeHead(404);
+    return res.end();
+  }
+  res.writeHead(200, { "content-type": types[path.extname(file)] || "application/octet-stream" });
+  fs.createReadStream(file).pipe(res);
+});
+await new Promise((r) => server.listen(0, "127.0.0.1", r));
+const userDataDir = fs.mkdtempSync("/tmp/fragmp4-chromium-");
+const browser = await chromium.launchPersistentContext(userDataDir, {
+  executablePath: "/usr/bin/chromium",
+  headless: true,
+  args: [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+  ],
+});
+let result;
+try {
+  const tab = await browser.newPage();
+  await tab.goto(`http://127.0.0.1:${server.address().port}/`);
+  result = await tab.evaluate(() => window.run());
+} catch (e) {
+  result = { ok: false, why: String(e) };
+} finally {
+  await browser.close();
+  server.close();
+  fs.rmSync(userDataDir, { recursive: true, force: true });
+}
+console.log(JSON.stringify(result));
+process.exit(result.ok ? 0 : 1);
