@@ -4,7 +4,9 @@
 pub mod aac;
 pub mod h264;
 pub mod h265;
+pub mod opus;
 mod video;
+pub mod vp9;
 
 use crate::boxes::SampleEntry;
 
@@ -66,6 +68,9 @@ pub fn track_format_from_caps(
         "video/x-h264" => h264::from_caps(s)?,
         "video/x-h265" => h265::from_caps(s)?,
         "audio/mpeg" => aac::from_caps(s)?,
+        "video/x-vp9" => vp9::from_caps(s, false)?,
+        "video/x-vp8" => vp9::from_caps(s, true)?,
+        "audio/x-opus" => opus::from_caps(s)?,
         _ => return Err(CodecError::Unsupported(caps.to_string())),
     };
     if let Some(ts) = timescale_override.filter(|t| *t > 0) {

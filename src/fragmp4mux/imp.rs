@@ -82,17 +82,25 @@ pub(crate) fn video_sink_caps() -> gst::Caps {
             .field("stream-format", gst::List::new(["hvc1", "hev1"]))
             .field("alignment", "au"),
     ));
+    video.merge(dims(gst::Caps::builder("video/x-vp9")));
+    video.merge(dims(gst::Caps::builder("video/x-vp8")));
     video
 }
 
 /// Caps of the `audio_%u` pads.
 pub(crate) fn audio_sink_caps() -> gst::Caps {
-    gst::Caps::builder("audio/mpeg")
+    let mut audio = gst::Caps::builder("audio/mpeg")
         .field("mpegversion", 4i32)
         .field("stream-format", "raw")
         .field("channels", gst::IntRange::new(1, 8))
         .field("rate", gst::IntRange::new(1, i32::MAX))
-        .build()
+        .build();
+    audio.merge(
+        gst::Caps::builder("audio/x-opus")
+            .field("channel-mapping-family", gst::IntRange::new(0, 255))
+            .build(),
+    );
+    audio
 }
 
 #[glib::object_subclass]

@@ -85,6 +85,11 @@ pub fn codec_string(codec: &Codec) -> String {
                 .unwrap()
                 .profile
         ),
+        Codec::Vp09(v) => format!(
+            "vp09.{:02}.{:02}.{:02}",
+            v.vpcc.profile, v.vpcc.level, v.vpcc.bit_depth
+        ),
+        Codec::Opus(_) => "opus".to_string(),
         other => panic!("unexpected codec {other:?}"),
     }
 }
@@ -133,6 +138,42 @@ pub fn check_init(inputs: &[Input], mp4: &Mp4) {
         );
         let stbl = &trak.mdia.minf.stbl;
         assert!(stbl.stts.entries.is_empty() && stbl.stsz.samples.is_empty_or_zero());
+        match mp4.codec(id) {
+            Codec::Vp09(v) => {
+                check_visual(input, &v.visual);
+                assert_eq!(v.vpcc.bit_depth, 8);
+                assert_eq!(mp4.handler(id), "vide");
+                continue;
+            }
+            Codec::Opus(o) => {
+                let caps = input
+                    .caps
+                    .as_ref()
+                    .unwrap()
+                    .structure(0)
+                    .unwrap()
+                    .to_owned();
+                let headers = caps
+                    .get::<gst::Array>("streamheader")
+                    .expect("OpusHead in the caps");
+                let head = headers.first().unwrap().get::<gst::Buffer>().unwrap();
+                let head = head.map_readable().unwrap();
+                assert_eq!(o.dops.output_channel_count, head[9]);
+                assert_eq!(
+                    o.dops.pre_skip,
+                    u16::from_le_bytes([head[10], head[11]]),
+                    "pre-skip from the OpusHead"
+                );
+                assert_eq!(
+                    o.dops.input_sample_rate,
+                    u32::from_le_bytes([head[12], head[13], head[14], head[15]])
+                );
+                assert_eq!(mp4.timescale(id), 48000, "Opus timescale is always 48000");
+                assert_eq!(mp4.handler(id), "soun");
+                continue;
+            }
+            _ => {}
+        }
         let codec_data = caps_codec_data(input);
         let format = stream_format(input);
         match mp4.codec(id) {

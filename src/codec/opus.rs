@@ -1,0 +1,146 @@
+//! Opus (`Opus` + `dOps`, Encapsulation of Opus in ISO BMFF): timescale always 48000.
+
+use super::{CodecError, TrackFormat};
+use crate::boxes::{ChildBox, MediaKind, SampleEntry};
+
+/// The identification header fields the muxer writes into `dOps`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpusHead {
+    pub channels: u8,
+    pub pre_skip: u16,
+    pub input_rate: u32,
+    pub output_gain: i16,
+    pub mapping_family: u8,
+    /// Stream count, coupled count and the channel mapping, for families other than 0.
+    pub mapping: Option<(u8, u8, Vec<u8>)>,
+}
+
+/// Parses an `OpusHead` packet (RFC 7845 5.1; little-endian fields).
+pub fn parse_opus_head(d: &[u8]) -> Result<OpusHead, CodecError> {
+    let bad = |why: &str| CodecError::invalid("OpusHead", why);
+    if d.len() < 19 || &d[..8] != b"OpusHead" {
+        return Err(bad("not an OpusHead of at least 19 bytes"));
+    }
+    if d[8] >> 4 != 0 {
+        return Err(bad("unsupported version"));
+    }
+    let channels = d[9];
+    if channels == 0 {
+        return Err(bad("0 channels"));
+    }
+    let mapping_family = d[18];
+    let mapping = if mapping_family == 0 {
+        None
+    } else {
+        let table = d
+            .get(19..21 + usize::from(channels))
+            .ok_or_else(|| bad("channel mapping table truncated"))?;
+        Some((table[0], table[1], table[2..].to_vec()))
+    };
+    Ok(OpusHead {
+        channels,
+        pre_skip: u16::from_le_bytes([d[10], d[11]]),
+        input_rate: u32::from_le_bytes([d[12], d[13], d[14], d[15]]),
+        output_gain: i16::from_le_bytes([d[16], d[17]]),
+        mapping_family,
+        mapping,
+    })
+}
+
+impl OpusHead {
+    /// The `dOps` body (big-endian fields).
+    pub fn dops(&self) -> Vec<u8> {
+        let mut b = vec![0, self.channels];
+        b.extend_from_slice(&self.pre_skip.to_be_bytes());
+        b.extend_from_slice(&self.input_rate.to_be_bytes());
+        b.extend_from_slice(&self.output_gain.to_be_bytes());
+        b.push(self.mapping_family);
+        if let Some((streams, coupled, table)) = &self.mapping {
+            b.push(*streams);
+            b.push(*coupled);
+            b.extend_from_slice(table);
+        }
+        b
+    }
+}
+
+pub(crate) fn from_caps(s: &gst::StructureRef) -> Result<TrackFormat, CodecError> {
+    let head = match s.get::<gst::ArrayRef>("streamheader") {
+        Ok(headers) => {
+            let first = headers
+                .first()
+                .and_then(|v| v.get::<gst::Buffer>().ok())
+                .ok_or(CodecError::MissingField("streamheader"))?;
+            let map = first
+                .map_readable()
+                .map_err(|_| CodecError::invalid("OpusHead", "buffer cannot be mapped"))?;
+            parse_opus_head(&map)?
+        }
+        // Without headers: a mono/stereo stream described by the caps, no pre-skip.
+        Err(_) => {
+            let channels = s
+                .get::<i32>("channels")
+                .map_err(|_| CodecError::MissingField("channels"))?;
+            if !(1..=2).contains(&channels) {
+                return Err(CodecError::MissingField("streamheader"));
+            }
+            OpusHead {
+                channels: channels as u8,
+                pre_skip: 0,
+                input_rate: s.get::<i32>("rate").unwrap_or(48000) as u32,
+                output_gain: 0,
+                mapping_family: 0,
+                mapping: None,
+            }
+        }
+    };
+    Ok(TrackFormat {
+        entry: SampleEntry {
+            fourcc: *b"Opus",
+            kind: MediaKind::Audio {
+                channels: u16::from(head.channels),
+                sample_rate: 48000,
+            },
+            children: vec![ChildBox {
+                fourcc: *b"dOps",
+                full: None,
+                body: head.dops(),
+            }],
+        },
+        timescale: 48000,
+        codec_string: "opus".into(),
+        default_duration: Some(20_000_000),
+        is_video: false,
+        nal_length_size: None,
+        frame_ticks: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opus_head_to_dops() {
+        let head = [
+            b'O', b'p', b'u', b's', b'H', b'e', b'a', b'd', 1, 1, 0x38, 0x01, 0x80, 0xbb, 0, 0, 0,
+            0, 0,
+        ];
+        let h = parse_opus_head(&head).unwrap();
+        assert_eq!((h.channels, h.pre_skip, h.input_rate), (1, 312, 48000));
+        assert_eq!(h.dops(), vec![0, 1, 0x01, 0x38, 0, 0, 0xbb, 0x80, 0, 0, 0]);
+        assert!(parse_opus_head(&head[..12]).is_err());
+        let mut multi = head.to_vec();
+        multi[9] = 3;
+        multi[18] = 1;
+        assert!(
+            parse_opus_head(&multi).is_err(),
+            "family 1 needs its mapping table"
+        );
+        multi.extend_from_slice(&[2, 1, 0, 2, 1]);
+        assert_eq!(
+            parse_opus_head(&multi).unwrap().mapping,
+            Some((2, 1, vec![0, 2, 1]))
+        );
+    }
+}

@@ -1,0 +1,67 @@
+//! VP9 + Opus: sample entries from the caps, every sample exact, decoded by ffmpeg and
+//! qtdemux, and played by Chromium through MSE with the reported codec string.
+
+mod support;
+
+use std::process::Command;
+use support::{check, judges, pipeline};
+
+#[test]
+fn vp9_and_opus() {
+    let (inputs, output) = pipeline::run(
+        "videotestsrc num-buffers=60 pattern=ball ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 \
+         ! vp9enc deadline=1 cpu-used=8 keyframe-max-dist=30 ! vp9parse ! mux.video_0 \
+         audiotestsrc num-buffers=100 ! audio/x-raw,rate=48000,channels=2 ! opusenc ! mux.audio_0 \
+         fragmp4mux name=mux fragment-duration=1000000000 ! appsink name=sink",
+    );
+    let mp4 = check::check_all(&inputs, &output, 1_000_000_000);
+    let mp4_atom::Codec::Vp09(v) = mp4.codec(1) else {
+        panic!("vp09 expected")
+    };
+    assert_eq!((v.vpcc.profile, v.vpcc.chroma_subsampling), (0, 1));
+    let codecs = output
+        .caps
+        .as_ref()
+        .unwrap()
+        .structure(0)
+        .unwrap()
+        .get::<String>("codecs")
+        .unwrap();
+    assert!(
+        codecs.starts_with("vp09.00.") && codecs.ends_with(",opus"),
+        "{codecs}"
+    );
+    let path = pipeline::temp_file("vp9_opus.mp4", &output.bytes);
+    judges::ffmpeg_decodes(&path);
+    let decoded = judges::qtdemux_decode(&path, &["video_0", "audio_0"]);
+    assert_eq!(decoded[0].frames, 60);
+    assert!(decoded[1].frames > 0);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/mse.mjs");
+    let out = Command::new("node")
+        .arg(script)
+        .arg(&path)
+        .arg(format!("video/mp4; codecs=\"{codecs}\""))
+        .output()
+        .expect("node runs");
+    let result = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "MSE: {result} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn vp8_video() {
+    let (inputs, output) = pipeline::run(
+        "videotestsrc num-buffers=40 ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
+         ! vp8enc deadline=1 cpu-used=8 keyframe-max-dist=15 ! mux.video_0 \
+         fragmp4mux name=mux fragment-duration=500000000 ! appsink name=sink",
+    );
+    let mp4 = support::mp4::parse(&output.bytes);
+    check::check_samples(&inputs, &mp4);
+    check::check_chunks(&mp4, 1);
+    assert!(matches!(mp4.codec(1), mp4_atom::Codec::Vp08(_)));
+    let path = pipeline::temp_file("vp8.mp4", &output.bytes);
+    judges::ffmpeg_decodes(&path);
+}
