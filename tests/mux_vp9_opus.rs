@@ -65,3 +65,23 @@ fn vp8_video() {
     let path = pipeline::temp_file("vp8.mp4", &output.bytes);
     judges::ffmpeg_decodes(&path);
 }
+
+#[test]
+fn flac_audio() {
+    let (inputs, output) = pipeline::run(
+        "audiotestsrc num-buffers=60 ! audio/x-raw,format=S16LE,rate=44100,channels=2 ! flacenc ! flacparse ! mux.audio_0 \
+         fragmp4mux name=mux fragment-duration=500000000 ! appsink name=sink",
+    );
+    let mp4 = support::mp4::parse(&output.bytes);
+    check::check_samples(&inputs, &mp4);
+    check::check_chunks(&mp4, 1);
+    let mp4_atom::Codec::Flac(f) = mp4.codec(1) else {
+        panic!("fLaC expected")
+    };
+    assert_eq!(f.audio.channel_count, 2);
+    assert_eq!(mp4.timescale(1), 44100);
+    let path = pipeline::temp_file("flac.mp4", &output.bytes);
+    judges::ffmpeg_decodes(&path);
+    let decoded = judges::qtdemux_decode(&path, &["audio_0"]);
+    assert!(decoded[0].frames > 0);
+}

@@ -2,6 +2,7 @@
 //! Each codec's facts live in one file; this module dispatches on the caps name.
 
 pub mod aac;
+pub mod flac;
 pub mod h264;
 pub mod h265;
 pub mod opus;
@@ -71,6 +72,7 @@ pub fn track_format_from_caps(
         "video/x-vp9" => vp9::from_caps(s, false)?,
         "video/x-vp8" => vp9::from_caps(s, true)?,
         "audio/x-opus" => opus::from_caps(s)?,
+        "audio/x-flac" => flac::from_caps(s)?,
         _ => return Err(CodecError::Unsupported(caps.to_string())),
     };
     if let Some(ts) = timescale_override.filter(|t| *t > 0) {

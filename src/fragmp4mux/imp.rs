@@ -100,6 +100,11 @@ pub(crate) fn audio_sink_caps() -> gst::Caps {
             .field("channel-mapping-family", gst::IntRange::new(0, 255))
             .build(),
     );
+    audio.merge(
+        gst::Caps::builder("audio/x-flac")
+            .field("framed", true)
+            .build(),
+    );
     audio
 }
 

@@ -132,7 +132,21 @@ impl FragMp4Mux {
         // Take the buffer with the earliest DTS, so tracks interleave by decode time.
         let mut best: Option<(usize, i64)> = None;
         let mut all_eos = true;
-        for (i, (pad, _)) in pads.iter().enumerate() {
+        for (i, (pad, kind)) in pads.iter().enumerate() {
+            // Codec headers sent in-band (FLAC, Opus) are in the caps already, and carry
+            // no timestamps: drop them before they are ordered.
+            while kind.is_some_and(|k| !k.is_video)
+                && pad
+                    .peek_buffer()
+                    .is_some_and(|b| b.flags().contains(gst::BufferFlags::HEADER))
+            {
+                gst::debug!(
+                    CAT,
+                    obj = pad,
+                    "skipping a header buffer described by the caps"
+                );
+                pad.drop_buffer();
+            }
             match self.head_dts(pad)? {
                 Some(dts) => {
                     all_eos = false;

@@ -11,6 +11,8 @@ pub struct InBuf {
     pub dts: Option<i64>,
     pub pts: Option<i64>,
     pub keyframe: bool,
+    /// Flagged HEADER: a codec header, not a sample.
+    pub header: bool,
 }
 
 impl InBuf {
@@ -87,6 +89,7 @@ fn record_inputs(mux: &gst::Element) -> Vec<Arc<Mutex<Input>>> {
                                 dts: signed(buf.dts().and_then(|t| seg.to_running_time_full(t))),
                                 pts: signed(buf.pts().and_then(|t| seg.to_running_time_full(t))),
                                 keyframe: !buf.flags().contains(gst::BufferFlags::DELTA_UNIT),
+                                header: buf.flags().contains(gst::BufferFlags::HEADER),
                             });
                         }
                         Some(gst::PadProbeData::Event(ev)) => {
