@@ -290,3 +290,31 @@ fn an_unwritable_temp_location_is_an_element_error() {
     );
     assert!(run.output.bytes.is_empty(), "no truncated file");
 }
+
+#[test]
+fn opus_pre_skip_is_trimmed_by_the_edit_list_in_progressive_output() {
+    let (inputs, output) = pipeline::run(&format!(
+        "{} audiotestsrc num-buffers=50 ! audio/x-raw,rate=48000,channels=2 ! opusenc ! mux.audio_0",
+        mux()
+    ));
+    let p = progressive::parse(&output.bytes);
+    let mp4_atom::Codec::Opus(o) = &p.trak(1).mdia.minf.stbl.stsd.codecs[0] else {
+        panic!("Opus expected")
+    };
+    let pre_skip = o.dops.pre_skip;
+    assert!(pre_skip > 0, "opusenc signals a pre-skip");
+    let elst = p
+        .trak(1)
+        .edts
+        .as_ref()
+        .and_then(|e| e.elst.as_ref())
+        .unwrap();
+    assert_eq!(
+        elst.entries.last().unwrap().media_time,
+        Some(u64::from(pre_skip)),
+        "media_time skips the pre-skip"
+    );
+    assert_eq!(p.samples[&1].len(), check::expected(&inputs[0]).len());
+    let path = pipeline::temp_file("opus-progressive.mp4", &output.bytes);
+    judges::ffmpeg_decodes(&path);
+}

@@ -33,6 +33,9 @@ pub struct SampleTable {
     pub start_dts: u64,
     pub samples: Vec<TableSample>,
     pub chunks: Vec<TableChunk>,
+    /// Media ticks of codec priming at the start that are not presented (Opus
+    /// pre-skip): the edit list leaves them out.
+    pub priming: u64,
 }
 
 impl SampleTable {
@@ -64,7 +67,9 @@ impl SampleTable {
 
     /// Seconds from the origin to the first presented sample, as a fraction.
     fn presentation_start(&self) -> (i128, i128) {
-        let start = i128::from(self.start_dts) + i128::from(self.earliest_presentation());
+        let start = i128::from(self.start_dts)
+            + i128::from(self.earliest_presentation())
+            + i128::from(self.priming);
         (start, i128::from(self.track.timescale.max(1)))
     }
 }
@@ -89,8 +94,8 @@ fn track_times(movie: &MovieDesc, tables: &[SampleTable]) -> Vec<TrackTimes> {
         .map(|(t, &(start, ts))| {
             let media = t.media_duration();
             let (first_shown, end_shown) = t.presented_span();
-            let media_time = first_shown.max(0) as u64;
-            let shown = (end_shown - first_shown).max(0) as u64;
+            let media_time = first_shown.max(0) as u64 + t.priming;
+            let shown = ((end_shown - first_shown).max(0) as u64).saturating_sub(t.priming);
             let delay = (start * i128::from(movie.timescale) / ts - first).max(0) as u64;
             let segment = to_movie(i128::from(shown), ts, movie.timescale);
             let mut edits = Vec::new();

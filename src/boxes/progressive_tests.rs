@@ -52,6 +52,7 @@ fn table(samples: usize, size: u32, chunk_bytes: u64) -> SampleTable {
                 samples: 10,
             })
             .collect(),
+        priming: 0,
     }
 }
 

@@ -187,6 +187,7 @@ pub(crate) fn from_caps(s: &gst::StructureRef) -> Result<TrackFormat, CodecError
             (u64::from(asc.frame_length) * u64::from(timescale) / u64::from(asc.output_rate.max(1)))
                 as u32,
         ),
+        priming: 0,
     })
 }
 

@@ -92,6 +92,7 @@ pub(crate) fn from_caps(s: &gst::StructureRef) -> Result<TrackFormat, CodecError
         is_video: false,
         nal_length_size: None,
         frame_ticks: None,
+        priming: 0,
     })
 }
 

@@ -27,6 +27,9 @@ pub struct TrackFormat {
     pub nal_length_size: Option<u8>,
     /// Samples of one codec frame in timescale ticks (audio), for the frame grid (T3).
     pub frame_ticks: Option<u32>,
+    /// Ticks of encoder priming at the start not meant to be heard (Opus pre-skip);
+    /// progressive output trims them with its edit list.
+    pub priming: u32,
 }
 
 /// Caps that cannot be turned into a track, with what the user can do about it.

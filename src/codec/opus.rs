@@ -113,6 +113,7 @@ pub(crate) fn from_caps(s: &gst::StructureRef) -> Result<TrackFormat, CodecError
         is_video: false,
         nal_length_size: None,
         frame_ticks: None,
+        priming: u32::from(head.pre_skip),
     })
 }
 

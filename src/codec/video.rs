@@ -58,6 +58,7 @@ pub(crate) fn nal_track_format(
         is_video: true,
         nal_length_size: Some(length_size),
         frame_ticks: None,
+        priming: 0,
     })
 }
 

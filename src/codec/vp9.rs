@@ -157,6 +157,7 @@ pub(crate) fn from_caps(s: &gst::StructureRef, vp8: bool) -> Result<TrackFormat,
         is_video: true,
         nal_length_size: None,
         frame_ticks: None,
+        priming: 0,
     })
 }
 

@@ -226,15 +226,18 @@ impl FragMp4Mux {
             return Ok(None);
         };
         let settings = self.settings();
-        let tracks: Vec<Option<TrackDesc>> = state
+        let tracks: Vec<Option<(TrackDesc, u64)>> = state
             .pads
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                p.latest().map(|f| TrackDesc {
-                    track_id: i as u32 + 1,
-                    timescale: f.timescale,
-                    entry: f.entry.clone(),
+                p.latest().map(|f| {
+                    let desc = TrackDesc {
+                        track_id: i as u32 + 1,
+                        timescale: f.timescale,
+                        entry: f.entry.clone(),
+                    };
+                    (desc, u64::from(f.priming))
                 })
             })
             .collect();
@@ -242,8 +245,9 @@ impl FragMp4Mux {
             0 => tracks
                 .iter()
                 .flatten()
+                .map(|(t, _)| t)
                 .find(|t| t.is_video())
-                .or(tracks.iter().flatten().next())
+                .or(tracks.iter().flatten().map(|(t, _)| t).next())
                 .map_or(1000, |t| t.timescale),
             t => t,
         };

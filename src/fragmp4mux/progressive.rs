@@ -71,23 +71,25 @@ impl Recorder {
     }
 
     /// The header (`ftyp`, `moov`, `mdat` header) and the file with the payload, rewound.
-    /// `tracks[i]` describes fragmenter track `i`, `None` for a pad without caps.
+    /// `tracks[i]` describes fragmenter track `i` with its priming ticks, `None` for a
+    /// pad without caps.
     pub fn finish(
         self,
         movie: &MovieDesc,
-        tracks: &[Option<TrackDesc>],
+        tracks: &[Option<(TrackDesc, u64)>],
     ) -> io::Result<(Vec<u8>, File)> {
         let tables: Vec<SampleTable> = tracks
             .iter()
             .enumerate()
             .filter_map(|(i, desc)| {
-                let desc = desc.clone()?;
+                let (desc, priming) = desc.clone()?;
                 let t = self.tracks.get(i);
                 Some(SampleTable {
                     track: desc,
                     start_dts: t.and_then(|t| t.start_dts).unwrap_or(0),
                     samples: t.map(|t| t.samples.clone()).unwrap_or_default(),
                     chunks: t.map(|t| t.chunks.clone()).unwrap_or_default(),
+                    priming,
                 })
             })
             .collect();
