@@ -2,16 +2,15 @@
 // Chromium, from 127.0.0.1, at 4x speed to the end. Prints one JSON line; exit 0 when it
 // reached the end without an error.
 // Usage: node hls.mjs DIR PLAYLIST
-import { chromium } from "playwright-core";
-import http from "node:http";
 import fs from "node:fs";
+import { report, runPage } from "./chromium.mjs";
 import path from "node:path";
 
 const [dir, playlist] = process.argv.slice(2);
 const hlsJs = new URL("./node_modules/hls.js/dist/hls.min.js", import.meta.url);
 const page = `<!doctype html><script src="/hls.min.js"></script><video id=v muted></video>
 <script>
-window.run = () => new Promise((resolve) => {
+window.run = (_) => new Promise((resolve) => {
   const v = document.getElementById("v");
   if (!Hls.isSupported()) return resolve({ ok: false, why: "hls.js unsupported" });
   const hls = new Hls();
@@ -31,11 +30,7 @@ window.run = () => new Promise((resolve) => {
 </script>`;
 
 const types = { ".m3u8": "application/vnd.apple.mpegurl", ".mp4": "video/mp4", ".m4s": "video/iso.segment" };
-const server = http.createServer((req, res) => {
-  if (req.url === "/") {
-    res.writeHead(200, { "content-type": "text/html" });
-    return res.end(page);
-  }
+const result = await runPage(page, (req, res) => {
   if (req.url === "/hls.min.js") {
     res.writeHead(200, { "content-type": "text/javascript" });
     return fs.createReadStream(hlsJs).pipe(res);
@@ -48,28 +43,4 @@ const server = http.createServer((req, res) => {
   res.writeHead(200, { "content-type": types[path.extname(file)] || "application/octet-stream" });
   fs.createReadStream(file).pipe(res);
 });
-await new Promise((r) => server.listen(0, "127.0.0.1", r));
-const userDataDir = fs.mkdtempSync("/tmp/fragmp4-chromium-");
-const browser = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-  ],
-});
-let result;
-try {
-  const tab = await browser.newPage();
-  await tab.goto(`http://127.0.0.1:${server.address().port}/`);
-  result = await tab.evaluate(() => window.run());
-} catch (e) {
-  result = { ok: false, why: String(e) };
-} finally {
-  await browser.close();
-  server.close();
-  fs.rmSync(userDataDir, { recursive: true, force: true });
-}
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
+report(result);

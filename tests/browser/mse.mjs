@@ -3,9 +3,8 @@
 // every moof+mdat chunk. Checks that nothing errors, that the buffered range covers the
 // whole file without gaps, and that playback advances with frames rendered.
 // Usage: node mse.mjs FILE.mp4 'video/mp4; codecs="avc1.64001f,mp4a.40.2"'
-import { chromium } from "playwright-core";
-import http from "node:http";
 import fs from "node:fs";
+import { report, runPage } from "./chromium.mjs";
 
 const [file, mime] = process.argv.slice(2);
 const page = `<!doctype html><video id=v muted></video>
@@ -56,40 +55,12 @@ window.run = async (mime) => {
 };
 </script>`;
 
-const server = http.createServer((req, res) => {
-  if (req.url === "/") {
-    res.writeHead(200, { "content-type": "text/html" });
-    return res.end(page);
-  }
+const result = await runPage(page, (req, res) => {
   if (req.url === "/media.mp4") {
     res.writeHead(200, { "content-type": "video/mp4" });
     return fs.createReadStream(file).pipe(res);
   }
   res.writeHead(404);
   res.end();
-});
-await new Promise((r) => server.listen(0, "127.0.0.1", r));
-const userDataDir = fs.mkdtempSync("/tmp/fragmp4-chromium-");
-const browser = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-  ],
-});
-let result;
-try {
-  const tab = await browser.newPage();
-  await tab.goto(`http://127.0.0.1:${server.address().port}/`);
-  result = await tab.evaluate((m) => window.run(m), mime);
-} catch (e) {
-  result = { ok: false, why: String(e) };
-} finally {
-  await browser.close();
-  server.close();
-  fs.rmSync(userDataDir, { recursive: true, force: true });
-}
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
+}, mime);
+report(result);
