@@ -85,3 +85,59 @@ fn flac_audio() {
     let decoded = judges::qtdemux_decode(&path, &["audio_0"]);
     assert!(decoded[0].frames > 0);
 }
+
+#[test]
+fn av1_with_its_configuration_from_the_first_keyframe() {
+    let (inputs, output) = pipeline::run(
+        "videotestsrc num-buffers=90 ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
+         ! av1enc usage-profile=realtime cpu-used=8 keyframe-max-dist=30 ! av1parse \
+         ! video/x-av1,stream-format=obu-stream,alignment=tu ! mux.video_0 \
+         fragmp4mux name=mux fragment-duration=1000000000 ! appsink name=sink",
+    );
+    let mp4 = support::mp4::parse(&output.bytes);
+    check::check_chunks(&mp4, 1);
+    let mp4_atom::Codec::Av01(a) = mp4.codec(1) else {
+        panic!("av01 expected")
+    };
+    assert_eq!(a.av1c.seq_profile, 0);
+    // Samples are the input temporal units without their temporal delimiter OBU.
+    let want: Vec<Vec<u8>> = check::expected(&inputs[0])
+        .iter()
+        .map(|b| {
+            assert_eq!(
+                &b.data[..2],
+                &[0x12, 0x00],
+                "av1parse output starts with a temporal delimiter"
+            );
+            b.data[2..].to_vec()
+        })
+        .collect();
+    let got: Vec<Vec<u8>> = mp4.samples[&1].iter().map(|s| s.data.clone()).collect();
+    assert_eq!(got, want);
+    let codecs = output
+        .caps
+        .as_ref()
+        .unwrap()
+        .structure(0)
+        .unwrap()
+        .get::<String>("codecs")
+        .unwrap();
+    assert!(
+        codecs.starts_with("av01.0.") && codecs.ends_with("M.08"),
+        "{codecs}"
+    );
+    let path = pipeline::temp_file("av1.mp4", &output.bytes);
+    judges::ffmpeg_decodes(&path);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/mse.mjs");
+    let out = Command::new("node")
+        .arg(script)
+        .arg(&path)
+        .arg(format!("video/mp4; codecs=\"{codecs}\""))
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "MSE AV1: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -2,6 +2,7 @@
 //! Each codec's facts live in one file; this module dispatches on the caps name.
 
 pub mod aac;
+pub mod av1;
 pub mod flac;
 pub mod h264;
 pub mod h265;
@@ -74,6 +75,7 @@ pub fn track_format_from_caps(
         "audio/mpeg" => aac::from_caps(s)?,
         "video/x-vp9" => vp9::from_caps(s, false)?,
         "video/x-vp8" => vp9::from_caps(s, true)?,
+        "video/x-av1" => av1::from_caps(s)?,
         "audio/x-opus" => opus::from_caps(s)?,
         "audio/x-flac" => flac::from_caps(s)?,
         _ => return Err(CodecError::Unsupported(caps.to_string())),

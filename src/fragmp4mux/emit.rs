@@ -36,6 +36,37 @@ impl FragMp4Mux {
             };
             p.written = Some(generation);
             p.formats.retain(|(g, _)| *g >= generation);
+            // AV1 without codec_data: the configuration comes from the first keyframe.
+            let first_sample = first
+                .tracks
+                .iter()
+                .find(|t| t.track == i)
+                .and_then(|t| t.payloads.first());
+            if let (Some((_, f)), Some(sample)) = (
+                p.formats.iter_mut().find(|(g, _)| *g == generation),
+                first_sample,
+            ) && &f.entry.fourcc == b"av01"
+                && f.entry.children.is_empty()
+            {
+                let parsed = sample
+                    .map_readable()
+                    .map_err(|_| crate::codec::CodecError::invalid("AV1 sample", "unreadable"))
+                    .and_then(|m| crate::codec::av1::config_from_temporal_unit(&m));
+                match parsed {
+                    Ok(config) => {
+                        f.entry.children.push(config.child());
+                        f.codec_string = config.codec_string();
+                    }
+                    Err(err) => {
+                        gst::element_imp_error!(
+                            self,
+                            gst::StreamError::Format,
+                            ("pad {}: {}", p.pad.name(), err)
+                        );
+                        return Err(gst::FlowError::Error);
+                    }
+                }
+            }
             let Some(f) = p.format(generation) else {
                 continue;
             };

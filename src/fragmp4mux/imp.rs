@@ -84,6 +84,11 @@ pub(crate) fn video_sink_caps() -> gst::Caps {
     ));
     video.merge(dims(gst::Caps::builder("video/x-vp9")));
     video.merge(dims(gst::Caps::builder("video/x-vp8")));
+    video.merge(dims(
+        gst::Caps::builder("video/x-av1")
+            .field("stream-format", "obu-stream")
+            .field("alignment", "tu"),
+    ));
     video
 }
 

@@ -70,6 +70,29 @@ impl FragMp4Mux {
         kind: PadKind,
     ) -> Result<Sample<gst::Buffer>, gst::ErrorMessage> {
         let dts = self.running_dts(pad, &buf)?;
+        let mut buf = buf;
+        if kind.strip_temporal_delimiters {
+            let skip = buf
+                .map_readable()
+                .map_or(0, |m| codec::av1::temporal_delimiter_len(&m));
+            if skip > 0 && skip < buf.size() {
+                // A sub-buffer sharing the memory: no payload copy.
+                buf = buf
+                    .copy_region(
+                        gst::BufferCopyFlags::FLAGS
+                            | gst::BufferCopyFlags::TIMESTAMPS
+                            | gst::BufferCopyFlags::META
+                            | gst::BufferCopyFlags::MEMORY,
+                        skip..,
+                    )
+                    .map_err(|_| {
+                        gst::error_msg!(
+                            gst::StreamError::Format,
+                            ["pad {}: cannot cut the temporal delimiter", pad.name()]
+                        )
+                    })?;
+            }
+        }
         if let Some(n) = kind.nal_length_size {
             let checked = buf
                 .map_readable()
@@ -125,6 +148,7 @@ impl FragMp4Mux {
                 let kind = p.latest().map(|f| PadKind {
                     is_video: f.is_video,
                     nal_length_size: f.nal_length_size,
+                    strip_temporal_delimiters: &f.entry.fourcc == b"av01",
                 });
                 (p.pad.clone(), kind)
             })

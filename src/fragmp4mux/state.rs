@@ -115,6 +115,8 @@ pub(super) struct Taken {
 pub(super) struct PadKind {
     pub(super) is_video: bool,
     pub(super) nal_length_size: Option<u8>,
+    /// AV1: temporal delimiter OBUs are left out of the samples.
+    pub(super) strip_temporal_delimiters: bool,
 }
 
 /// True when `new` needs no new init segment after `old`: nothing in the init changes,
