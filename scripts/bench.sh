@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Benchmarks fragmp4mux against GStreamer's mp4mux, gst-plugins-rs' isofmp4mux and ffmpeg
+# on the same corpus, side by side, pinned to one CPU, and prints a table of ratios.
+#
+#   ./scripts/bench.sh                # H.264 1080p30 ~5 Mbit/s + AAC, 120 s (corpus cached)
+#   BENCH_CORPUS=h265 ./scripts/bench.sh
+#   BENCH_CORPUS=4k ./scripts/bench.sh   # 2160p 40 Mbit/s
+#   BENCH_SECONDS=10 BENCH_RUNS=3 ./scripts/bench.sh   # a quick look
+#
+# Mux-only cost = a muxer pipeline minus the demux+parse baseline. Instructions come from
+# one `valgrind --tool=cachegrind --cache-sim=no` run per muxer (BENCH_VALGRIND=0 skips it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+kind=${BENCH_CORPUS:-h264}
+seconds=${BENCH_SECONDS:-120}
+runs=${BENCH_RUNS:-10}
+valgrind=${BENCH_VALGRIND:-1}
+cpu=${BENCH_CPU:-0}
+
+scripts/install-deps.sh
+for tool in valgrind /usr/bin/time taskset; do
+  command -v "$tool" > /dev/null || { sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo; \
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q valgrind time util-linux; break; }
+done
+
+cargo build -q --locked --release --lib
+peer=$(scripts/bench-peer.sh)
+export GST_PLUGIN_PATH="$PWD/target/release:$peer"
+gst-inspect-1.0 fragmp4mux > /dev/null && gst-inspect-1.0 isofmp4mux > /dev/null
+
+dir=target/bench
+mkdir -p "$dir/out"
+corpus="$dir/corpus-$kind-$seconds.mp4"
+if [ ! -f "$corpus" ]; then
+  case "$kind" in
+    h264) size="1920,height=1080"; enc="x264enc bitrate=5000 bframes=3 key-int-max=60 speed-preset=superfast ! h264parse"; parse=h264parse ;;
+    h265) size="1920,height=1080"; enc="x265enc bitrate=5000 key-int-max=60 speed-preset=superfast ! h265parse ! video/x-h265,stream-format=hvc1"; parse=h265parse ;;
+    4k) size="3840,height=2160"; enc="x264enc bitrate=40000 bframes=3 key-int-max=60 speed-preset=ultrafast ! h264parse"; parse=h264parse ;;
+    *) echo "unknown BENCH_CORPUS $kind" >&2; exit 2 ;;
+  esac
+  echo "== building the corpus $corpus (once)" >&2
+  gst-launch-1.0 -q -e \
+    videotestsrc num-buffers=$((seconds * 30)) pattern=zone-plate kx2=20 ky2=20 kt=1 \
+      ! video/x-raw,format=I420,width=$size,framerate=30/1 ! $enc ! mp4mux name=m ! filesink location="$corpus" \
+    audiotestsrc num-buffers=$((seconds * 47)) ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! m.
+fi
+parse=$( [ "$kind" = h265 ] && echo h265parse || echo h264parse )
+
+samples=$(ffprobe -v error -show_entries stream=nb_frames -of csv=p=0 "$corpus" | awk '{s+=$1} END {print s}')
+
+src="filesrc location=$corpus ! qtdemux name=d"
+declare -A cmd
+cmd[baseline]="gst-launch-1.0 -q $src d.video_0 ! queue ! $parse ! fakesink d.audio_0 ! queue ! aacparse ! fakesink"
+gst_mux() { echo "gst-launch-1.0 -q $src d.video_0 ! queue ! $parse ! $1 name=m ! filesink location=$dir/out/$2.mp4 d.audio_0 ! queue ! aacparse ! m."; }
+cmd[fragmp4mux]=$(gst_mux "fragmp4mux fragment-duration=2000000000" fragmp4mux)
+cmd[isofmp4mux]=$(gst_mux "isofmp4mux fragment-duration=2000000000" isofmp4mux)
+cmd[mp4mux-frag]=$(gst_mux "mp4mux fragment-duration=2000" mp4mux-frag)
+cmd[mp4mux-prog]=$(gst_mux "mp4mux" mp4mux-prog)
+cmd[ffmpeg]="ffmpeg -v error -y -threads 1 -i $corpus -c copy -movflags frag_keyframe+empty_moov+default_base_moof $dir/out/ffmpeg.mp4"
+order=(baseline fragmp4mux isofmp4mux mp4mux-frag mp4mux-prog ffmpeg)
+
+# name -> "cpu_min cpu_median rss_kb ctx_voluntary instructions bytes"
+declare -A result
+for name in "${order[@]}"; do
+  echo "== $name: $runs runs" >&2
+  cpus=(); rss=0; ctx=0
+  for _ in $(seq "$runs"); do
+    line=$(taskset -c "$cpu" /usr/bin/time -f "%U %S %M %w" ${cmd[$name]} 2>&1 >/dev/null | tail -1)
+    read -r u s m w <<< "$line"
+    cpus+=("$(echo "$u + $s" | awk '{print $1 + $3}')")
+    rss=$m; ctx=$w
+  done
+  sorted=$(printf '%s\n' "${cpus[@]}" | sort -g)
+  min=$(echo "$sorted" | head -1)
+  median=$(echo "$sorted" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  instr=0
+  if [ "$valgrind" = 1 ]; then
+    instr=$(taskset -c "$cpu" valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
+      --trace-children=yes ${cmd[$name]} 2>&1 | awk '/I *refs:/ {gsub(",", "", $NF); s += $NF} END {print s + 0}')
+  fi
+  bytes=0
+  [ -f "$dir/out/$name.mp4" ] && bytes=$(stat -c %s "$dir/out/$name.mp4")
+  result[$name]="$min $median $rss $ctx $instr $bytes"
+done
+
+# Every output must hold the corpus' samples before its numbers count.
+for name in "${order[@]:1}"; do
+  out="$dir/out/$name.mp4"
+  got=$(ffprobe -v error -show_entries stream=nb_read_packets -count_packets -of csv=p=0 "$out" | awk '{s+=$1} END {print s}')
+  [ "$got" = "$samples" ] || { echo "$name: $got packets, corpus has $samples" >&2; exit 1; }
+done
+
+read -r bmin _ _ bctx binstr _ <<< "${result[baseline]}"
+read -r fmin _ _ _ finstr _ <<< "${result[fragmp4mux]}"
+fmux=$(awk -v a="$fmin" -v b="$bmin" 'BEGIN {print a - b}')
+finstr_mux=$(awk -v a="$finstr" -v b="$binstr" 'BEGIN {print a - b}')
+echo
+echo "corpus: $corpus ($samples samples), $runs runs on CPU $cpu, $(nproc) CPUs, $(uname -m)"
+printf '| %-12s | %9s | %9s | %11s | %9s | %12s | %10s | %8s | %12s | %8s |\n' \
+  muxer "CPU min s" "median s" "mux µs/smp" "x frag" "instr/smp" "x frag" "ctx/smp" "peak RSS MB" "bytes"
+printf '|%s|\n' "--------------|-----------|-----------|-------------|-----------|--------------|------------|----------|--------------|----------"
+for name in "${order[@]}"; do
+  read -r min median rss ctx instr bytes <<< "${result[$name]}"
+  awk -v n="$name" -v min="$min" -v med="$median" -v rss="$rss" -v ctx="$ctx" -v instr="$instr" -v bytes="$bytes" \
+      -v bmin="$bmin" -v bctx="$bctx" -v binstr="$binstr" -v fmux="$fmux" -v fin="$finstr_mux" -v smp="$samples" 'BEGIN {
+    mux = (min - bmin) * 1e6 / smp; imux = (instr - binstr) / smp;
+    rmux = (fmux > 0 && n != "baseline") ? (min - bmin) / fmux : 0;
+    rin = (fin > 0 && n != "baseline") ? (instr - binstr) / fin : 0;
+    printf "| %-12s | %9.3f | %9.3f | %11.2f | %9.2f | %12.0f | %10.2f | %8.2f | %12.1f | %8d |\n",
+      n, min, med, (n == "baseline" ? 0 : mux), rmux, (n == "baseline" ? instr / smp : imux), rin,
+      (ctx - bctx) / smp, rss / 1024, bytes
+  }'
+done
+echo "(ffmpeg runs one process without demux/parse threads: its row is not comparable on context switches)"
