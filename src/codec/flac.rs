@@ -1,6 +1,6 @@
 //! FLAC (`fLaC` + `dfLa`, Encapsulation of FLAC in ISO BMFF).
 
-use super::{CodecError, TrackFormat};
+use super::{CodecError, TrackFormat, first_stream_header};
 use crate::boxes::{ChildBox, MediaKind, SampleEntry};
 
 /// The STREAMINFO fields the sample entry needs, and the block itself.
@@ -62,17 +62,9 @@ impl StreamInfo {
 }
 
 pub(crate) fn from_caps(s: &gst::StructureRef) -> Result<TrackFormat, CodecError> {
-    let headers = s
-        .get::<gst::ArrayRef>("streamheader")
-        .map_err(|_| CodecError::MissingField("streamheader"))?;
-    let first = headers
-        .first()
-        .and_then(|v| v.get::<gst::Buffer>().ok())
+    let header = first_stream_header(s, "FLAC stream header")?
         .ok_or(CodecError::MissingField("streamheader"))?;
-    let map = first
-        .map_readable()
-        .map_err(|_| CodecError::invalid("FLAC stream header", "buffer cannot be mapped"))?;
-    let info = parse_stream_info(&map)?;
+    let info = parse_stream_info(&header)?;
     Ok(TrackFormat {
         entry: SampleEntry {
             fourcc: *b"fLaC",

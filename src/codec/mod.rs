@@ -114,6 +114,25 @@ pub fn check_length_prefixed(data: &[u8], length_size: u8) -> Result<(), String>
     Ok(())
 }
 
+/// The bytes of the first `streamheader` buffer (FLAC STREAMINFO, OpusHead), `None`
+/// when the caps have no stream headers.
+pub(crate) fn first_stream_header(
+    s: &gst::StructureRef,
+    what: &'static str,
+) -> Result<Option<Vec<u8>>, CodecError> {
+    let Ok(headers) = s.get::<gst::ArrayRef>("streamheader") else {
+        return Ok(None);
+    };
+    let first = headers
+        .first()
+        .and_then(|v| v.get::<gst::Buffer>().ok())
+        .ok_or(CodecError::MissingField("streamheader"))?;
+    let map = first
+        .map_readable()
+        .map_err(|_| CodecError::invalid(what, "buffer cannot be mapped"))?;
+    Ok(Some(map.to_vec()))
+}
+
 /// The `codec_data` buffer's bytes, or an error naming the stream format that needs it.
 pub(crate) fn codec_data(
     s: &gst::StructureRef,

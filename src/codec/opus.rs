@@ -1,6 +1,6 @@
 //! Opus (`Opus` + `dOps`, Encapsulation of Opus in ISO BMFF): timescale always 48000.
 
-use super::{CodecError, TrackFormat};
+use super::{CodecError, TrackFormat, first_stream_header};
 use crate::boxes::{ChildBox, MediaKind, SampleEntry};
 
 /// The identification header fields the muxer writes into `dOps`.
@@ -65,19 +65,10 @@ impl OpusHead {
 }
 
 pub(crate) fn from_caps(s: &gst::StructureRef) -> Result<TrackFormat, CodecError> {
-    let head = match s.get::<gst::ArrayRef>("streamheader") {
-        Ok(headers) => {
-            let first = headers
-                .first()
-                .and_then(|v| v.get::<gst::Buffer>().ok())
-                .ok_or(CodecError::MissingField("streamheader"))?;
-            let map = first
-                .map_readable()
-                .map_err(|_| CodecError::invalid("OpusHead", "buffer cannot be mapped"))?;
-            parse_opus_head(&map)?
-        }
+    let head = match first_stream_header(s, "OpusHead")? {
+        Some(header) => parse_opus_head(&header)?,
         // Without headers: a mono/stereo stream described by the caps, no pre-skip.
-        Err(_) => {
+        None => {
             let channels = s
                 .get::<i32>("channels")
                 .map_err(|_| CodecError::MissingField("channels"))?;
