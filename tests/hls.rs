@@ -5,7 +5,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::{mp4, pipeline, synth};
+use support::{judges, mp4, pipeline, synth};
 
 fn dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("fragmp4-hls-{}-{}", std::process::id(), name));
@@ -111,18 +111,9 @@ fn vod_presentation_is_truthful_and_plays() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/hls.mjs");
-    let out = Command::new("node")
-        .arg(script)
-        .arg(&d)
-        .arg("main.m3u8")
-        .output()
-        .expect("node runs");
-    let result = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "hls.js: {result} {}",
-        String::from_utf8_lossy(&out.stderr)
+    let result = judges::chromium(
+        "hls.mjs",
+        &[d.as_os_str(), std::ffi::OsStr::new("main.m3u8")],
     );
     assert!(
         result.contains("\"frames\":300") || result.contains("\"ok\":true"),

@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::process::Command;
+use support::judges;
 
 fn write(mode: &str, name: &str) -> std::path::PathBuf {
     let path =
@@ -19,28 +19,11 @@ fn write(mode: &str, name: &str) -> std::path::PathBuf {
     path
 }
 
-fn play(path: &std::path::Path) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/play.mjs");
-    let out = Command::new("node")
-        .arg(script)
-        .arg(path)
-        .output()
-        .expect("node runs (scripts/test.sh installs tests/browser)");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "Chromium did not play {}: {stdout} {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
 #[test]
 fn chromium_seeks_and_plays_progressive_and_recorded_files() {
     for mode in ["progressive", "fragmented"] {
         let path = write(mode, &format!("{mode}.mp4"));
-        let result = play(&path);
+        let result = judges::chromium("play.mjs", &[path.as_os_str()]);
         assert!(
             result.contains("\"ok\":true") && result.contains("\"width\":640"),
             "{mode}: {result}"
@@ -50,24 +33,10 @@ fn chromium_seeks_and_plays_progressive_and_recorded_files() {
 }
 
 /// Appends the output to a Media Source Extensions SourceBuffer, chunk by chunk, with the
-/// codec string the element put in its caps (tests/browser/mse.mjs).
+/// codec string the element put in its caps.
 fn mse(bytes: &[u8], caps: &gst::Caps, name: &str) -> String {
     let codecs = caps.structure(0).unwrap().get::<String>("codecs").unwrap();
-    let path = support::pipeline::temp_file(name, bytes);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/mse.mjs");
-    let out = Command::new("node")
-        .arg(script)
-        .arg(&path)
-        .arg(format!("video/mp4; codecs=\"{codecs}\""))
-        .output()
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "MSE did not play {name}: {stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    judges::mse_plays(&support::pipeline::temp_file(name, bytes), &codecs)
 }
 
 #[test]

@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::process::Command;
 use support::{check, judges, pipeline};
 
 #[test]
@@ -36,19 +35,7 @@ fn vp9_and_opus() {
     let decoded = judges::qtdemux_decode(&path, &["video_0", "audio_0"]);
     assert_eq!(decoded[0].frames, 60);
     assert!(decoded[1].frames > 0);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/mse.mjs");
-    let out = Command::new("node")
-        .arg(script)
-        .arg(&path)
-        .arg(format!("video/mp4; codecs=\"{codecs}\""))
-        .output()
-        .expect("node runs");
-    let result = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "MSE: {result} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    judges::mse_plays(&path, &codecs);
 }
 
 #[test]
@@ -128,16 +115,5 @@ fn av1_with_its_configuration_from_the_first_keyframe() {
     );
     let path = pipeline::temp_file("av1.mp4", &output.bytes);
     judges::ffmpeg_decodes(&path);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/mse.mjs");
-    let out = Command::new("node")
-        .arg(script)
-        .arg(&path)
-        .arg(format!("video/mp4; codecs=\"{codecs}\""))
-        .output()
-        .expect("node runs");
-    assert!(
-        out.status.success(),
-        "MSE AV1: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    judges::mse_plays(&path, &codecs);
 }

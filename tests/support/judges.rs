@@ -117,3 +117,27 @@ pub fn qtdemux_decode(path: &Path, streams: &[&str]) -> Vec<Decoded> {
     pipeline.set_state(gst::State::Null).unwrap();
     results.iter().map(|d| d.lock().unwrap().clone()).collect()
 }
+
+/// Runs a check of tests/browser (`play.mjs`, `mse.mjs`, `hls.mjs`) in headless Chromium
+/// with `args`; panics unless it exits 0 (its JSON result says ok). Returns that JSON.
+pub fn chromium(script: &str, args: &[&std::ffi::OsStr]) -> String {
+    let path = format!("{}/tests/browser/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("node")
+        .arg(&path)
+        .args(args)
+        .output()
+        .expect("node runs (scripts/test.sh installs tests/browser)");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{script} {args:?}: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Appends a fragmented file to an MSE SourceBuffer of type `video/mp4; codecs="..."`.
+pub fn mse_plays(path: &Path, codecs: &str) -> String {
+    let mime = format!("video/mp4; codecs=\"{codecs}\"");
+    chromium("mse.mjs", &[path.as_os_str(), std::ffi::OsStr::new(&mime)])
+}
