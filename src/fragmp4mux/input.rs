@@ -156,6 +156,7 @@ impl FragMp4Mux {
         // Take the buffer with the earliest DTS, so tracks interleave by decode time.
         let mut best: Option<(usize, i64)> = None;
         let mut all_eos = true;
+        let mut heads = Vec::with_capacity(pads.len());
         for (i, (pad, kind)) in pads.iter().enumerate() {
             // Codec headers sent in-band (FLAC, Opus) are in the caps already, and carry
             // no timestamps: drop them before they are ordered.
@@ -171,7 +172,9 @@ impl FragMp4Mux {
                 );
                 pad.drop_buffer();
             }
-            match self.head_dts(pad)? {
+            let head = self.head_dts(pad)?;
+            heads.push(head);
+            match head {
                 Some(dts) => {
                     all_eos = false;
                     if best.is_none_or(|(_, b)| dts < b) {
@@ -211,9 +214,12 @@ impl FragMp4Mux {
         }
         // What waits in the pads bounds what the tracks can still receive: a cut need not
         // wait for a pad whose next buffer already lies beyond it.
+        // Only the pad popped from has a new head; the others' were read above.
+        if popped && let Some((i, _)) = best {
+            heads[i] = self.head_dts(&pads[i].0)?;
+        }
         let mut starved = false;
-        for (i, (pad, _)) in pads.iter().enumerate() {
-            let next = self.head_dts(pad)?;
+        for (i, ((pad, _), next)) in pads.iter().zip(heads).enumerate() {
             starved |= next.is_none() && !pad.is_eos();
             state.fragmenter.set_next_dts(i, next);
         }
