@@ -1,8 +1,10 @@
-//! `fragmp4`: a GStreamer plugin muxing H.264/H.265 and AAC into fragmented MP4.
+//! `fragmp4`: a GStreamer plugin muxing into and demuxing fragmented MP4 (fMP4 / CMAF).
 
 pub mod boxes;
 pub mod codec;
+pub mod demux;
 pub mod fragmenter;
+mod fragmp4demux;
 mod fragmp4mux;
 pub mod hls;
 
@@ -20,5 +22,6 @@ gst::plugin_define!(
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
     fragmp4mux::register(plugin)?;
+    fragmp4demux::register(plugin)?;
     hls::register(plugin)
 }

@@ -5,6 +5,7 @@ pub mod index;
 pub mod init;
 pub mod movie;
 pub mod progressive;
+pub mod reader;
 pub mod writer;
 
 pub use fragment::{ChunkError, SampleDesc, TrafDesc, write_chunk_header};

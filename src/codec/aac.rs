@@ -133,6 +133,103 @@ pub fn esds_body(asc: &[u8], max_bitrate: u32, avg_bitrate: u32) -> Vec<u8> {
     out
 }
 
+/// Reads one descriptor (tag, expandable size) at the start of `d`: `(tag, body, rest)`.
+fn read_descriptor(d: &[u8]) -> Result<(u8, &[u8], &[u8]), CodecError> {
+    let bad = || CodecError::invalid("esds", "truncated descriptor");
+    let (&tag, mut rest) = d.split_first().ok_or_else(bad)?;
+    let mut len = 0usize;
+    for _ in 0..4 {
+        let (&b, r) = rest.split_first().ok_or_else(bad)?;
+        rest = r;
+        len = (len << 7) | usize::from(b & 0x7f);
+        if b & 0x80 == 0 {
+            break;
+        }
+    }
+    if len > rest.len() {
+        return Err(bad());
+    }
+    Ok((tag, &rest[..len], &rest[len..]))
+}
+
+/// The AudioSpecificConfig inside an `esds` body (after the full box header), with the
+/// object type indication of its DecoderConfigDescriptor.
+pub fn asc_from_esds(esds: &[u8]) -> Result<(u8, &[u8]), CodecError> {
+    let (tag, es, _) = read_descriptor(esds)?;
+    if tag != 0x03 {
+        return Err(CodecError::invalid(
+            "esds",
+            format!("tag {tag:#x}, not an ES_Descriptor"),
+        ));
+    }
+    let flags = *es
+        .get(2)
+        .ok_or_else(|| CodecError::invalid("esds", "ES_Descriptor truncated"))?;
+    let mut skip = 3;
+    if flags & 0x80 != 0 {
+        skip += 2;
+    }
+    if flags & 0x40 != 0 {
+        skip += 1 + usize::from(*es.get(skip).unwrap_or(&0));
+    }
+    if flags & 0x20 != 0 {
+        skip += 2;
+    }
+    let mut rest = es
+        .get(skip..)
+        .ok_or_else(|| CodecError::invalid("esds", "ES_Descriptor truncated"))?;
+    while !rest.is_empty() {
+        let (tag, body, r) = read_descriptor(rest)?;
+        rest = r;
+        if tag != 0x04 {
+            continue;
+        }
+        let object_type = *body
+            .first()
+            .ok_or_else(|| CodecError::invalid("esds", "empty DecoderConfigDescriptor"))?;
+        let mut sub = body.get(13..).unwrap_or(&[]);
+        while !sub.is_empty() {
+            let (tag, dsi, r) = read_descriptor(sub)?;
+            sub = r;
+            if tag == 0x05 {
+                return Ok((object_type, dsi));
+            }
+        }
+        return Err(CodecError::invalid(
+            "esds",
+            "no DecoderSpecificInfo (AudioSpecificConfig)",
+        ));
+    }
+    Err(CodecError::invalid("esds", "no DecoderConfigDescriptor"))
+}
+
+/// Caps for an `mp4a` entry: the AudioSpecificConfig verbatim as `codec_data`; rate and
+/// channels from it (the entry's fields are often left at 2 channels).
+pub(crate) fn to_caps(entry: &SampleEntry) -> Result<gst::Caps, CodecError> {
+    let esds = super::child(entry, b"esds")?;
+    let (object_type, asc_bytes) = asc_from_esds(esds)?;
+    if !matches!(object_type, 0x40 | 0x66..=0x68) {
+        return Err(CodecError::Unsupported(format!(
+            "mp4a with object type {object_type:#04x} (only AAC is mapped)"
+        )));
+    }
+    let asc = parse_asc(asc_bytes)?;
+    let channels = match (asc.channel_config, &entry.kind) {
+        (1..=6, _) => i32::from(asc.channel_config),
+        (7, _) => 8,
+        (_, MediaKind::Audio { channels, .. }) => i32::from(*channels),
+        _ => 2,
+    };
+    Ok(gst::Caps::builder("audio/mpeg")
+        .field("mpegversion", 4i32)
+        .field("stream-format", "raw")
+        .field("framed", true)
+        .field("rate", asc.output_rate as i32)
+        .field("channels", channels)
+        .field("codec_data", gst::Buffer::from_slice(asc_bytes.to_vec()))
+        .build())
+}
+
 pub(crate) fn from_caps(s: &gst::StructureRef) -> Result<TrackFormat, CodecError> {
     match s.get::<i32>("mpegversion") {
         Ok(4) | Ok(2) => {}
@@ -221,6 +318,17 @@ mod tests {
         assert!(parse_asc(&[0x16, 0x90]).is_err());
         assert!(parse_asc(&[0x11]).is_err());
         assert!(parse_asc(&[]).is_err());
+    }
+
+    #[test]
+    fn esds_round_trips_the_config() {
+        let esds = esds_body(&[0x12, 0x10, 0x56, 0xe5, 0x00], 128_000, 96_000);
+        assert_eq!(
+            asc_from_esds(&esds).unwrap(),
+            (0x40, &[0x12, 0x10, 0x56, 0xe5, 0x00][..])
+        );
+        assert!(asc_from_esds(&esds[..esds.len() - 3]).is_err());
+        assert!(asc_from_esds(&[]).is_err());
     }
 
     #[test]

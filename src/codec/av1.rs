@@ -295,6 +295,16 @@ impl Av1Config {
     }
 }
 
+/// Caps for an `av01` entry: temporal units of OBUs, `av1C` as `codec_data`.
+pub(crate) fn to_caps(entry: &SampleEntry) -> Result<gst::Caps, CodecError> {
+    let av1c = super::child(entry, b"av1C")?;
+    let builder = gst::Caps::builder("video/x-av1")
+        .field("stream-format", "obu-stream")
+        .field("alignment", "tu")
+        .field("codec_data", gst::Buffer::from_slice(av1c.to_vec()));
+    Ok(video::entry_caps(builder, entry).build())
+}
+
 /// An `av01` track; its `av1C` is filled from the first keyframe when the caps carry no
 /// `codec_data` (what `av1enc ! av1parse` produce).
 pub(crate) fn from_caps(s: &gst::StructureRef) -> Result<TrackFormat, CodecError> {

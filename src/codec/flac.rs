@@ -1,5 +1,7 @@
 //! FLAC (`fLaC` + `dfLa`, Encapsulation of FLAC in ISO BMFF).
 
+use gst::prelude::*;
+
 use super::{CodecError, TrackFormat, first_stream_header};
 use crate::boxes::{ChildBox, MediaKind, SampleEntry};
 
@@ -59,6 +61,22 @@ impl StreamInfo {
         b.extend_from_slice(&self.block);
         b
     }
+}
+
+/// Caps for a `fLaC` entry: the metadata blocks of `dfLa` behind the Ogg-style mapping
+/// header as the first stream header, which `flacparse`/`flacdec` read.
+pub(crate) fn to_caps(entry: &SampleEntry) -> Result<gst::Caps, CodecError> {
+    let dfla = super::child(entry, b"dfLa")?;
+    let mut header = b"\x7fFLAC\x01\x00\x00\x00fLaC".to_vec();
+    header.extend_from_slice(dfla);
+    let info = parse_stream_info(&header)?;
+    let headers = gst::Array::new([super::opus::header_buffer(header).to_send_value()]);
+    Ok(gst::Caps::builder("audio/x-flac")
+        .field("framed", true)
+        .field("rate", info.rate as i32)
+        .field("channels", i32::from(info.channels))
+        .field("streamheader", headers)
+        .build())
 }
 
 pub(crate) fn from_caps(s: &gst::StructureRef) -> Result<TrackFormat, CodecError> {

@@ -1,6 +1,7 @@
 //! H.264: `avc1`/`avc3` sample entries with `avcC` from `codec_data`.
 
 use super::{CodecError, TrackFormat, video};
+use crate::boxes::SampleEntry;
 
 /// The fields of an `AVCDecoderConfigurationRecord` that the codec string needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +85,11 @@ pub(crate) fn from_caps(s: &gst::StructureRef) -> Result<TrackFormat, CodecError
     video::nal_track_format(s, &NAL_CODEC, |fourcc, avcc| {
         parse_avcc(avcc).map(|c| codec_string(fourcc, c))
     })
+}
+
+/// Caps for an `avc1`/`avc3` or `hvc1`/`hev1` entry.
+pub(crate) fn to_caps(entry: &SampleEntry) -> Result<gst::Caps, CodecError> {
+    video::nal_caps(entry, &NAL_CODEC, "video/x-h264")
 }
 
 #[cfg(test)]

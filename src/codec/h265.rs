@@ -2,6 +2,7 @@
 
 use super::h264::skip_parameter_sets;
 use super::{CodecError, TrackFormat, video};
+use crate::boxes::SampleEntry;
 
 /// The profile/tier/level fields of an `HEVCDecoderConfigurationRecord`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +88,11 @@ pub(crate) fn from_caps(s: &gst::StructureRef) -> Result<TrackFormat, CodecError
     video::nal_track_format(s, &NAL_CODEC, |fourcc, hvcc| {
         parse_hvcc(hvcc).map(|c| codec_string(fourcc, &c))
     })
+}
+
+/// Caps for an `avc1`/`avc3` or `hvc1`/`hev1` entry.
+pub(crate) fn to_caps(entry: &SampleEntry) -> Result<gst::Caps, CodecError> {
+    video::nal_caps(entry, &NAL_CODEC, "video/x-h265")
 }
 
 #[cfg(test)]

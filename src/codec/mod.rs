@@ -10,7 +10,7 @@ pub mod opus;
 mod video;
 pub mod vp9;
 
-use crate::boxes::SampleEntry;
+use crate::boxes::{FourCc, SampleEntry};
 
 /// Everything the muxer needs to know about one track's format.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +84,42 @@ pub fn track_format_from_caps(
         format.timescale = ts;
     }
     Ok(format)
+}
+
+/// Caps for a sample entry read from a file: the inverse of [`track_format_from_caps`].
+pub fn caps_from_entry(entry: &SampleEntry) -> Result<gst::Caps, CodecError> {
+    match &entry.fourcc {
+        b"avc1" | b"avc3" => h264::to_caps(entry),
+        b"hvc1" | b"hev1" => h265::to_caps(entry),
+        b"mp4a" => aac::to_caps(entry),
+        b"vp09" | b"vp08" => vp9::to_caps(entry),
+        b"av01" => av1::to_caps(entry),
+        b"Opus" => opus::to_caps(entry),
+        b"fLaC" => flac::to_caps(entry),
+        other => Err(CodecError::Unsupported(format!(
+            "sample entry '{}'",
+            String::from_utf8_lossy(other)
+        ))),
+    }
+}
+
+/// The body of the configuration box `fourcc` of an entry.
+pub(crate) fn child<'a>(entry: &'a SampleEntry, fourcc: &FourCc) -> Result<&'a [u8], CodecError> {
+    entry
+        .children
+        .iter()
+        .find(|c| &c.fourcc == fourcc)
+        .map(|c| c.body.as_slice())
+        .ok_or_else(|| {
+            CodecError::invalid(
+                "sample entry",
+                format!(
+                    "'{}' has no '{}' box",
+                    String::from_utf8_lossy(&entry.fourcc),
+                    String::from_utf8_lossy(fourcc)
+                ),
+            )
+        })
 }
 
 /// Checks that `data` is a whole access unit of NAL units, each prefixed by its length

@@ -1,5 +1,7 @@
 //! Opus (`Opus` + `dOps`, Encapsulation of Opus in ISO BMFF): timescale always 48000.
 
+use gst::prelude::*;
+
 use super::{CodecError, TrackFormat, first_stream_header};
 use crate::boxes::{ChildBox, MediaKind, SampleEntry};
 
@@ -64,6 +66,81 @@ impl OpusHead {
     }
 }
 
+/// Parses a `dOps` body back into the OpusHead fields.
+pub fn parse_dops(d: &[u8]) -> Result<OpusHead, CodecError> {
+    let bad = |why: &str| CodecError::invalid("dOps", why);
+    if d.len() < 11 || d[0] != 0 {
+        return Err(bad("not a version 0 dOps of at least 11 bytes"));
+    }
+    let channels = d[1];
+    let mapping_family = d[10];
+    let mapping = if mapping_family == 0 {
+        None
+    } else {
+        let table = d
+            .get(11..13 + usize::from(channels))
+            .ok_or_else(|| bad("channel mapping table truncated"))?;
+        Some((table[0], table[1], table[2..].to_vec()))
+    };
+    Ok(OpusHead {
+        channels,
+        pre_skip: u16::from_be_bytes([d[2], d[3]]),
+        input_rate: u32::from_be_bytes([d[4], d[5], d[6], d[7]]),
+        output_gain: i16::from_be_bytes([d[8], d[9]]),
+        mapping_family,
+        mapping,
+    })
+}
+
+impl OpusHead {
+    /// The `OpusHead` packet (RFC 7845 5.1).
+    pub fn packet(&self) -> Vec<u8> {
+        let mut b = b"OpusHead".to_vec();
+        b.push(1);
+        b.push(self.channels);
+        b.extend_from_slice(&self.pre_skip.to_le_bytes());
+        b.extend_from_slice(&self.input_rate.to_le_bytes());
+        b.extend_from_slice(&self.output_gain.to_le_bytes());
+        b.push(self.mapping_family);
+        if let Some((streams, coupled, table)) = &self.mapping {
+            b.push(*streams);
+            b.push(*coupled);
+            b.extend_from_slice(table);
+        }
+        b
+    }
+}
+
+/// Caps for an `Opus` entry, with the OpusHead rebuilt from `dOps` (and an empty
+/// OpusTags) as stream headers, as `opusparse` would set them.
+pub(crate) fn to_caps(entry: &SampleEntry) -> Result<gst::Caps, CodecError> {
+    let head = parse_dops(super::child(entry, b"dOps")?)?;
+    let mut tags = b"OpusTags".to_vec();
+    let vendor = b"gst-plugin-fragmp4";
+    tags.extend_from_slice(&(vendor.len() as u32).to_le_bytes());
+    tags.extend_from_slice(vendor);
+    tags.extend_from_slice(&0u32.to_le_bytes());
+    let headers = gst::Array::new([
+        header_buffer(head.packet()).to_send_value(),
+        header_buffer(tags).to_send_value(),
+    ]);
+    Ok(gst::Caps::builder("audio/x-opus")
+        .field("channel-mapping-family", i32::from(head.mapping_family))
+        .field("channels", i32::from(head.channels))
+        .field("rate", 48000i32)
+        .field("streamheader", headers)
+        .build())
+}
+
+/// A stream header buffer, flagged `HEADER`.
+pub(crate) fn header_buffer(data: Vec<u8>) -> gst::Buffer {
+    let mut b = gst::Buffer::from_mut_slice(data);
+    b.get_mut()
+        .expect("new buffer is writable")
+        .set_flags(gst::BufferFlags::HEADER);
+    b
+}
+
 pub(crate) fn from_caps(s: &gst::StructureRef) -> Result<TrackFormat, CodecError> {
     let head = match first_stream_header(s, "OpusHead")? {
         Some(header) => parse_opus_head(&header)?,
@@ -111,6 +188,21 @@ pub(crate) fn from_caps(s: &gst::StructureRef) -> Result<TrackFormat, CodecError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dops_round_trips_to_opus_head() {
+        let head = OpusHead {
+            channels: 6,
+            pre_skip: 312,
+            input_rate: 44100,
+            output_gain: -3,
+            mapping_family: 1,
+            mapping: Some((4, 2, vec![0, 4, 1, 2, 3, 5])),
+        };
+        assert_eq!(parse_dops(&head.dops()).unwrap(), head);
+        assert_eq!(parse_opus_head(&head.packet()).unwrap(), head);
+        assert!(parse_dops(&head.dops()[..12]).is_err());
+    }
 
     #[test]
     fn opus_head_to_dops() {

@@ -62,6 +62,73 @@ pub(crate) fn nal_track_format(
     })
 }
 
+/// Caps of a [`NalCodec`] entry: the stream format named by the entry, the
+/// configuration record as `codec_data`, the visual fields.
+pub(crate) fn nal_caps(
+    entry: &SampleEntry,
+    codec: &NalCodec,
+    media_type: &str,
+) -> Result<gst::Caps, CodecError> {
+    let (format, _) = codec
+        .formats
+        .iter()
+        .find(|(_, f)| *f == entry.fourcc)
+        .ok_or_else(|| CodecError::Unsupported(String::from_utf8_lossy(&entry.fourcc).into()))?;
+    let record = super::child(entry, &codec.config_box)?;
+    let builder = gst::Caps::builder(media_type)
+        .field("stream-format", *format)
+        .field("alignment", "au")
+        .field("codec_data", gst::Buffer::from_slice(record.to_vec()));
+    Ok(entry_caps(builder, entry).build())
+}
+
+/// Adds the visual fields of a sample entry: size, aspect, colour when the entry has them.
+pub(crate) fn entry_caps(
+    mut builder: gst::caps::Builder<gst::caps::NoFeature>,
+    entry: &SampleEntry,
+) -> gst::caps::Builder<gst::caps::NoFeature> {
+    if let MediaKind::Video {
+        width,
+        height,
+        pixel_aspect,
+        colour,
+    } = entry.kind
+    {
+        builder = builder
+            .field("width", i32::from(width))
+            .field("height", i32::from(height));
+        if let Some((n, d)) = pixel_aspect
+            .filter(|(n, d)| *n > 0 && *d > 0 && *n <= i32::MAX as u32 && *d <= i32::MAX as u32)
+        {
+            builder = builder.field("pixel-aspect-ratio", gst::Fraction::new(n as i32, d as i32));
+        }
+        if let Some(c) = colour.and_then(colorimetry_from_colour) {
+            builder = builder.field("colorimetry", c);
+        }
+    }
+    builder
+}
+
+/// The colorimetry string of an `nclx` description, when GStreamer can name it.
+fn colorimetry_from_colour(c: Colour) -> Option<String> {
+    let range = if c.full_range {
+        gst_video::VideoColorRange::Range0_255
+    } else {
+        gst_video::VideoColorRange::Range16_235
+    };
+    let matrix = gst_video::VideoColorMatrix::from_iso(u32::from(c.matrix));
+    let transfer = gst_video::VideoTransferFunction::from_iso(u32::from(c.transfer));
+    let primaries = gst_video::VideoColorPrimaries::from_iso(u32::from(c.primaries));
+    if matrix == gst_video::VideoColorMatrix::Unknown
+        || transfer == gst_video::VideoTransferFunction::Unknown
+        || primaries == gst_video::VideoColorPrimaries::Unknown
+    {
+        return None;
+    }
+    let colorimetry = gst_video::VideoColorimetry::new(range, matrix, transfer, primaries);
+    Some(colorimetry.to_string())
+}
+
 /// The visual part of a sample entry and the timing derived from the caps.
 pub(crate) struct VideoCaps {
     pub kind: MediaKind,

@@ -161,6 +161,30 @@ pub(crate) fn from_caps(s: &gst::StructureRef, vp8: bool) -> Result<TrackFormat,
     })
 }
 
+/// Caps for a `vp09` entry (profile, chroma and bit depth from `vpcC`) or a `vp08` one.
+pub(crate) fn to_caps(entry: &SampleEntry) -> Result<gst::Caps, CodecError> {
+    if &entry.fourcc == b"vp08" {
+        return Ok(video::entry_caps(gst::Caps::builder("video/x-vp8"), entry).build());
+    }
+    let vpcc = super::child(entry, b"vpcC")?;
+    let [profile, _level, packed, ..] = *vpcc else {
+        return Err(CodecError::invalid("vpcC", "shorter than 3 bytes"));
+    };
+    let bit_depth = u32::from(packed >> 4);
+    let chroma = match (packed >> 1) & 7 {
+        2 => "4:2:2",
+        3 => "4:4:4",
+        _ => "4:2:0",
+    };
+    let builder = gst::Caps::builder("video/x-vp9")
+        .field("profile", profile.to_string())
+        .field("chroma-format", chroma)
+        .field("bit-depth-luma", bit_depth)
+        .field("bit-depth-chroma", bit_depth)
+        .field("alignment", "super-frame");
+    Ok(video::entry_caps(builder, entry).build())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,430 @@
+//! The incremental demuxer: consumes a byte stream box by box, whatever the buffer
+//! boundaries, and yields movies and samples. Knows nothing of GStreamer: the bytes come
+//! from a [`ByteSource`] whose payload type is the caller's (a `gst::Buffer` in the element).
+
+use std::collections::VecDeque;
+
+use super::fragment::{MoofInfo, SampleRef, parse_moof};
+use super::movie::{Movie, parse_moov};
+use crate::boxes::reader::{BoxHeader, BoxReader, ReadError, fourcc_str};
+
+/// Largest `moov` or `moof` the demuxer holds in memory before parsing it.
+pub const MAX_META_BOX: u64 = 64 << 20;
+
+/// Bytes queued for the demuxer, front first.
+pub trait ByteSource {
+    /// A run of bytes taken out of the queue (the payload of one `moof`'s samples).
+    type Region;
+    /// What a sample's payload becomes (a sub-buffer, a `Vec<u8>`, ...).
+    type Payload;
+    /// Bytes queued.
+    fn available(&self) -> usize;
+    /// Copies the first `out.len()` queued bytes (never more than `available`).
+    fn copy_to(&self, out: &mut [u8]);
+    /// Drops the first `n` queued bytes.
+    fn skip(&mut self, n: usize);
+    /// Removes the first `n` queued bytes.
+    fn take(&mut self, n: usize) -> Self::Region;
+    /// The `size` bytes at `offset` of a region (within its bounds), without copying
+    /// where the type allows.
+    fn slice(region: &Self::Region, offset: usize, size: usize) -> Self::Payload;
+}
+
+/// A sample with its payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample<P> {
+    pub info: SampleRef,
+    pub payload: P,
+}
+
+/// What the stream yielded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event<P> {
+    /// A `moov`: the first one describes the tracks, later ones update them.
+    Movie(Movie),
+    Sample(Sample<P>),
+    /// A video sample before the track's first keyframe, dropped (its bytes skipped).
+    DroppedBeforeKeyframe(SampleRef),
+    /// Every sample of the `moof` with this sequence number has been yielded.
+    FragmentEnd {
+        sequence: u32,
+    },
+}
+
+/// A stream the demuxer cannot continue, with the box and byte offset at fault.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum DemuxError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("'moof' at byte {offset} comes before any 'moov': the init segment is missing")]
+    NoMovie { offset: u64 },
+    #[error("'{kind}' at byte {offset} claims {size} bytes, more than the {limit}-byte limit")]
+    BoxTooLarge {
+        kind: String,
+        offset: u64,
+        size: u64,
+        limit: u64,
+    },
+    #[error("'moof' at byte {moof}: its 'mdat' never came ({why})")]
+    MdatMissing { moof: u64, why: String },
+    #[error(
+        "'moof' at byte {moof}: track {track_id} sample at byte {offset} (+{size}) lies outside the 'mdat' at bytes {start}..{end}"
+    )]
+    OutsideMdat {
+        moof: u64,
+        track_id: u32,
+        offset: u64,
+        size: u32,
+        start: u64,
+        end: u64,
+    },
+    #[error(
+        "'moof' at byte {moof}: track {track_id} sample at byte {offset} overlaps the sample before it"
+    )]
+    Overlap {
+        moof: u64,
+        track_id: u32,
+        offset: u64,
+    },
+    #[error("the stream ends inside '{kind}' at byte {offset}")]
+    Truncated { kind: String, offset: u64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// At a box boundary.
+    Header,
+    /// Skipping the rest of a box; `None`: to the end of the stream.
+    Skip(Option<u64>),
+    /// Inside an `mdat` ending at this stream offset (`None`: at the end of the stream).
+    Mdat(Option<u64>),
+}
+
+/// What reading at a box boundary achieved.
+enum Step<P> {
+    Yield(Event<P>),
+    /// The box was consumed or entered; read on.
+    Continue,
+    NeedData,
+}
+
+/// Samples of the last `moof` not yet yielded.
+struct Pending<R> {
+    moof: u64,
+    sequence: u32,
+    /// In decode-time order across tracks.
+    samples: VecDeque<SampleRef>,
+    /// Stream offsets of the first and after the last payload byte.
+    start: u64,
+    end: u64,
+    /// The payload bytes once they have all arrived.
+    region: Option<R>,
+}
+
+/// The incremental demuxer and its byte queue. Feed bytes to [`Demuxer::source_mut`],
+/// then call [`Demuxer::next_event`] until it returns `Ok(None)`.
+///
+/// A fragment's samples are yielded once all of its payload has arrived, in decode-time
+/// order across tracks (so downstream queues see the tracks interleaved, whatever the
+/// layout of the `mdat`).
+pub struct Demuxer<S: ByteSource> {
+    src: S,
+    /// Stream offset of the source's first queued byte.
+    pos: u64,
+    state: State,
+    movie: Option<Movie>,
+    pending: Option<Pending<S::Region>>,
+    /// Video tracks still waiting for their first keyframe.
+    awaiting_keyframe: Vec<u32>,
+    scratch: Vec<u8>,
+}
+
+impl<S: ByteSource + Default> Default for Demuxer<S> {
+    fn default() -> Self {
+        Self::new(S::default())
+    }
+}
+
+impl<S: ByteSource> Demuxer<S> {
+    pub fn new(src: S) -> Self {
+        Self {
+            src,
+            pos: 0,
+            state: State::Header,
+            movie: None,
+            pending: None,
+            awaiting_keyframe: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The byte queue, to push input into.
+    pub fn source_mut(&mut self) -> &mut S {
+        &mut self.src
+    }
+
+    /// The byte queue.
+    pub fn source(&self) -> &S {
+        &self.src
+    }
+
+    /// The movie of the last `moov`.
+    pub fn movie(&self) -> Option<&Movie> {
+        self.movie.as_ref()
+    }
+
+    /// Stream offset of the next byte to read.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// Forgets queued bytes and a partly read box after a discontinuity: the next bytes
+    /// start a box at stream offset 0. The movie stays known.
+    pub fn reset(&mut self, src: S) {
+        self.src = src;
+        self.pos = 0;
+        self.state = State::Header;
+        self.pending = None;
+    }
+
+    /// The next event the queued bytes allow, `Ok(None)` when more bytes are needed.
+    pub fn next_event(&mut self) -> Result<Option<Event<S::Payload>>, DemuxError> {
+        loop {
+            match self.state {
+                State::Skip(remaining) => {
+                    let available = self.src.available() as u64;
+                    let n = remaining.map_or(available, |r| r.min(available));
+                    self.src.skip(n as usize);
+                    self.pos += n;
+                    match remaining {
+                        Some(r) if r == n => self.state = State::Header,
+                        Some(r) => {
+                            self.state = State::Skip(Some(r - n));
+                            return Ok(None);
+                        }
+                        None => return Ok(None),
+                    }
+                }
+                State::Mdat(end) => {
+                    if let Some(ev) = self.next_sample() {
+                        return Ok(Some(ev));
+                    }
+                    if self.pending.is_some() {
+                        return Ok(None);
+                    }
+                    // Everything described has been read: the rest of the mdat is skipped.
+                    self.state = State::Skip(end.map(|e| e - self.pos));
+                }
+                State::Header => match self.next_box()? {
+                    Step::Yield(ev) => return Ok(Some(ev)),
+                    Step::Continue => {}
+                    Step::NeedData => return Ok(None),
+                },
+            }
+        }
+    }
+
+    /// Checks that the stream ended where it may: at a box boundary, no samples missing.
+    pub fn finish(&self) -> Result<(), DemuxError> {
+        if let Some(p) = &self.pending {
+            return Err(DemuxError::MdatMissing {
+                moof: p.moof,
+                why: format!(
+                    "the stream ended with {} of its samples unread",
+                    p.samples.len()
+                ),
+            });
+        }
+        match self.state {
+            State::Header if self.src.available() > 0 => {
+                let mut head = [0u8; 8];
+                let n = self.src.available().min(8);
+                self.src.copy_to(&mut head[..n]);
+                Err(DemuxError::Truncated {
+                    kind: fourcc_str(&[head[4], head[5], head[6], head[7]]),
+                    offset: self.pos,
+                })
+            }
+            State::Skip(Some(_)) | State::Mdat(Some(_)) => Err(DemuxError::Truncated {
+                kind: if matches!(self.state, State::Mdat(_)) {
+                    "mdat".into()
+                } else {
+                    "box".into()
+                },
+                offset: self.pos,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads the box at the current position once enough of it is queued.
+    fn next_box(&mut self) -> Result<Step<S::Payload>, DemuxError> {
+        let mut head = [0u8; 16];
+        let n = self.src.available().min(16);
+        self.src.copy_to(&mut head[..n]);
+        let Some(header) = BoxHeader::parse(&head[..n], self.pos)? else {
+            return Ok(Step::NeedData);
+        };
+        let offset = self.pos;
+        let header_len = u64::from(header.header_len);
+        match &header.kind {
+            b"moov" | b"moof" => {
+                let size = header.size.ok_or_else(|| DemuxError::Truncated {
+                    kind: fourcc_str(&header.kind),
+                    offset,
+                })?;
+                if size > MAX_META_BOX {
+                    return Err(DemuxError::BoxTooLarge {
+                        kind: fourcc_str(&header.kind),
+                        offset,
+                        size,
+                        limit: MAX_META_BOX,
+                    });
+                }
+                if &header.kind == b"moof" {
+                    if let Some(p) = &self.pending {
+                        return Err(DemuxError::MdatMissing {
+                            moof: p.moof,
+                            why: format!("another 'moof' follows at byte {offset}"),
+                        });
+                    }
+                    if self.movie.is_none() {
+                        return Err(DemuxError::NoMovie { offset });
+                    }
+                }
+                if (self.src.available() as u64) < size {
+                    return Ok(Step::NeedData);
+                }
+                self.scratch.clear();
+                self.scratch.resize(size as usize, 0);
+                self.src.copy_to(&mut self.scratch);
+                self.src.skip(size as usize);
+                self.pos += size;
+                let body = &self.scratch[header.header_len.into()..];
+                let reader = BoxReader::new(header.kind, offset, offset + header_len, body);
+                if &header.kind == b"moov" {
+                    let movie = parse_moov(&reader)?;
+                    self.awaiting_keyframe = movie
+                        .tracks
+                        .iter()
+                        .filter(|t| t.desc.is_video())
+                        .filter(|t| {
+                            self.awaiting_keyframe.contains(&t.desc.track_id)
+                                || self
+                                    .movie
+                                    .as_ref()
+                                    .is_none_or(|m| m.track(t.desc.track_id).is_none())
+                        })
+                        .map(|t| t.desc.track_id)
+                        .collect();
+                    self.movie = Some(movie.clone());
+                    return Ok(Step::Yield(Event::Movie(movie)));
+                }
+                let movie = self.movie.as_ref().ok_or(DemuxError::NoMovie { offset })?;
+                let info = parse_moof(&reader, offset, movie)?;
+                self.pending = pending(info, movie)?;
+                Ok(Step::Continue)
+            }
+            b"mdat" => {
+                let end = header.size.map(|s| offset + s);
+                self.src.skip(usize::from(header.header_len));
+                self.pos += header_len;
+                if let Some(p) = &self.pending {
+                    check_inside(p, self.pos, end)?;
+                    self.state = State::Mdat(end);
+                } else {
+                    self.state = State::Skip(end.map(|e| e - self.pos));
+                }
+                Ok(Step::Continue)
+            }
+            _ => {
+                self.state = State::Skip(header.size);
+                Ok(Step::Continue)
+            }
+        }
+    }
+
+    /// Yields the next pending sample once the whole payload of its `moof` is queued.
+    fn next_sample(&mut self) -> Option<Event<S::Payload>> {
+        let p = self.pending.as_mut()?;
+        if p.region.is_none() {
+            if ((self.src.available() as u64) + self.pos) < p.end {
+                return None;
+            }
+            self.src.skip((p.start - self.pos) as usize);
+            p.region = Some(self.src.take((p.end - p.start) as usize));
+            self.pos = p.end;
+        }
+        let Some(s) = p.samples.pop_front() else {
+            let sequence = p.sequence;
+            self.pending = None;
+            return Some(Event::FragmentEnd { sequence });
+        };
+        if let Some(i) = self
+            .awaiting_keyframe
+            .iter()
+            .position(|id| *id == s.track_id)
+        {
+            if !s.sync {
+                return Some(Event::DroppedBeforeKeyframe(s));
+            }
+            self.awaiting_keyframe.swap_remove(i);
+        }
+        let region = p.region.as_ref()?;
+        let payload = S::slice(region, (s.offset - p.start) as usize, s.size as usize);
+        Some(Event::Sample(Sample { info: s, payload }))
+    }
+}
+
+/// The samples of a `moof` as they will be yielded: checked not to overlap, then in
+/// decode-time order across tracks.
+fn pending<R>(info: MoofInfo, movie: &Movie) -> Result<Option<Pending<R>>, DemuxError> {
+    let mut samples = info.samples;
+    if samples.is_empty() {
+        return Ok(None);
+    }
+    samples.sort_by_key(|s| s.offset);
+    for pair in samples.windows(2) {
+        if pair[0].offset + u64::from(pair[0].size) > pair[1].offset {
+            return Err(DemuxError::Overlap {
+                moof: info.offset,
+                track_id: pair[1].track_id,
+                offset: pair[1].offset,
+            });
+        }
+    }
+    let start = samples[0].offset;
+    let end = samples
+        .iter()
+        .map(|s| s.offset + u64::from(s.size))
+        .max()
+        .unwrap_or(start);
+    let timescale = |id| movie.track(id).map_or(1, |t| t.desc.timescale.max(1));
+    samples.sort_by_key(|s| u128::from(s.dts) * 1_000_000_000 / u128::from(timescale(s.track_id)));
+    Ok(Some(Pending {
+        moof: info.offset,
+        sequence: info.sequence,
+        samples: samples.into(),
+        start,
+        end,
+        region: None,
+    }))
+}
+
+/// Every pending sample must lie inside the mdat whose payload starts at `start`.
+fn check_inside<R>(p: &Pending<R>, start: u64, end: Option<u64>) -> Result<(), DemuxError> {
+    for s in &p.samples {
+        let sample_end = s.offset + u64::from(s.size);
+        if s.offset < start || end.is_some_and(|e| sample_end > e) {
+            return Err(DemuxError::OutsideMdat {
+                moof: p.moof,
+                track_id: s.track_id,
+                offset: s.offset,
+                size: s.size,
+                start,
+                end: end.unwrap_or(u64::MAX),
+            });
+        }
+    }
+    Ok(())
+}

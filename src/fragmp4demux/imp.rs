@@ -1,0 +1,526 @@
+//! Element glue: the sink pad feeds the pure demuxer; its events become src pads,
+//! caps and buffers, pushed outside the state lock.
+
+use std::sync::{LazyLock, Mutex, MutexGuard};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use super::output::OutPad;
+use super::source::AdapterSource;
+use crate::codec::caps_from_entry;
+use crate::demux::{DemuxError, Demuxer, Event, Movie};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "fragmp4demux",
+        gst::DebugColorFlags::empty(),
+        Some("Fragmented MP4 demuxer"),
+    )
+});
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Settings {
+    passthrough: bool,
+}
+
+#[derive(Default)]
+struct State {
+    demuxer: Demuxer<AdapterSource>,
+    pads: Vec<OutPad>,
+    /// Track IDs of the movie that have no pad (unsupported codec), warned about once.
+    ignored: Vec<u32>,
+    /// Passthrough is fixed when the first `moov` creates the pads.
+    passthrough: bool,
+    group_id: Option<gst::GroupId>,
+}
+
+/// What the chain function decided, done after the state lock is released.
+enum Out {
+    AddPad(gst::Pad),
+    NoMorePads,
+    Event(gst::Pad, gst::Event),
+    Buffer(gst::Pad, gst::Buffer),
+    List(gst::Pad, gst::BufferList),
+}
+
+pub struct FragMp4Demux {
+    sinkpad: gst::Pad,
+    settings: Mutex<Settings>,
+    state: Mutex<State>,
+    flow: Mutex<gst_base::UniqueFlowCombiner>,
+}
+
+impl FragMp4Demux {
+    fn chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut outs = Vec::new();
+        let result = {
+            let mut state = lock(&self.state);
+            state.demuxer.source_mut().0.push(buffer);
+            self.drain(&mut state, &mut outs)
+        };
+        let flow = self.execute(outs);
+        if let Err(err) = result {
+            self.post_error(&err);
+            return Err(gst::FlowError::Error);
+        }
+        flow
+    }
+
+    fn post_error(&self, err: &DemuxError) {
+        gst::element_imp_error!(
+            self,
+            gst::StreamError::Demux,
+            ("Invalid fragmented MP4: {}", err),
+            ["Every sample before the fault has been pushed"]
+        );
+    }
+
+    /// Turns every event the queued bytes allow into outputs.
+    fn drain(&self, state: &mut State, outs: &mut Vec<Out>) -> Result<(), DemuxError> {
+        let mut events = Vec::new();
+        let result = loop {
+            match state.demuxer.next_event() {
+                Ok(Some(ev)) => events.push(ev),
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        for ev in events {
+            self.handle(state, ev, outs);
+        }
+        result
+    }
+
+    fn handle(&self, state: &mut State, ev: Event<gst::Buffer>, outs: &mut Vec<Out>) {
+        match ev {
+            Event::Movie(movie) => self.on_movie(state, movie, outs),
+            Event::Sample(s) => {
+                let passthrough = state.passthrough;
+                let Some(p) = state
+                    .pads
+                    .iter_mut()
+                    .find(|p| p.track_id == s.info.track_id)
+                else {
+                    return;
+                };
+                p.stats.sample(&s.info);
+                if passthrough {
+                    p.fragment.push((s.info, s.payload));
+                } else {
+                    let buffer = p.sample_buffer(&s.info, s.payload);
+                    outs.push(Out::Buffer(p.pad.clone(), buffer));
+                }
+            }
+            Event::DroppedBeforeKeyframe(s) => {
+                if let Some(p) = state.pads.iter_mut().find(|p| p.track_id == s.track_id) {
+                    p.stats.dropped += 1;
+                }
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "track {}: dropping a sample at decode time {} before the first keyframe",
+                    s.track_id,
+                    s.dts
+                );
+            }
+            Event::FragmentEnd { sequence } => {
+                for p in &mut state.pads {
+                    p.stats.fragment_end();
+                    if !state.passthrough {
+                        continue;
+                    }
+                    match p.take_fragment(sequence) {
+                        Ok(Some(list)) => outs.push(Out::List(p.pad.clone(), list)),
+                        Ok(None) => {}
+                        Err(e) => gst::element_imp_warning!(
+                            self,
+                            gst::StreamError::Mux,
+                            [
+                                "track {}: fragment {} not forwarded: {}",
+                                p.track_id,
+                                sequence,
+                                e
+                            ]
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The first `moov` creates one pad per supported track; later ones update caps.
+    fn on_movie(&self, state: &mut State, movie: Movie, outs: &mut Vec<Out>) {
+        for skipped in &movie.skipped {
+            gst::warning!(CAT, imp = self, "skipping track: {}", skipped.why);
+        }
+        let first = state.pads.is_empty() && state.ignored.is_empty();
+        if first {
+            state.passthrough = lock(&self.settings).passthrough;
+        }
+        let passthrough = state.passthrough;
+        let group_id = *state.group_id.get_or_insert_with(gst::GroupId::next);
+        for track in movie.tracks.iter() {
+            let id = track.desc.track_id;
+            let caps = match caps_from_entry(&track.desc.entry) {
+                Ok(caps) => caps,
+                Err(e) => {
+                    if !state.ignored.contains(&id) {
+                        state.ignored.push(id);
+                        gst::element_imp_warning!(
+                            self,
+                            gst::StreamError::CodecNotFound,
+                            ["track {} is not output: {}", id, e]
+                        );
+                    }
+                    continue;
+                }
+            };
+            if let Some(p) = state.pads.iter_mut().find(|p| p.track_id == id) {
+                if p.track.desc == track.desc {
+                    continue;
+                }
+                gst::info!(CAT, imp = self, "track {id}: new sample entry, caps {caps}");
+                p.track = track.clone();
+                if passthrough {
+                    let init = p.init_segment(movie.timescale);
+                    outs.push(Out::Event(
+                        p.pad.clone(),
+                        gst::event::Caps::new(&passthrough_caps(&init)),
+                    ));
+                    outs.push(Out::Buffer(p.pad.clone(), init));
+                } else {
+                    outs.push(Out::Event(p.pad.clone(), gst::event::Caps::new(&caps)));
+                }
+                continue;
+            }
+            if !first {
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "track {id} appears in a later moov: not output"
+                );
+                continue;
+            }
+            let video = track.desc.is_video();
+            let index = state
+                .pads
+                .iter()
+                .filter(|p| p.track.desc.is_video() == video)
+                .count();
+            let name = format!("{}_{}", if video { "video" } else { "audio" }, index);
+            let templ = self
+                .obj()
+                .pad_template(if video { "video_%u" } else { "audio_%u" })
+                .expect("templates are registered");
+            let pad = gst::Pad::builder_from_template(&templ)
+                .name(name.as_str())
+                .event_function(|pad, parent, event| {
+                    FragMp4Demux::catch_panic_pad_function(
+                        parent,
+                        || false,
+                        |imp| imp.src_event(pad, event),
+                    )
+                })
+                .build();
+            let out = OutPad::new(pad.clone(), track.clone());
+            outs.push(Out::AddPad(pad.clone()));
+            let stream_id = pad.create_stream_id(&*self.obj(), Some(&id.to_string()));
+            outs.push(Out::Event(
+                pad.clone(),
+                gst::event::StreamStart::builder(&stream_id)
+                    .group_id(group_id)
+                    .build(),
+            ));
+            let segment = out.segment(passthrough);
+            if passthrough {
+                let init = out.init_segment(movie.timescale);
+                outs.push(Out::Event(
+                    pad.clone(),
+                    gst::event::Caps::new(&passthrough_caps(&init)),
+                ));
+                outs.push(Out::Event(pad.clone(), gst::event::Segment::new(&segment)));
+                outs.push(Out::Buffer(pad.clone(), init));
+            } else {
+                outs.push(Out::Event(pad.clone(), gst::event::Caps::new(&caps)));
+                outs.push(Out::Event(pad.clone(), gst::event::Segment::new(&segment)));
+            }
+            lock(&self.flow).add_pad(&pad);
+            state.pads.push(out);
+        }
+        if first {
+            outs.push(Out::NoMorePads);
+        }
+    }
+
+    /// Adds pads and pushes, in order; returns the combined flow.
+    fn execute(&self, outs: Vec<Out>) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut flow = Ok(gst::FlowSuccess::Ok);
+        for out in outs {
+            let (pad, res) = match out {
+                Out::AddPad(pad) => {
+                    let _ = pad.set_active(true);
+                    if let Err(e) = self.obj().add_pad(&pad) {
+                        gst::error!(CAT, imp = self, "cannot add pad {}: {e}", pad.name());
+                    }
+                    continue;
+                }
+                Out::NoMorePads => {
+                    self.obj().no_more_pads();
+                    continue;
+                }
+                Out::Event(pad, event) => {
+                    pad.push_event(event);
+                    continue;
+                }
+                Out::Buffer(pad, buffer) => {
+                    let res = pad.push(buffer);
+                    (pad, res)
+                }
+                Out::List(pad, list) => {
+                    let res = pad.push_list(list);
+                    (pad, res)
+                }
+            };
+            flow = lock(&self.flow).update_pad_flow(&pad, res);
+            if flow.is_err() && flow != Err(gst::FlowError::NotLinked) {
+                break;
+            }
+        }
+        flow
+    }
+
+    fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        use gst::EventView;
+        match event.view() {
+            EventView::Caps(_) | EventView::Segment(_) | EventView::StreamStart(_) => true,
+            EventView::FlushStop(_) => {
+                let pads: Vec<gst::Pad> = {
+                    let mut state = lock(&self.state);
+                    state.demuxer.reset(AdapterSource::default());
+                    for p in &mut state.pads {
+                        p.discont = true;
+                        p.fragment.clear();
+                    }
+                    state.pads.iter().map(|p| p.pad.clone()).collect()
+                };
+                lock(&self.flow).reset();
+                for p in pads {
+                    p.push_event(event.clone());
+                }
+                true
+            }
+            EventView::Eos(_) => {
+                let (result, pads) = {
+                    let state = lock(&self.state);
+                    let result = state.demuxer.finish();
+                    let no_movie = state.demuxer.movie().is_none();
+                    let pads: Vec<gst::Pad> = state.pads.iter().map(|p| p.pad.clone()).collect();
+                    (result.map(|_| no_movie), pads)
+                };
+                match result {
+                    Err(e) => self.post_error(&e),
+                    Ok(true) => gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Demux,
+                        [
+                            "The stream ended without a 'moov': not a fragmented MP4 or the init segment is missing"
+                        ]
+                    ),
+                    Ok(false) if pads.is_empty() => gst::element_imp_error!(
+                        self,
+                        gst::StreamError::CodecNotFound,
+                        ["No track of the stream can be output"]
+                    ),
+                    Ok(false) => {}
+                }
+                for p in pads {
+                    p.push_event(event.clone());
+                }
+                true
+            }
+            _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
+        }
+    }
+
+    fn src_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        if let gst::EventView::Seek(_) = event.view() {
+            gst::debug!(CAT, imp = self, "seeking is not supported (push mode)");
+            return false;
+        }
+        gst::Pad::event_default(pad, Some(&*self.obj()), event)
+    }
+
+    fn stats(&self) -> gst::Structure {
+        let state = lock(&self.state);
+        let tracks = gst::Array::new(
+            state
+                .pads
+                .iter()
+                .map(|p| p.stats_structure().to_send_value()),
+        );
+        gst::Structure::builder("fragmp4demux-stats")
+            .field("tracks", tracks)
+            .build()
+    }
+}
+
+/// Caps of a passthrough pad: a single-track fMP4 stream with its init as stream header.
+fn passthrough_caps(init: &gst::Buffer) -> gst::Caps {
+    gst::Caps::builder("video/quicktime")
+        .field("variant", "iso-fragmented")
+        .field("streamheader", gst::Array::new([init.to_send_value()]))
+        .build()
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for FragMp4Demux {
+    const NAME: &'static str = "GstFragMp4Demux";
+    type Type = super::FragMp4Demux;
+    type ParentType = gst::Element;
+
+    fn with_class(klass: &Self::Class) -> Self {
+        let templ = klass.pad_template("sink").expect("sink template");
+        let sinkpad = gst::Pad::builder_from_template(&templ)
+            .chain_function(|_pad, parent, buffer| {
+                FragMp4Demux::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |imp| imp.chain(buffer),
+                )
+            })
+            .event_function(|pad, parent, event| {
+                FragMp4Demux::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.sink_event(pad, event),
+                )
+            })
+            .build();
+        Self {
+            sinkpad,
+            settings: Mutex::new(Settings::default()),
+            state: Mutex::new(State::default()),
+            flow: Mutex::new(gst_base::UniqueFlowCombiner::new()),
+        }
+    }
+}
+
+impl ObjectImpl for FragMp4Demux {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecBoolean::builder("passthrough")
+                    .nick("Passthrough")
+                    .blurb("Output one single-track fMP4 stream (init + moof/mdat per fragment) per track instead of samples")
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb("Per track: samples, keyframes, fragments, bytes, dropped, bitrate (bit/s) and fragment span (last, min, max; ns)")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPS.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        if pspec.name() == "passthrough" {
+            lock(&self.settings).passthrough = value.get().unwrap_or(false);
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        match pspec.name() {
+            "passthrough" => lock(&self.settings).passthrough.to_value(),
+            _ => self.stats().to_value(),
+        }
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        let _ = self.obj().add_pad(&self.sinkpad);
+    }
+}
+
+impl GstObjectImpl for FragMp4Demux {}
+
+impl ElementImpl for FragMp4Demux {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Fragmented MP4 demuxer",
+                "Codec/Demuxer",
+                "Demuxes fragmented MP4 (fMP4/CMAF) byte streams incrementally, or splits them into single-track CMAF streams",
+                "gst-plugin-fragmp4 developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let sink = gst::Caps::builder("video/quicktime").build();
+            let mut video = crate::fragmp4mux::video_sink_caps();
+            let mut audio = crate::fragmp4mux::audio_sink_caps();
+            let fmp4 = gst::Caps::builder("video/quicktime")
+                .field("variant", "iso-fragmented")
+                .build();
+            video.merge(fmp4.clone());
+            audio.merge(fmp4);
+            vec![
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &sink,
+                )
+                .expect("sink template"),
+                gst::PadTemplate::new(
+                    "video_%u",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Sometimes,
+                    &video,
+                )
+                .expect("video template"),
+                gst::PadTemplate::new(
+                    "audio_%u",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Sometimes,
+                    &audio,
+                )
+                .expect("audio template"),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        let res = self.parent_change_state(transition)?;
+        if transition == gst::StateChange::PausedToReady {
+            let pads: Vec<gst::Pad> = {
+                let mut state = lock(&self.state);
+                let pads = state.pads.drain(..).map(|p| p.pad).collect();
+                *state = State::default();
+                pads
+            };
+            let mut flow = lock(&self.flow);
+            for pad in pads {
+                flow.remove_pad(&pad);
+                let _ = self.obj().remove_pad(&pad);
+            }
+            flow.reset();
+        }
+        Ok(res)
+    }
+}

@@ -1,0 +1,171 @@
+//! What leaves a src pad: sample buffers with exact timestamps, or (passthrough) a
+//! single-track CMAF stream rewritten from the input fragments.
+
+use gst::prelude::*;
+
+use crate::boxes::{ChunkError, MovieDesc, SampleDesc, TrafDesc, write_chunk_header, write_init};
+use crate::demux::{SampleRef, Track, TrackStats};
+
+/// Converts track ticks to a clock time without drift (each time from absolute ticks).
+pub(super) fn ticks_to_time(ticks: u64, timescale: u32) -> gst::ClockTime {
+    let ns = u128::from(ticks) * 1_000_000_000 / u128::from(timescale.max(1));
+    gst::ClockTime::from_nseconds(u64::try_from(ns).unwrap_or(u64::MAX))
+}
+
+/// One src pad and the track it carries.
+pub(super) struct OutPad {
+    pub track_id: u32,
+    pub pad: gst::Pad,
+    pub track: Track,
+    pub stats: TrackStats,
+    /// The next buffer follows a discontinuity.
+    pub discont: bool,
+    /// Passthrough: samples of the `moof` being read.
+    pub fragment: Vec<(SampleRef, gst::Buffer)>,
+}
+
+impl OutPad {
+    pub fn new(pad: gst::Pad, track: Track) -> Self {
+        Self {
+            track_id: track.desc.track_id,
+            pad,
+            track,
+            stats: TrackStats::default(),
+            discont: true,
+            fragment: Vec::new(),
+        }
+    }
+
+    fn timescale(&self) -> u32 {
+        self.track.desc.timescale
+    }
+
+    /// The segment of this pad: an edit list's `media_time` becomes the segment start,
+    /// so running time 0 is the first presented instant (as `qtdemux` does).
+    pub fn segment(&self, passthrough: bool) -> gst::FormattedSegment<gst::ClockTime> {
+        let mut segment = gst::FormattedSegment::<gst::ClockTime>::new();
+        if !passthrough && let Some(media_time) = self.track.edit_media_time {
+            segment.set_start(ticks_to_time(media_time, self.timescale()));
+        }
+        segment
+    }
+
+    /// Timestamps and flags a sample's payload buffer.
+    pub fn sample_buffer(&mut self, s: &SampleRef, mut buffer: gst::Buffer) -> gst::Buffer {
+        let ts = self.timescale();
+        let pts = u64::try_from(i128::from(s.dts) + i128::from(s.composition_offset)).unwrap_or(0);
+        let b = buffer.make_mut();
+        b.set_dts(ticks_to_time(s.dts, ts));
+        b.set_pts(ticks_to_time(pts, ts));
+        b.set_duration(ticks_to_time(pts + u64::from(s.duration), ts) - ticks_to_time(pts, ts));
+        let mut flags = gst::BufferFlags::empty();
+        if self.track.desc.is_video() && !s.sync {
+            flags |= gst::BufferFlags::DELTA_UNIT;
+        }
+        if std::mem::take(&mut self.discont) {
+            flags |= gst::BufferFlags::DISCONT;
+        }
+        b.set_flags(flags);
+        buffer
+    }
+
+    /// Passthrough: the init segment of this track alone.
+    pub fn init_segment(&self, movie_timescale: u32) -> gst::Buffer {
+        let bytes = write_init(
+            &MovieDesc::fragmented(movie_timescale),
+            std::slice::from_ref(&self.track.desc),
+        );
+        let mut b = gst::Buffer::from_mut_slice(bytes);
+        b.get_mut()
+            .expect("new buffer")
+            .set_flags(gst::BufferFlags::HEADER);
+        b
+    }
+
+    /// Passthrough: the collected samples as one `moof` + `mdat` of this track, payloads
+    /// passed through as the input's sub-buffers.
+    pub fn take_fragment(&mut self, sequence: u32) -> Result<Option<gst::BufferList>, ChunkError> {
+        let samples = std::mem::take(&mut self.fragment);
+        let Some((first, _)) = samples.first() else {
+            return Ok(None);
+        };
+        let descs: Vec<SampleDesc> = samples
+            .iter()
+            .map(|(s, _)| SampleDesc {
+                duration: s.duration,
+                size: s.size,
+                sync: s.sync,
+                composition_offset: s.composition_offset.clamp(i32::MIN.into(), i32::MAX.into())
+                    as i32,
+            })
+            .collect();
+        let header = write_chunk_header(
+            sequence,
+            &[TrafDesc {
+                track_id: self.track_id,
+                base_decode_time: first.dts,
+                samples: &descs,
+            }],
+        )?;
+        let ts = self.timescale();
+        let start = first.dts;
+        let end = samples
+            .last()
+            .map_or(start, |(s, _)| s.dts + u64::from(s.duration));
+        let pts = samples
+            .iter()
+            .map(|(s, _)| {
+                u64::try_from(i128::from(s.dts) + i128::from(s.composition_offset)).unwrap_or(0)
+            })
+            .min()
+            .unwrap_or(start);
+        let mut list = gst::BufferList::new_sized(samples.len() + 1);
+        let list_mut = list.get_mut().expect("new list");
+        let mut head = gst::Buffer::from_mut_slice(header);
+        {
+            let h = head.get_mut().expect("new buffer");
+            h.set_dts(ticks_to_time(start, ts));
+            h.set_pts(ticks_to_time(pts, ts));
+            h.set_duration(ticks_to_time(end, ts) - ticks_to_time(start, ts));
+            let mut flags = gst::BufferFlags::empty();
+            if !first.sync {
+                flags |= gst::BufferFlags::DELTA_UNIT;
+            }
+            if std::mem::take(&mut self.discont) {
+                flags |= gst::BufferFlags::DISCONT;
+            }
+            h.set_flags(flags);
+        }
+        list_mut.add(head);
+        let last = samples.len() - 1;
+        for (i, (_, mut payload)) in samples.into_iter().enumerate() {
+            let p = payload.make_mut();
+            let mut flags = gst::BufferFlags::DELTA_UNIT;
+            if i == last {
+                flags |= gst::BufferFlags::MARKER;
+            }
+            p.set_flags(flags);
+            list_mut.add(payload);
+        }
+        Ok(Some(list))
+    }
+
+    /// The statistics of this track as a structure (times in nanoseconds).
+    pub fn stats_structure(&self) -> gst::Structure {
+        let ts = self.timescale();
+        let time = |t: Option<u64>| t.map_or(0, |t| ticks_to_time(t, ts).nseconds());
+        gst::Structure::builder("fragmp4demux-track")
+            .field("track-id", self.track_id)
+            .field("pad", self.pad.name())
+            .field("samples", self.stats.samples)
+            .field("keyframes", self.stats.keyframes)
+            .field("fragments", self.stats.fragments)
+            .field("bytes", self.stats.bytes)
+            .field("dropped", self.stats.dropped)
+            .field("bitrate", self.stats.bitrate(ts))
+            .field("last-span", time(self.stats.last_span))
+            .field("min-span", time(self.stats.min_span))
+            .field("max-span", time(self.stats.max_span))
+            .build()
+    }
+}
