@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod check;
+pub mod demux;
 pub mod judges;
 pub mod mp4;
 pub mod pipeline;

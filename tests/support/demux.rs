@@ -1,0 +1,215 @@
+//! Runs bytes through `fragmp4demux` from an appsrc, in pieces of a chosen size, and
+//! records what every src pad pushed.
+
+use gst::prelude::*;
+use std::sync::{Arc, Mutex};
+
+/// One buffer pushed by a src pad.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemuxBuf {
+    pub data: Vec<u8>,
+    pub pts: Option<gst::ClockTime>,
+    pub dts: Option<gst::ClockTime>,
+    pub duration: Option<gst::ClockTime>,
+    pub delta: bool,
+    pub header: bool,
+}
+
+/// Everything one src pad pushed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DemuxPad {
+    pub name: String,
+    /// Every distinct caps, in order.
+    pub caps: Vec<gst::Caps>,
+    pub buffers: Vec<DemuxBuf>,
+    pub segment_start: Option<gst::ClockTime>,
+}
+
+impl DemuxPad {
+    /// All bytes pushed, concatenated (passthrough: a whole fMP4 stream).
+    pub fn bytes(&self) -> Vec<u8> {
+        self.buffers.iter().flat_map(|b| b.data.clone()).collect()
+    }
+}
+
+pub struct Demuxed {
+    /// Sorted by pad name.
+    pub pads: Vec<DemuxPad>,
+    pub error: Option<String>,
+    pub warnings: Vec<String>,
+    pub stats: gst::Structure,
+}
+
+impl Demuxed {
+    pub fn pad(&self, name: &str) -> &DemuxPad {
+        self.pads
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("no pad {name}"))
+    }
+
+    /// The per-track statistics structure of pad `name`.
+    pub fn track_stats(&self, name: &str) -> gst::Structure {
+        let tracks = self.stats.get::<gst::Array>("tracks").expect("tracks");
+        tracks
+            .iter()
+            .map(|v| v.get::<gst::Structure>().unwrap())
+            .find(|s| s.get::<String>("pad").unwrap() == name)
+            .unwrap_or_else(|| panic!("no stats for {name}"))
+    }
+}
+
+/// Feeds `bytes` in pieces of `step` bytes into `fragmp4demux {props}` and collects the
+/// output of every pad until EOS or an error.
+pub fn demux(bytes: &[u8], step: usize, props: &str) -> Demuxed {
+    super::init();
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src format=bytes ! fragmp4demux name=demux {props}"
+    ))
+    .expect("demux pipeline")
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let pads: Arc<Mutex<Vec<Arc<Mutex<DemuxPad>>>>> = Arc::default();
+    let demux = pipeline.by_name("demux").unwrap();
+    let weak = pipeline.downgrade();
+    let collected = pads.clone();
+    demux.connect_pad_added(move |_, pad| {
+        let Some(pipeline) = weak.upgrade() else {
+            return;
+        };
+        let sink = gst_app::AppSink::builder().sync(false).build();
+        let record = Arc::new(Mutex::new(DemuxPad {
+            name: pad.name().to_string(),
+            ..Default::default()
+        }));
+        collected.lock().unwrap().push(record.clone());
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |s| {
+                    let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    let mut r = record.lock().unwrap();
+                    if let Some(caps) = sample.caps()
+                        && r.caps.last().is_none_or(|c| c != caps)
+                    {
+                        r.caps.push(caps.to_owned());
+                    }
+                    if r.segment_start.is_none() {
+                        r.segment_start = sample
+                            .segment()
+                            .and_then(|s| s.downcast_ref::<gst::ClockTime>().cloned())
+                            .and_then(|s| s.start());
+                    }
+                    let b = sample.buffer().ok_or(gst::FlowError::Error)?;
+                    r.buffers.push(DemuxBuf {
+                        data: b.map_readable().unwrap().to_vec(),
+                        pts: b.pts(),
+                        dts: b.dts(),
+                        duration: b.duration(),
+                        delta: b.flags().contains(gst::BufferFlags::DELTA_UNIT),
+                        header: b.flags().contains(gst::BufferFlags::HEADER),
+                    });
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+        pipeline.add(&sink).unwrap();
+        sink.sync_state_with_parent().unwrap();
+        pad.link(&sink.static_pad("sink").unwrap()).unwrap();
+    });
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_max_bytes(0);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for piece in bytes.chunks(step.max(1)) {
+        if src
+            .push_buffer(gst::Buffer::from_slice(piece.to_vec()))
+            .is_err()
+        {
+            break;
+        }
+    }
+    let _ = src.end_of_stream();
+    let mut error = None;
+    let mut warnings = Vec::new();
+    let bus = pipeline.bus().unwrap();
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(120)) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => {
+                error = Some(format!("{} ({:?})", e.error(), e.debug()));
+                break;
+            }
+            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
+            _ => {}
+        }
+    }
+    let stats = demux.property::<gst::Structure>("stats");
+    pipeline.set_state(gst::State::Null).unwrap();
+    let mut pads: Vec<DemuxPad> = pads
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|p| p.lock().unwrap().clone())
+        .collect();
+    pads.sort_by(|a, b| a.name.cmp(&b.name));
+    Demuxed {
+        pads,
+        error,
+        warnings,
+        stats,
+    }
+}
+
+/// Demuxes `path` with `fragmp4demux` and decodes each named pad with decodebin;
+/// returns the decoded frame counts.
+pub fn decode(path: &std::path::Path, pads: &[&str]) -> Vec<u64> {
+    super::init();
+    let mut desc = format!("filesrc location={} ! fragmp4demux name=d", path.display());
+    for (i, p) in pads.iter().enumerate() {
+        desc.push_str(&format!(
+            " d.{p} ! queue ! decodebin ! appsink name=s{i} sync=false"
+        ));
+    }
+    let pipeline = gst::parse::launch(&desc)
+        .expect("decode pipeline")
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let counts: Vec<Arc<Mutex<u64>>> = (0..pads.len())
+        .map(|i| {
+            let n = Arc::new(Mutex::new(0u64));
+            let nn = n.clone();
+            let sink = pipeline
+                .by_name(&format!("s{i}"))
+                .unwrap()
+                .downcast::<gst_app::AppSink>()
+                .unwrap();
+            sink.set_callbacks(
+                gst_app::AppSinkCallbacks::builder()
+                    .new_sample(move |s| {
+                        s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                        *nn.lock().unwrap() += 1;
+                        Ok(gst::FlowSuccess::Ok)
+                    })
+                    .build(),
+            );
+            n
+        })
+        .collect();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(60)) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => {
+                let _ = pipeline.set_state(gst::State::Null);
+                panic!("fragmp4demux decode: {} ({:?})", e.error(), e.debug());
+            }
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    counts.iter().map(|n| *n.lock().unwrap()).collect()
+}
