@@ -112,9 +112,14 @@ pub fn demux(bytes: &[u8], step: usize, props: &str) -> Demuxed {
                 })
                 .build(),
         );
-        pipeline.add(&sink).unwrap();
+        // A queue per pad, as behind any demuxer: a sink that prerolls must not block
+        // the other pads (producers may write one moof per track).
+        let queue = gst::ElementFactory::make("queue").build().unwrap();
+        pipeline.add_many([&queue, sink.upcast_ref()]).unwrap();
+        queue.link(&sink).unwrap();
         sink.sync_state_with_parent().unwrap();
-        pad.link(&sink.static_pad("sink").unwrap()).unwrap();
+        queue.sync_state_with_parent().unwrap();
+        pad.link(&queue.static_pad("sink").unwrap()).unwrap();
     });
     let src = pipeline
         .by_name("src")

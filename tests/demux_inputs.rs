@@ -1,0 +1,268 @@
+//! `fragmp4demux` on files from other producers (ffmpeg, mp4mux) judged by ffprobe, the
+//! passthrough splitter, and the errors of broken input.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::demux::{DemuxPad, demux};
+use support::{judges, mp4, pipeline};
+
+/// A short H.264 (with B-frames) + AAC file made by mp4mux, the input of ffmpeg.
+fn source_file() -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("fragmp4-demux-src-{}.mp4", std::process::id()));
+    support::pipeline::run_to_eos(
+        &format!(
+            "videotestsrc num-buffers=60 pattern=ball ! video/x-raw,width=160,height=120,framerate=30/1 \
+             ! x264enc bframes=2 key-int-max=15 speed-preset=ultrafast ! h264parse ! mp4mux name=m ! filesink location={} \
+             audiotestsrc num-buffers=90 ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! m.",
+            path.display()
+        ),
+        60,
+    );
+    path
+}
+
+/// One packet as ffprobe reports it, in its stream's time base.
+#[derive(Debug)]
+struct Packet {
+    pts: i64,
+    dts: i64,
+    size: usize,
+    key: bool,
+}
+
+/// ffprobe's packets and time base denominator for the stream of `kind` (video/audio).
+fn ffprobe(path: &Path, kind: &str) -> (Vec<Packet>, u64) {
+    let stream = format!("{}:0", &kind[..1]);
+    let run = |args: &[&str]| {
+        let out = Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", &stream])
+            .args(args)
+            .arg(path)
+            .output()
+            .expect("ffprobe runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let tb = run(&["-show_entries", "stream=time_base", "-of", "csv=p=0"]);
+    let den: u64 = tb.trim().split('/').nth(1).unwrap().parse().unwrap();
+    let packets = run(&[
+        "-show_entries",
+        "packet=pts,dts,size,flags",
+        "-of",
+        "csv=p=0",
+    ])
+    .lines()
+    .filter(|l| !l.is_empty())
+    .map(|l| {
+        let f: Vec<&str> = l.split(',').collect();
+        Packet {
+            pts: f[0].parse().unwrap(),
+            dts: f[1].parse().unwrap(),
+            size: f[2].parse().unwrap(),
+            key: f[3].contains('K'),
+        }
+    })
+    .collect();
+    (packets, den)
+}
+
+/// The pad's samples equal ffprobe's packets: sizes, keyframes, and timestamps up to one
+/// constant shift per track (ffprobe applies the edit list, the demuxer keeps media time).
+fn assert_same_packets(pad: &DemuxPad, packets: &[Packet], den: u64, what: &str) {
+    assert_eq!(
+        pad.buffers.len(),
+        packets.len(),
+        "{what} {}: count",
+        pad.name
+    );
+    let ticks = |t: Option<gst::ClockTime>| {
+        (t.unwrap().nseconds() as u128 * den as u128 + 500_000_000) as i128 / 1_000_000_000
+    };
+    let pts_shift = ticks(pad.buffers[0].pts) - packets[0].pts as i128;
+    let dts_shift = ticks(pad.buffers[0].dts) - packets[0].dts as i128;
+    for (n, (b, p)) in pad.buffers.iter().zip(packets).enumerate() {
+        assert_eq!(b.data.len(), p.size, "{what} {} packet {n}: size", pad.name);
+        if pad.name.starts_with("video") {
+            assert_eq!(!b.delta, p.key, "{what} {} packet {n}: keyframe", pad.name);
+        }
+        assert_eq!(
+            ticks(b.pts) - p.pts as i128,
+            pts_shift,
+            "{what} {} packet {n}: PTS",
+            pad.name
+        );
+        assert_eq!(
+            ticks(b.dts) - p.dts as i128,
+            dts_shift,
+            "{what} {} packet {n}: DTS",
+            pad.name
+        );
+    }
+}
+
+fn check_against_ffprobe(path: &Path, what: &str) {
+    let bytes = std::fs::read(path).unwrap();
+    let d = demux(&bytes, 65536, "");
+    assert_eq!(d.error, None, "{what}");
+    for (pad, kind) in [("video_0", "video"), ("audio_0", "audio")] {
+        let (packets, den) = ffprobe(path, kind);
+        assert!(!packets.is_empty());
+        assert_same_packets(d.pad(pad), &packets, den, what);
+    }
+}
+
+#[test]
+fn files_from_ffmpeg_and_mp4mux() {
+    let src = source_file();
+    for (name, flags) in [
+        ("ffmpeg-frag", "frag_keyframe+empty_moov+default_base_moof"),
+        ("ffmpeg-cmaf", "cmaf+separate_moof+frag_every_frame"),
+    ] {
+        let out = std::env::temp_dir().join(format!("fragmp4-{name}-{}.mp4", std::process::id()));
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(&src)
+            .args(["-c", "copy", "-movflags", flags])
+            .arg(&out)
+            .status()
+            .expect("ffmpeg runs");
+        assert!(status.success());
+        check_against_ffprobe(&out, name);
+        let _ = std::fs::remove_file(out);
+    }
+    let gst = std::env::temp_dir().join(format!("fragmp4-mp4mux-frag-{}.mp4", std::process::id()));
+    support::pipeline::run_to_eos(
+        &format!(
+            "videotestsrc num-buffers=60 pattern=ball ! video/x-raw,width=160,height=120,framerate=30/1 \
+             ! x264enc bframes=2 key-int-max=15 speed-preset=ultrafast ! h264parse ! mp4mux name=m fragment-duration=500 ! filesink location={} \
+             audiotestsrc num-buffers=90 ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! m.",
+            gst.display()
+        ),
+        60,
+    );
+    check_against_ffprobe(&gst, "mp4mux");
+    let _ = std::fs::remove_file(gst);
+    let _ = std::fs::remove_file(src);
+}
+
+#[test]
+fn passthrough_splits_into_single_track_streams() {
+    let (_, output) = pipeline::run(
+        "videotestsrc num-buffers=45 pattern=ball ! video/x-raw,width=160,height=120,framerate=30/1 \
+         ! x264enc bframes=2 key-int-max=15 speed-preset=ultrafast ! h264parse ! mux.video_0 \
+         audiotestsrc num-buffers=70 ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! mux.audio_0 \
+         fragmp4mux name=mux fragment-duration=500000000 ! appsink name=sink",
+    );
+    let samples = demux(&output.bytes, 8192, "");
+    let split = demux(&output.bytes, 8192, "passthrough=true");
+    assert_eq!(split.error, None);
+    for name in ["video_0", "audio_0"] {
+        let pad = split.pad(name);
+        assert!(
+            pad.buffers[0].header,
+            "{name}: the init segment comes first, as HEADER"
+        );
+        let caps = pad.caps[0].structure(0).unwrap();
+        assert_eq!(caps.name(), "video/quicktime");
+        let bytes = pad.bytes();
+        // A valid single-track fMP4 for the independent parser ...
+        let file = mp4::parse(&bytes);
+        assert_eq!(file.moov.trak.len(), 1, "{name}: one track");
+        let want = samples.pad(name);
+        let id = file.moov.trak[0].tkhd.track_id;
+        assert_eq!(file.samples[&id].len(), want.buffers.len());
+        for (s, b) in file.samples[&id].iter().zip(&want.buffers) {
+            assert_eq!(s.data, b.data);
+            assert_eq!(s.is_sync(), !b.delta || name.starts_with("audio"));
+        }
+        // ... for fragmp4demux, with the same samples as demuxing the original ...
+        let again = demux(&bytes, 4096, "");
+        assert_eq!(again.error, None);
+        assert_eq!(again.pads.len(), 1);
+        assert_eq!(again.pads[0].buffers, want.buffers, "{name}: same samples");
+        // ... and for qtdemux.
+        let path = pipeline::temp_file(&format!("passthrough-{name}.mp4"), &bytes);
+        let kind = if name.starts_with("video") {
+            "video_0"
+        } else {
+            "audio_0"
+        };
+        let decoded = judges::qtdemux_decode(&path, &[kind]);
+        if name.starts_with("video") {
+            assert_eq!(decoded[0].frames as usize, want.buffers.len());
+        } else {
+            assert!(decoded[0].frames > 0);
+        }
+    }
+}
+
+fn demux_error(bytes: &[u8]) -> String {
+    let d = demux(bytes, 3000, "");
+    d.error
+        .unwrap_or_else(|| panic!("an error expected, got pads {:?}", d.pads.len()))
+}
+
+#[test]
+fn broken_input_gets_an_error_naming_the_fault() {
+    let (_, output) = pipeline::run(
+        "videotestsrc num-buffers=30 ! video/x-raw,width=64,height=64,framerate=30/1 \
+         ! x264enc speed-preset=ultrafast key-int-max=10 ! h264parse ! mux.video_0 \
+         fragmp4mux name=mux fragment-duration=300000000 ! appsink name=sink",
+    );
+    let bytes = output.bytes;
+    let moof = bytes.windows(4).position(|w| w == b"moof").unwrap() - 4;
+
+    // The stream ends inside an mdat: what came before is pushed, then the error.
+    let cut = &bytes[..bytes.len() - 100];
+    let d = demux(cut, 3000, "");
+    let err = d.error.clone().expect("error");
+    assert!(
+        err.contains("its 'mdat' never came") && err.contains("unread"),
+        "{err}"
+    );
+    assert!(
+        !d.pad("video_0").buffers.is_empty(),
+        "earlier fragments were pushed"
+    );
+
+    // No init segment.
+    let err = demux_error(&bytes[moof..]);
+    assert!(
+        err.contains(&format!("'moof' at byte 0 comes before any 'moov'")),
+        "{err}"
+    );
+
+    // A data offset pointing outside the mdat.
+    let mut bad = bytes.clone();
+    let trun = moof + bytes[moof..].windows(4).position(|w| w == b"trun").unwrap() - 4;
+    bad[trun + 16..trun + 20].copy_from_slice(&40u32.to_be_bytes());
+    let err = demux_error(&bad);
+    assert!(
+        err.contains("outside the 'mdat'") && err.contains(&format!("'moof' at byte {moof}")),
+        "{err}"
+    );
+
+    // A plain MP4 (no mvex).
+    let (_, plain) = pipeline::run(
+        "videotestsrc num-buffers=5 ! video/x-raw,width=64,height=64 ! x264enc speed-preset=ultrafast \
+         ! h264parse ! mux.video_0 fragmp4mux name=mux mode=progressive ! appsink name=sink",
+    );
+    let err = demux_error(&plain.bytes);
+    assert!(err.contains("not a fragmented MP4"), "{err}");
+
+    // Garbage.
+    let noise: Vec<u8> = (0..5000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    demux_error(&noise);
+    // Nothing at all.
+    let err = demux_error(&[]);
+    assert!(err.contains("without a 'moov'"), "{err}");
+}
