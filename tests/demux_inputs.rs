@@ -235,7 +235,7 @@ fn broken_input_gets_an_error_naming_the_fault() {
     // No init segment.
     let err = demux_error(&bytes[moof..]);
     assert!(
-        err.contains(&format!("'moof' at byte 0 comes before any 'moov'")),
+        err.contains("'moof' at byte 0 comes before any 'moov'"),
         "{err}"
     );
 
