@@ -318,3 +318,38 @@ fn opus_pre_skip_is_trimmed_by_the_edit_list_in_progressive_output() {
     let path = pipeline::temp_file("opus-progressive.mp4", &output.bytes);
     judges::ffmpeg_decodes(&path);
 }
+
+#[test]
+fn audio_clipping_meta_is_trimmed_by_the_edit_list_in_progressive_output() {
+    use support::synth;
+    let run = pipeline::run_with(
+        &format!("appsrc name=a format=time ! mux.audio_0 {}", mux()),
+        |p| synth::appsrc(p, "a").set_caps(Some(&synth::aac_caps())),
+        |p, _| {
+            let a = synth::appsrc(p, "a");
+            let mut frames = synth::audio_frames(0..40, 0);
+            // The encoder says: the first 2112 samples are its delay (what AAC encoders prime).
+            gst_audio::AudioClippingMeta::add(
+                frames[0].make_mut(),
+                gst::format::Default::from_u64(2112),
+                gst::format::Default::from_u64(0),
+            );
+            synth::push(&a, frames);
+            a.end_of_stream().unwrap();
+        },
+    );
+    assert_eq!(run.error, None);
+    let p = progressive::parse(&run.output.bytes);
+    let elst = p
+        .trak(1)
+        .edts
+        .as_ref()
+        .and_then(|e| e.elst.as_ref())
+        .expect("an edit list");
+    assert_eq!(
+        elst.entries.last().unwrap().media_time,
+        Some(2112),
+        "media_time skips the clipped start"
+    );
+    assert_eq!(p.samples[&1].len(), 40, "no sample is dropped");
+}

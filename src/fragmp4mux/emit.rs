@@ -268,7 +268,8 @@ impl FragMp4Mux {
                         timescale: f.timescale,
                         entry: f.entry.clone(),
                     };
-                    (desc, u64::from(f.priming))
+                    let priming = p.clipped_priming.filter(|t| *t > 0).unwrap_or(f.priming);
+                    (desc, u64::from(priming))
                 })
             })
             .collect();

@@ -208,6 +208,18 @@ impl FragMp4Mux {
                     state.counters.dropped_empty += 1;
                 }
             } else {
+                if !kind.is_video && state.pads[i].clipped_priming.is_none() {
+                    let timescale = state.pads[i].latest().map_or(0, |f| f.timescale);
+                    let ticks = clipped_start(&buf, timescale);
+                    if ticks > 0 {
+                        gst::info!(
+                            CAT,
+                            obj = pad,
+                            "encoder delay of {ticks} ticks (clipping meta)"
+                        );
+                    }
+                    state.pads[i].clipped_priming = Some(ticks);
+                }
                 let sample = self.sample(pad, buf, kind)?;
                 self.push_sample(state, pad, i, sample);
             }
@@ -370,4 +382,20 @@ impl FragMp4Mux {
             }
         }
     }
+}
+
+/// The start clipping of a buffer's `GstAudioClippingMeta` in ticks of `timescale` (audio
+/// timescale = sample rate, so samples are ticks), 0 without one.
+fn clipped_start(buf: &gst::BufferRef, timescale: u32) -> u32 {
+    let Some(meta) = buf.meta::<gst_audio::AudioClippingMeta>() else {
+        return 0;
+    };
+    let ticks = match meta.start() {
+        gst::GenericFormattedValue::Default(Some(samples)) => *samples,
+        gst::GenericFormattedValue::Time(Some(t)) => {
+            (u128::from(t.nseconds()) * u128::from(timescale) / 1_000_000_000) as u64
+        }
+        _ => 0,
+    };
+    u32::try_from(ticks).unwrap_or(u32::MAX)
 }

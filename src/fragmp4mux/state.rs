@@ -77,6 +77,9 @@ pub(super) struct PadTrack {
     pub(super) formats: Vec<(u32, TrackFormat)>,
     /// Generation the last init segment described.
     pub(super) written: Option<u32>,
+    /// Audio: encoder delay in track ticks signalled by a `GstAudioClippingMeta` on the
+    /// first sample (`Some(0)` when it had none); trimmed by the progressive edit list.
+    pub(super) clipped_priming: Option<u32>,
 }
 
 impl PadTrack {
@@ -85,6 +88,7 @@ impl PadTrack {
             pad,
             formats: Vec::new(),
             written: None,
+            clipped_priming: None,
         }
     }
 
