@@ -81,7 +81,10 @@ fn round_trip(launch: &str, pads: &[&str]) -> (Vec<u8>, Demuxed) {
     check_round_trip(&inputs, &output.bytes, &whole, offset);
     let pieces = demux(&output.bytes, 4096, "");
     assert_eq!(pieces.pads, whole.pads, "4 KiB pieces give the same result");
-    let path = pipeline::temp_file("roundtrip.mp4", &output.bytes);
+    // Tests run in parallel: each file its own name.
+    static FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = pipeline::temp_file(&format!("roundtrip-{n}.mp4"), &output.bytes);
     let decoded = decode(&path, pads);
     for (pad, frames) in pads.iter().zip(&decoded) {
         assert!(*frames > 0, "{pad}: decodes after fragmp4demux");

@@ -75,3 +75,65 @@ fn a_stalled_live_video_pad_does_not_block_the_audio() {
         );
     }
 }
+
+/// The latency a live pipeline reports across the muxer: upstream's plus the fragment
+/// duration (the chunk duration when chunking, DESIGN.md C4), whatever part of it the
+/// element lets its sink pads queue.
+#[test]
+fn live_latency_is_the_fragment_or_chunk_duration() {
+    support::init();
+    for (props, added_ms) in [
+        ("fragment-duration=1000000000", 1000),
+        ("fragment-duration=1000000000 chunk-duration=200000000", 200),
+        ("fragment-duration=300000000", 300),
+        ("fragment-duration=2000000000 latency=50000000", 2000),
+    ] {
+        let p = gst::parse::launch(&format!(
+            "videotestsrc is-live=true ! video/x-raw,width=64,height=64,framerate=30/1 \
+             ! x264enc tune=zerolatency speed-preset=ultrafast ! h264parse name=parse ! mux.video_0 \
+             fragmp4mux name=mux {props} ! fakesink name=sink"
+        ))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        p.set_state(gst::State::Playing).unwrap();
+        let _ = p.state(gst::ClockTime::from_seconds(10));
+        let latency = |pad: gst::Pad| {
+            let mut q = gst::query::Latency::new();
+            assert!(pad.peer_query(&mut q));
+            let (live, min, _) = q.result();
+            assert!(live);
+            min
+        };
+        let sink_pad = p.by_name("sink").unwrap().static_pad("sink").unwrap();
+        let mux_sink = p.by_name("mux").unwrap().static_pad("video_0").unwrap();
+        let total = latency(sink_pad);
+        let upstream = latency(mux_sink);
+        p.set_state(gst::State::Null).unwrap();
+        assert_eq!(
+            total - upstream,
+            gst::ClockTime::from_mseconds(added_ms),
+            "{props}: latency added by the muxer"
+        );
+    }
+}
+
+#[test]
+fn a_latency_the_user_set_is_kept() {
+    support::init();
+    let mux = gst::ElementFactory::make("fragmp4mux")
+        .property("latency", 50_000_000u64)
+        .build()
+        .unwrap();
+    mux.set_state(gst::State::Paused).unwrap();
+    assert_eq!(mux.property::<u64>("latency"), 50_000_000);
+    mux.set_state(gst::State::Null).unwrap();
+    let auto = gst::ElementFactory::make("fragmp4mux").build().unwrap();
+    auto.set_state(gst::State::Paused).unwrap();
+    assert_eq!(
+        auto.property::<u64>("latency"),
+        500_000_000,
+        "pads queue 500 ms"
+    );
+    auto.set_state(gst::State::Null).unwrap();
+}

@@ -23,6 +23,9 @@ pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 pub struct FragMp4Mux {
     pub(super) settings: Mutex<Settings>,
     pub(super) state: Mutex<Option<State>>,
+    /// The aggregator `latency` the element set for pad queueing, to tell it from a
+    /// value the user set.
+    pub(super) pad_queue: Mutex<Option<u64>>,
 }
 
 impl FragMp4Mux {

@@ -10,6 +10,16 @@ use super::state::*;
 use crate::codec::{self, track_format_from_caps};
 use crate::fragmenter::{Accepted, Sample};
 
+/// A pad's next buffer as the ordering sees it.
+struct Head {
+    /// Running-time DTS (PTS where there is none).
+    dts: i64,
+    /// Where it sorts: its DTS, or the end of a GAP buffer, which stays queued until
+    /// the other pads have passed it (keeping a non-live aggregator going).
+    order: i64,
+    segment: gst::Segment,
+}
+
 impl FragMp4Mux {
     /// The next buffer's running-time DTS on `pad`, if it has one queued. A GAP buffer
     /// counts at its end: it stays queued (keeping a non-live aggregator going) until
@@ -31,7 +41,15 @@ impl FragMp4Mux {
         pad: &FragMp4MuxPad,
         buf: &gst::BufferRef,
     ) -> Result<i64, gst::ErrorMessage> {
-        let segment = pad.segment();
+        self.running_dts_in(pad, buf, &pad.segment())
+    }
+
+    fn running_dts_in(
+        &self,
+        pad: &FragMp4MuxPad,
+        buf: &gst::BufferRef,
+        segment: &gst::Segment,
+    ) -> Result<i64, gst::ErrorMessage> {
         let Some(segment) = segment.downcast_ref::<gst::ClockTime>() else {
             return Err(gst::error_msg!(
                 gst::StreamError::Format,
@@ -63,13 +81,14 @@ impl FragMp4Mux {
     }
 
     /// Turns a popped buffer into a fragmenter sample.
-    pub(super) fn sample(
+    fn sample(
         &self,
         pad: &FragMp4MuxPad,
         buf: gst::Buffer,
         kind: PadKind,
+        head: &Head,
     ) -> Result<Sample<gst::Buffer>, gst::ErrorMessage> {
-        let dts = self.running_dts(pad, &buf)?;
+        let dts = head.dts;
         let mut buf = buf;
         if kind.strip_temporal_delimiters {
             let skip = buf
@@ -113,8 +132,7 @@ impl FragMp4Mux {
                 ));
             }
         }
-        let segment = pad.segment();
-        let pts = match (buf.pts(), segment.downcast_ref::<gst::ClockTime>()) {
+        let pts = match (buf.pts(), head.segment.downcast_ref::<gst::ClockTime>()) {
             (Some(pts), Some(seg)) => seg.to_running_time_full(pts).map_or(dts, signed_ns),
             _ => dts,
         };
@@ -138,9 +156,52 @@ impl FragMp4Mux {
         })
     }
 
-    /// Moves the earliest queued buffer into the fragmenter and tells it what waits in
-    /// the pads. Returns whether every pad is at EOS with nothing queued.
-    pub(super) fn take_input(&self, state: &mut State) -> Result<Taken, gst::ErrorMessage> {
+    /// The head of `pad` after dropping in-band codec headers (FLAC, Opus: in the caps
+    /// already, and untimed), with its running-time DTS and the segment that gave it.
+    fn head(
+        &self,
+        pad: &FragMp4MuxPad,
+        kind: Option<PadKind>,
+    ) -> Result<Option<Head>, gst::ErrorMessage> {
+        loop {
+            let Some(buf) = pad.peek_buffer() else {
+                return Ok(None);
+            };
+            if kind.is_some_and(|k| !k.is_video) && buf.flags().contains(gst::BufferFlags::HEADER) {
+                gst::debug!(
+                    CAT,
+                    obj = pad,
+                    "skipping a header buffer described by the caps"
+                );
+                pad.drop_buffer();
+                continue;
+            }
+            let segment = pad.segment();
+            let dts = self.running_dts_in(pad, &buf, &segment)?;
+            let order = if buf.flags().contains(gst::BufferFlags::GAP) {
+                dts.saturating_add(buf.duration().map_or(0, |d| d.nseconds() as i64))
+            } else {
+                dts
+            };
+            return Ok(Some(Head {
+                dts,
+                order,
+                segment,
+            }));
+        }
+    }
+
+    /// Takes input in decode-time order across pads until a pad runs dry (or, on a live
+    /// timeout, until nothing is left), at most [`MAX_TAKES_PER_CALL`] buffers: one
+    /// wake-up handles many samples. Each pad's head is read once per buffer, and the
+    /// fragmenter learns what waits in the pads (a cut need not wait for a pad whose
+    /// next buffer already lies beyond it).
+    /// Returns whether every pad is at EOS, and whether anything was taken.
+    pub(super) fn take_all(
+        &self,
+        state: &mut State,
+        timeout: bool,
+    ) -> Result<(bool, bool), gst::ErrorMessage> {
         let pads: Vec<(FragMp4MuxPad, Option<PadKind>)> = state
             .pads
             .iter()
@@ -153,60 +214,69 @@ impl FragMp4Mux {
                 (p.pad.clone(), kind)
             })
             .collect();
-        // Take the buffer with the earliest DTS, so tracks interleave by decode time.
-        let mut best: Option<(usize, i64)> = None;
-        let mut all_eos = true;
         let mut heads = Vec::with_capacity(pads.len());
         for (i, (pad, kind)) in pads.iter().enumerate() {
-            // Codec headers sent in-band (FLAC, Opus) are in the caps already, and carry
-            // no timestamps: drop them before they are ordered.
-            while kind.is_some_and(|k| !k.is_video)
-                && pad
-                    .peek_buffer()
-                    .is_some_and(|b| b.flags().contains(gst::BufferFlags::HEADER))
-            {
-                gst::debug!(
-                    CAT,
-                    obj = pad,
-                    "skipping a header buffer described by the caps"
-                );
-                pad.drop_buffer();
-            }
-            let head = self.head_dts(pad)?;
+            let head = self.head(pad, *kind)?;
+            state
+                .fragmenter
+                .set_next_dts(i, head.as_ref().map(|h| h.order));
             heads.push(head);
-            match head {
-                Some(dts) => {
-                    all_eos = false;
-                    if best.is_none_or(|(_, b)| dts < b) {
-                        best = Some((i, dts));
+        }
+        let mut any = false;
+        for _ in 0..MAX_TAKES_PER_CALL {
+            let mut best: Option<(usize, i64)> = None;
+            let mut all_eos = true;
+            let mut starved = false;
+            for (i, head) in heads.iter().enumerate() {
+                match head {
+                    Some(h) => {
+                        all_eos = false;
+                        if best.is_none_or(|(_, b)| h.order < b) {
+                            best = Some((i, h.order));
+                        }
+                    }
+                    None if pads[i].0.is_eos() => state.fragmenter.set_eos(i),
+                    None => {
+                        all_eos = false;
+                        starved = true;
                     }
                 }
-                None if pad.is_eos() => state.fragmenter.set_eos(i),
-                None => all_eos = false,
             }
-        }
-        let mut popped = false;
-        if let Some((i, _)) = best
-            && let (pad, kind) = &pads[i]
-            && let Some(buf) = pad.pop_buffer()
-        {
-            popped = true;
+            if all_eos {
+                return Ok((true, any));
+            }
+            if starved && !timeout && any {
+                return Ok((false, any));
+            }
+            let Some((i, _)) = best else {
+                return Ok((false, any));
+            };
+            let (pad, kind) = &pads[i];
+            let Some(head) = heads[i].take() else {
+                return Ok((false, any));
+            };
+            let Some(buf) = pad.pop_buffer() else {
+                // Flushed meanwhile.
+                return Ok((false, any));
+            };
+            any = true;
             let Some(kind) = *kind else {
                 return Err(gst::error_msg!(
                     gst::CoreError::Negotiation,
                     ["pad {}: data arrived without accepted caps", pad.name()]
                 ));
             };
-            if buf.flags().contains(gst::BufferFlags::GAP) || buf.size() == 0 {
-                let dts = self.running_dts(pad, &buf)?;
-                if buf.flags().contains(gst::BufferFlags::GAP) {
-                    let end = dts.saturating_add(buf.duration().map_or(0, |d| d.nseconds() as i64));
-                    gst::debug!(CAT, obj = pad, "gap up to {} ns", end);
-                    state.fragmenter.note_gap(i, end);
-                } else {
-                    gst::warning!(CAT, obj = pad, "dropping empty buffer at DTS {} ns", dts);
-                    state.counters.dropped_empty += 1;
-                }
+            if buf.flags().contains(gst::BufferFlags::GAP) {
+                gst::debug!(CAT, obj = pad, "gap up to {} ns", head.order);
+                state.fragmenter.note_gap(i, head.order);
+            } else if buf.size() == 0 {
+                gst::warning!(
+                    CAT,
+                    obj = pad,
+                    "dropping empty buffer at DTS {} ns",
+                    head.dts
+                );
+                state.counters.dropped_empty += 1;
             } else {
                 if !kind.is_video && state.pads[i].clipped_priming.is_none() {
                     let timescale = state.pads[i].latest().map_or(0, |f| f.timescale);
@@ -220,57 +290,54 @@ impl FragMp4Mux {
                     }
                     state.pads[i].clipped_priming = Some(ticks);
                 }
-                let sample = self.sample(pad, buf, kind)?;
+                let sample = self.sample(pad, buf, kind, &head)?;
                 self.push_sample(state, pad, i, sample);
             }
-        }
-        // What waits in the pads bounds what the tracks can still receive: a cut need not
-        // wait for a pad whose next buffer already lies beyond it.
-        // Only the pad popped from has a new head; the others' were read above.
-        if popped && let Some((i, _)) = best {
-            heads[i] = self.head_dts(&pads[i].0)?;
-        }
-        let mut starved = false;
-        for (i, ((pad, _), next)) in pads.iter().zip(heads).enumerate() {
-            starved |= next.is_none() && !pad.is_eos();
-            state.fragmenter.set_next_dts(i, next);
-        }
-        Ok(Taken {
-            all_eos,
-            popped,
-            starved,
-        })
-    }
-
-    /// Takes input until a pad runs dry (or, on a live timeout, until nothing is left),
-    /// at most [`MAX_TAKES_PER_CALL`] buffers: one wake-up handles many samples.
-    /// Returns whether every pad is at EOS, and whether anything was taken.
-    pub(super) fn take_all(
-        &self,
-        state: &mut State,
-        timeout: bool,
-    ) -> Result<(bool, bool), gst::ErrorMessage> {
-        let mut any = false;
-        for _ in 0..MAX_TAKES_PER_CALL {
-            let taken = self.take_input(state)?;
-            any |= taken.popped;
-            if taken.all_eos || !taken.popped || (taken.starved && !timeout) {
-                return Ok((taken.all_eos, any));
-            }
+            heads[i] = self.head(pad, Some(kind))?;
+            state
+                .fragmenter
+                .set_next_dts(i, heads[i].as_ref().map(|h| h.order));
         }
         Ok((false, any))
     }
 
     /// In live pipelines a fragment is complete one fragment duration after it starts
-    /// (DESIGN.md C4): that is the latency the element adds.
-    /// With chunks, a chunk is complete one chunk duration after it starts.
+    /// (DESIGN.md C4): that is the latency the element adds. With chunks, a chunk is
+    /// complete one chunk duration after it starts.
+    ///
+    /// Part of that budget goes to the aggregator's `latency` property, which lets each
+    /// sink pad queue that much ahead (otherwise a pad holds one buffer, and every
+    /// buffer costs a wake-up of the aggregator thread and of the upstream one); the
+    /// element reports the rest as its own latency, so the total stays the promised one.
+    /// A `latency` the user set is kept.
     pub(super) fn report_latency(&self, settings: &Settings) {
-        let ns = match settings.chunk_duration {
+        let promised = match settings.chunk_duration {
             0 => settings.fragment_duration,
             c => c.min(settings.fragment_duration),
         };
-        let latency = gst::ClockTime::from_nseconds(ns);
-        self.obj().set_latency(latency, Some(latency));
+        let obj = self.obj();
+        let current = obj.property::<u64>("latency");
+        let queue = {
+            let mut ours = lock(&self.pad_queue);
+            // Ours unless the user changed it from the default (0) or from our value.
+            let user_set = match *ours {
+                None => current != 0,
+                Some(q) => q != current,
+            };
+            if user_set {
+                *ours = None;
+                current
+            } else {
+                let q = promised.min(PAD_QUEUE_TIME);
+                *ours = Some(q);
+                q
+            }
+        };
+        if queue != current {
+            obj.set_property("latency", queue);
+        }
+        let own = gst::ClockTime::from_nseconds(promised.saturating_sub(queue));
+        obj.set_latency(own, Some(own));
     }
 
     /// Queues a sample in the fragmenter, logging what it drops.

@@ -16,6 +16,10 @@ pub(super) const DEFAULT_START_SEQUENCE: u32 = 1;
 /// Most buffers taken from the pads in one `aggregate` call.
 pub(super) const MAX_TAKES_PER_CALL: usize = 256;
 
+/// How far ahead each sink pad may queue (the aggregator's `latency`), at most the
+/// promised latency: one wake-up then moves many buffers.
+pub(super) const PAD_QUEUE_TIME: u64 = 500_000_000;
+
 pub(super) const DEFAULT_INTERLEAVE_TIME: u64 = 500_000_000;
 
 /// What the element writes (DESIGN.md N: `mode`).
@@ -102,16 +106,6 @@ impl PadTrack {
             .find(|(g, _)| *g == generation)
             .map(|(_, f)| f)
     }
-}
-
-/// What one step of taking input did.
-pub(super) struct Taken {
-    /// Every pad is at EOS with nothing queued.
-    pub(super) all_eos: bool,
-    /// A buffer was moved into the fragmenter.
-    pub(super) popped: bool,
-    /// A pad that is not at EOS has nothing queued.
-    pub(super) starved: bool,
 }
 
 /// What the aggregate loop needs to know of a pad's current format.
