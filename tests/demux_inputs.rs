@@ -231,6 +231,12 @@ fn broken_input_gets_an_error_naming_the_fault() {
         !d.pad("video_0").buffers.is_empty(),
         "earlier fragments were pushed"
     );
+    // The same from a file, read in pull mode.
+    let path = pipeline::temp_file("cut.mp4", cut);
+    let pulled = support::demux::demux_file(&path, "");
+    let err = pulled.error.clone().expect("error in pull mode");
+    assert!(err.contains("never came"), "{err}");
+    assert_eq!(pulled.pads, d.pads);
 
     // No init segment.
     let err = demux_error(&bytes[moof..]);
@@ -265,4 +271,51 @@ fn broken_input_gets_an_error_naming_the_fault() {
     // Nothing at all.
     let err = demux_error(&[]);
     assert!(err.contains("without a 'moov'"), "{err}");
+}
+
+/// Samples leave as sub-buffers of the input: their bytes are the input memory's.
+#[test]
+fn payloads_are_not_copied() {
+    use gst::prelude::*;
+    let (_, output) = pipeline::run(
+        "videotestsrc num-buffers=10 ! video/x-raw,width=64,height=64 ! x264enc speed-preset=ultrafast \
+         ! h264parse ! mux.video_0 fragmp4mux name=mux ! appsink name=sink",
+    );
+    let p = gst::parse::launch(
+        "appsrc name=src format=bytes ! fragmp4demux ! appsink name=out sync=false",
+    )
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = p
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let out = p
+        .by_name("out")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    let input = gst::Buffer::from_slice(output.bytes.clone());
+    let map = input.map_readable().unwrap();
+    let range = map.as_ptr() as usize..map.as_ptr() as usize + map.len();
+    src.push_buffer(input.clone()).unwrap();
+    src.end_of_stream().unwrap();
+    let mut samples = 0;
+    while let Ok(sample) = out.pull_sample() {
+        let b = sample.buffer().unwrap();
+        for mem in b.iter_memories() {
+            let m = mem.map_readable().unwrap();
+            let at = m.as_ptr() as usize;
+            assert!(
+                range.contains(&at) && range.contains(&(at + m.len() - 1)),
+                "a copy"
+            );
+        }
+        samples += 1;
+    }
+    assert_eq!(samples, 10);
+    p.set_state(gst::State::Null).unwrap();
 }

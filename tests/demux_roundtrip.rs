@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::demux::{Demuxed, decode, demux};
+use support::demux::{Demuxed, decode, demux, demux_file};
 use support::pipeline::{self, Input};
 use support::{check, mp4};
 
@@ -85,6 +85,11 @@ fn round_trip(launch: &str, pads: &[&str]) -> (Vec<u8>, Demuxed) {
     static FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = pipeline::temp_file(&format!("roundtrip-{n}.mp4"), &output.bytes);
+    let pulled = demux_file(&path, "");
+    assert_eq!(
+        pulled.pads, whole.pads,
+        "pull mode (filesrc) gives the same result"
+    );
     let decoded = decode(&path, pads);
     for (pad, frames) in pads.iter().zip(&decoded) {
         assert!(*frames > 0, "{pad}: decodes after fragmp4demux");

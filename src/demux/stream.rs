@@ -400,7 +400,9 @@ fn pending<R>(info: MoofInfo, movie: &Movie) -> Result<Option<Pending<R>>, Demux
         .max()
         .unwrap_or(start);
     let timescale = |id| movie.track(id).map_or(1, |t| t.desc.timescale.max(1));
-    samples.sort_by_key(|s| u128::from(s.dts) * 1_000_000_000 / u128::from(timescale(s.track_id)));
+    samples.sort_by_cached_key(|s| {
+        u128::from(s.dts) * 1_000_000_000 / u128::from(timescale(s.track_id))
+    });
     Ok(Some(Pending {
         moof: info.offset,
         sequence: info.sequence,

@@ -54,7 +54,12 @@ pub struct FragMp4Demux {
     settings: Mutex<Settings>,
     state: Mutex<State>,
     flow: Mutex<gst_base::UniqueFlowCombiner>,
+    /// Pull mode: stream offset of the next block to read.
+    pull_offset: Mutex<u64>,
 }
+
+/// Bytes read per pull in pull mode.
+const PULL_BLOCK: u32 = 1 << 20;
 
 impl FragMp4Demux {
     fn chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -157,7 +162,14 @@ impl FragMp4Demux {
     /// The first `moov` creates one pad per supported track; later ones update caps.
     fn on_movie(&self, state: &mut State, movie: Movie, outs: &mut Vec<Out>) {
         for skipped in &movie.skipped {
-            gst::warning!(CAT, imp = self, "skipping track: {}", skipped.why);
+            if !state.ignored.contains(&skipped.track_id) {
+                state.ignored.push(skipped.track_id);
+                gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::CodecNotFound,
+                    ["skipping track: {}", skipped.why]
+                );
+            }
         }
         let first = state.pads.is_empty() && state.ignored.is_empty();
         if first {
@@ -348,6 +360,87 @@ impl FragMp4Demux {
         }
     }
 
+    /// Pull mode where upstream offers it (a file): the element reads large blocks
+    /// itself, so a sample rarely spans two input buffers. Push mode otherwise.
+    fn sink_activate(&self, pad: &gst::Pad) -> Result<(), gst::LoggableError> {
+        let mut query = gst::query::Scheduling::new();
+        let pull = pad.peer_query(&mut query)
+            && query
+                .has_scheduling_mode_with_flags(gst::PadMode::Pull, gst::SchedulingFlags::SEEKABLE);
+        let mode = if pull {
+            gst::PadMode::Pull
+        } else {
+            gst::PadMode::Push
+        };
+        gst::debug!(CAT, imp = self, "activating in {mode:?} mode");
+        pad.activate_mode(mode, true)
+            .map_err(|e| gst::loggable_error!(CAT, "cannot activate: {e}"))
+    }
+
+    fn sink_activate_mode(
+        &self,
+        pad: &gst::Pad,
+        mode: gst::PadMode,
+        active: bool,
+    ) -> Result<(), gst::LoggableError> {
+        if mode != gst::PadMode::Pull {
+            return Ok(());
+        }
+        if !active {
+            return pad
+                .stop_task()
+                .map_err(|e| gst::loggable_error!(CAT, "cannot stop the task: {e}"));
+        }
+        *lock(&self.pull_offset) = 0;
+        let weak = self.obj().downgrade();
+        pad.start_task(move || {
+            if let Some(obj) = weak.upgrade() {
+                obj.imp().pull_loop();
+            }
+        })
+        .map_err(|e| gst::loggable_error!(CAT, "cannot start the task: {e}"))
+    }
+
+    /// One step of pull mode: the next block into the same path as pushed data.
+    fn pull_loop(&self) {
+        let offset = *lock(&self.pull_offset);
+        let result = self
+            .sinkpad
+            .pull_range(offset, PULL_BLOCK)
+            .and_then(|buffer| {
+                *lock(&self.pull_offset) = offset + buffer.size() as u64;
+                self.chain(buffer)
+            });
+        match result {
+            Ok(_) => {}
+            Err(gst::FlowError::Eos) => {
+                self.sink_event(&self.sinkpad, gst::event::Eos::new());
+                let _ = self.sinkpad.pause_task();
+            }
+            Err(gst::FlowError::Flushing) => {
+                let _ = self.sinkpad.pause_task();
+            }
+            Err(err) => {
+                if err != gst::FlowError::Error {
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Failed,
+                        ("Streaming stopped: {:?}", err)
+                    );
+                }
+                for p in lock(&self.state)
+                    .pads
+                    .iter()
+                    .map(|p| p.pad.clone())
+                    .collect::<Vec<_>>()
+                {
+                    p.push_event(gst::event::Eos::new());
+                }
+                let _ = self.sinkpad.pause_task();
+            }
+        }
+    }
+
     fn src_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
         if let gst::EventView::Seek(_) = event.view() {
             gst::debug!(CAT, imp = self, "seeking is not supported (push mode)");
@@ -401,12 +494,27 @@ impl ObjectSubclass for FragMp4Demux {
                     |imp| imp.sink_event(pad, event),
                 )
             })
+            .activate_function(|pad, parent| {
+                FragMp4Demux::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::loggable_error!(CAT, "panic in activate")),
+                    |imp| imp.sink_activate(pad),
+                )
+            })
+            .activatemode_function(|pad, parent, mode, active| {
+                FragMp4Demux::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::loggable_error!(CAT, "panic in activatemode")),
+                    |imp| imp.sink_activate_mode(pad, mode, active),
+                )
+            })
             .build();
         Self {
             sinkpad,
             settings: Mutex::new(Settings::default()),
             state: Mutex::new(State::default()),
             flow: Mutex::new(gst_base::UniqueFlowCombiner::new()),
+            pull_offset: Mutex::new(0),
         }
     }
 }

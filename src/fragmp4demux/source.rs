@@ -53,26 +53,63 @@ impl ByteSource for AdapterSource {
     }
 
     fn slice(region: &Region, offset: usize, size: usize) -> gst::Buffer {
-        let end = offset + size;
-        let mut out: Option<gst::Buffer> = None;
-        for (start, buffer) in &region.0 {
-            let stop = start + buffer.size();
-            if stop <= offset || *start >= end {
-                continue;
-            }
-            let from = offset.max(*start) - start;
-            let to = end.min(stop) - start;
-            let Ok(piece) = buffer.copy_region(gst::BufferCopyFlags::MEMORY, from..to) else {
-                continue;
-            };
-            out = Some(match out {
-                None => piece,
-                Some(mut acc) => {
-                    acc.append(piece);
-                    acc
-                }
-            });
+        let count = region.pieces(offset, size).count();
+        if count > MAX_MEMORIES {
+            // A buffer holds at most 16 memories (GStreamer would merge more, one copy per
+            // append): a sample spread over more input memories is copied once.
+            return copy(region.pieces(offset, size), size);
         }
-        out.unwrap_or_default()
+        let mut out = gst::Buffer::new();
+        {
+            let b = out.get_mut().expect("new buffer");
+            for (mem, from, to) in region.pieces(offset, size) {
+                b.append_memory(mem.share(from..to));
+            }
+        }
+        out
     }
+}
+
+impl Region {
+    /// The input memories holding `size` bytes at `offset`, each with the range of it
+    /// that belongs to them.
+    fn pieces(
+        &self,
+        offset: usize,
+        size: usize,
+    ) -> impl Iterator<Item = (&gst::MemoryRef, usize, usize)> {
+        let end = offset + size;
+        let first = self
+            .0
+            .partition_point(|(start, _)| *start <= offset)
+            .saturating_sub(1);
+        self.0[first..]
+            .iter()
+            .take_while(move |(start, _)| *start < end)
+            .flat_map(move |(start, buffer)| {
+                let mut at = *start;
+                buffer.iter_memories().filter_map(move |mem| {
+                    let mem_start = at;
+                    at += mem.size();
+                    let (from, to) = (mem_start.max(offset), at.min(end));
+                    (from < to).then(|| (mem, from - mem_start, to - mem_start))
+                })
+            })
+    }
+}
+
+/// Most memories a `GstBuffer` holds without merging them.
+const MAX_MEMORIES: usize = 16;
+
+fn copy<'a>(
+    pieces: impl Iterator<Item = (&'a gst::MemoryRef, usize, usize)>,
+    size: usize,
+) -> gst::Buffer {
+    let mut data = Vec::with_capacity(size);
+    for (mem, from, to) in pieces {
+        if let Ok(map) = mem.map_readable() {
+            data.extend_from_slice(&map[from..to]);
+        }
+    }
+    gst::Buffer::from_mut_slice(data)
 }

@@ -62,13 +62,20 @@ impl Demuxed {
 /// Feeds `bytes` in pieces of `step` bytes into `fragmp4demux {props}` and collects the
 /// output of every pad until EOS or an error.
 pub fn demux(bytes: &[u8], step: usize, props: &str) -> Demuxed {
+    run_demux("appsrc name=src format=bytes", Some((bytes, step)), props)
+}
+
+/// Reads `path` with `filesrc ! fragmp4demux {props}` (pull mode).
+pub fn demux_file(path: &std::path::Path, props: &str) -> Demuxed {
+    run_demux(&format!("filesrc location={}", path.display()), None, props)
+}
+
+fn run_demux(source: &str, feed: Option<(&[u8], usize)>, props: &str) -> Demuxed {
     super::init();
-    let pipeline = gst::parse::launch(&format!(
-        "appsrc name=src format=bytes ! fragmp4demux name=demux {props}"
-    ))
-    .expect("demux pipeline")
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    let pipeline = gst::parse::launch(&format!("{source} ! fragmp4demux name=demux {props}"))
+        .expect("demux pipeline")
+        .downcast::<gst::Pipeline>()
+        .unwrap();
     let pads: Arc<Mutex<Vec<Arc<Mutex<DemuxPad>>>>> = Arc::default();
     let demux = pipeline.by_name("demux").unwrap();
     let weak = pipeline.downgrade();
@@ -121,22 +128,24 @@ pub fn demux(bytes: &[u8], step: usize, props: &str) -> Demuxed {
         queue.sync_state_with_parent().unwrap();
         pad.link(&queue.static_pad("sink").unwrap()).unwrap();
     });
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    src.set_max_bytes(0);
     pipeline.set_state(gst::State::Playing).unwrap();
-    for piece in bytes.chunks(step.max(1)) {
-        if src
-            .push_buffer(gst::Buffer::from_slice(piece.to_vec()))
-            .is_err()
-        {
-            break;
+    if let Some((bytes, step)) = feed {
+        let src = pipeline
+            .by_name("src")
+            .unwrap()
+            .downcast::<gst_app::AppSrc>()
+            .unwrap();
+        src.set_max_bytes(0);
+        for piece in bytes.chunks(step.max(1)) {
+            if src
+                .push_buffer(gst::Buffer::from_slice(piece.to_vec()))
+                .is_err()
+            {
+                break;
+            }
         }
+        let _ = src.end_of_stream();
     }
-    let _ = src.end_of_stream();
     let mut error = None;
     let mut warnings = Vec::new();
     let bus = pipeline.bus().unwrap();
