@@ -124,6 +124,8 @@ fn files_from_ffmpeg_and_mp4mux() {
     for (name, flags) in [
         ("ffmpeg-frag", "frag_keyframe+empty_moov+default_base_moof"),
         ("ffmpeg-cmaf", "cmaf+separate_moof+frag_every_frame"),
+        // Without default_base_moof: explicit base_data_offset from the file start.
+        ("ffmpeg-base", "frag_keyframe+empty_moov"),
     ] {
         let out = std::env::temp_dir().join(format!("fragmp4-{name}-{}.mp4", std::process::id()));
         let status = Command::new("ffmpeg")
