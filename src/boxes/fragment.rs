@@ -34,17 +34,21 @@ pub struct TrafDesc<'a> {
     pub samples: &'a [SampleDesc],
 }
 
-const TFHD_DEFAULT_DURATION: u32 = 0x00_0008;
-const TFHD_DEFAULT_SIZE: u32 = 0x00_0010;
-const TFHD_DEFAULT_FLAGS: u32 = 0x00_0020;
-const TFHD_DEFAULT_BASE_IS_MOOF: u32 = 0x02_0000;
+// `tfhd` and `trun` flags (ISO/IEC 14496-12 8.8.7, 8.8.8), shared with the reader.
+pub(crate) const TFHD_BASE_DATA_OFFSET: u32 = 0x00_0001;
+pub(crate) const TFHD_SAMPLE_DESCRIPTION: u32 = 0x00_0002;
+pub(crate) const TFHD_DEFAULT_DURATION: u32 = 0x00_0008;
+pub(crate) const TFHD_DEFAULT_SIZE: u32 = 0x00_0010;
+pub(crate) const TFHD_DEFAULT_FLAGS: u32 = 0x00_0020;
+pub(crate) const TFHD_DURATION_IS_EMPTY: u32 = 0x01_0000;
+pub(crate) const TFHD_DEFAULT_BASE_IS_MOOF: u32 = 0x02_0000;
 
-const TRUN_DATA_OFFSET: u32 = 0x00_0001;
-const TRUN_FIRST_SAMPLE_FLAGS: u32 = 0x00_0004;
-const TRUN_DURATION: u32 = 0x00_0100;
-const TRUN_SIZE: u32 = 0x00_0200;
-const TRUN_FLAGS: u32 = 0x00_0400;
-const TRUN_CTS: u32 = 0x00_0800;
+pub(crate) const TRUN_DATA_OFFSET: u32 = 0x00_0001;
+pub(crate) const TRUN_FIRST_SAMPLE_FLAGS: u32 = 0x00_0004;
+pub(crate) const TRUN_DURATION: u32 = 0x00_0100;
+pub(crate) const TRUN_SIZE: u32 = 0x00_0200;
+pub(crate) const TRUN_FLAGS: u32 = 0x00_0400;
+pub(crate) const TRUN_CTS: u32 = 0x00_0800;
 
 /// How a `trun` encodes the sample flags.
 enum FlagsLayout {

@@ -1,6 +1,11 @@
 //! Reads a `moof` into the list of samples it describes, with their place in the stream.
 
 use super::movie::Movie;
+use crate::boxes::fragment::{
+    TFHD_BASE_DATA_OFFSET, TFHD_DEFAULT_BASE_IS_MOOF, TFHD_DEFAULT_DURATION, TFHD_DEFAULT_FLAGS,
+    TFHD_DEFAULT_SIZE, TFHD_DURATION_IS_EMPTY, TFHD_SAMPLE_DESCRIPTION, TRUN_CTS, TRUN_DATA_OFFSET,
+    TRUN_DURATION, TRUN_FIRST_SAMPLE_FLAGS, TRUN_FLAGS, TRUN_SIZE,
+};
 use crate::boxes::reader::{BoxReader, ReadError};
 
 /// Most samples one `moof` may describe; bounds the memory a hostile count field can claim.
@@ -30,21 +35,6 @@ pub struct MoofInfo {
     pub offset: u64,
     pub samples: Vec<SampleRef>,
 }
-
-const TFHD_BASE_DATA_OFFSET: u32 = 0x00_0001;
-const TFHD_SAMPLE_DESCRIPTION: u32 = 0x00_0002;
-const TFHD_DEFAULT_DURATION: u32 = 0x00_0008;
-const TFHD_DEFAULT_SIZE: u32 = 0x00_0010;
-const TFHD_DEFAULT_FLAGS: u32 = 0x00_0020;
-const TFHD_DURATION_IS_EMPTY: u32 = 0x01_0000;
-const TFHD_DEFAULT_BASE_IS_MOOF: u32 = 0x02_0000;
-
-const TRUN_DATA_OFFSET: u32 = 0x00_0001;
-const TRUN_FIRST_SAMPLE_FLAGS: u32 = 0x00_0004;
-const TRUN_DURATION: u32 = 0x00_0100;
-const TRUN_SIZE: u32 = 0x00_0200;
-const TRUN_FLAGS: u32 = 0x00_0400;
-const TRUN_CTS: u32 = 0x00_0800;
 
 /// `sample_is_non_sync_sample` in `sample_flags`.
 const NON_SYNC: u32 = 0x0001_0000;

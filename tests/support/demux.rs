@@ -180,50 +180,8 @@ fn run_demux(source: &str, feed: Option<(&[u8], usize)>, props: &str) -> Demuxed
 /// Demuxes `path` with `fragmp4demux` and decodes each named pad with decodebin;
 /// returns the decoded frame counts.
 pub fn decode(path: &std::path::Path, pads: &[&str]) -> Vec<u64> {
-    super::init();
-    let mut desc = format!("filesrc location={} ! fragmp4demux name=d", path.display());
-    for (i, p) in pads.iter().enumerate() {
-        desc.push_str(&format!(
-            " d.{p} ! queue ! decodebin ! appsink name=s{i} sync=false"
-        ));
-    }
-    let pipeline = gst::parse::launch(&desc)
-        .expect("decode pipeline")
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let counts: Vec<Arc<Mutex<u64>>> = (0..pads.len())
-        .map(|i| {
-            let n = Arc::new(Mutex::new(0u64));
-            let nn = n.clone();
-            let sink = pipeline
-                .by_name(&format!("s{i}"))
-                .unwrap()
-                .downcast::<gst_app::AppSink>()
-                .unwrap();
-            sink.set_callbacks(
-                gst_app::AppSinkCallbacks::builder()
-                    .new_sample(move |s| {
-                        s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                        *nn.lock().unwrap() += 1;
-                        Ok(gst::FlowSuccess::Ok)
-                    })
-                    .build(),
-            );
-            n
-        })
-        .collect();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let bus = pipeline.bus().unwrap();
-    for msg in bus.iter_timed(gst::ClockTime::from_seconds(60)) {
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => {
-                let _ = pipeline.set_state(gst::State::Null);
-                panic!("fragmp4demux decode: {} ({:?})", e.error(), e.debug());
-            }
-            _ => {}
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    counts.iter().map(|n| *n.lock().unwrap()).collect()
+    super::judges::demux_decode(path, "fragmp4demux", pads)
+        .iter()
+        .map(|d| d.frames)
+        .collect()
 }

@@ -59,8 +59,13 @@ pub struct Decoded {
 
 /// Demuxes with qtdemux and decodes each named stream (`video_0`, `audio_0`, ...).
 pub fn qtdemux_decode(path: &Path, streams: &[&str]) -> Vec<Decoded> {
+    demux_decode(path, "qtdemux", streams)
+}
+
+/// Demuxes with `demuxer` and decodes each named src pad with decodebin.
+pub fn demux_decode(path: &Path, demuxer: &str, streams: &[&str]) -> Vec<Decoded> {
     super::init();
-    let mut desc = format!("filesrc location={} ! qtdemux name=d", path.display());
+    let mut desc = format!("filesrc location={} ! {demuxer} name=d", path.display());
     for (i, s) in streams.iter().enumerate() {
         desc.push_str(&format!(
             " d.{s} ! queue ! decodebin ! appsink name=s{i} sync=false"
@@ -109,7 +114,7 @@ pub fn qtdemux_decode(path: &Path, streams: &[&str]) -> Vec<Decoded> {
             gst::MessageView::Eos(_) => break,
             gst::MessageView::Error(e) => {
                 let _ = pipeline.set_state(gst::State::Null);
-                panic!("qtdemux decode: {} ({:?})", e.error(), e.debug());
+                panic!("{demuxer} decode: {} ({:?})", e.error(), e.debug());
             }
             _ => {}
         }
