@@ -115,14 +115,22 @@ fn stream() -> Vec<u8> {
         (0, &[aus(7), aus(8)]),
         0,
     ));
-    // A box the demuxer skips between fragments.
-    s.extend([0, 0, 0, 12, b'f', b'r', b'e', b'e', 9, 9, 9, 9]);
+    // Boxes the demuxer skips between fragments: free, styp, sidx, and an unknown one.
+    for kind in [b"free", b"styp", b"sidx", b"zzzz"] {
+        s.extend([0, 0, 0, 12]);
+        s.extend(kind);
+        s.extend([9, 9, 9, 9]);
+    }
     s.extend(chunk(
         2,
         (9000, &[vs(40, true, 3000)]),
         (2048, &[aus(9)]),
         3,
     ));
+    // An index at the end, with a 64-bit size.
+    s.extend([
+        0, 0, 0, 1, b'm', b'f', b'r', b'a', 0, 0, 0, 0, 0, 0, 0, 20, 1, 2, 3, 4,
+    ]);
     s
 }
 
