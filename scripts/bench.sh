@@ -115,14 +115,14 @@ done
 echo "(ffmpeg runs one process without demux/parse threads: its row is not comparable on context switches)"
 
 # Demuxing the fragmented output back: fragmp4demux against qtdemux on the same file.
+# Both read the file in pull mode, so whole pipelines are compared (no baseline).
 fmp4="$dir/out/fragmp4mux.mp4"
 declare -A dcmd
 demux_cmd() { echo "gst-launch-1.0 -q filesrc location=$fmp4 ! $1 name=d d.video_0 ! queue ! fakesink d.audio_0 ! queue ! fakesink"; }
 dcmd[fragmp4demux]=$(demux_cmd fragmp4demux)
 dcmd[qtdemux]=$(demux_cmd qtdemux)
-dcmd[filesrc]="gst-launch-1.0 -q filesrc location=$fmp4 ! fakesink"
 declare -A dres
-for name in filesrc fragmp4demux qtdemux; do
+for name in fragmp4demux qtdemux; do
   echo "== demux $name: $runs runs" >&2
   cpus=()
   for _ in $(seq "$runs"); do
@@ -139,17 +139,14 @@ for name in filesrc fragmp4demux qtdemux; do
   dres[$name]="$min $m $w $instr"
 done
 echo
-echo "demuxing $fmp4 ($samples samples; cost = pipeline minus filesrc ! fakesink):"
-printf '| %-12s | %9s | %13s | %12s | %8s | %12s |\n' demuxer "CPU min s" "demux µs/smp" "instr/smp" "x frag" "peak RSS MB"
-printf '|%s|\n' "--------------|-----------|---------------|--------------|----------|--------------"
-read -r smin _ _ sinstr <<< "${dres[filesrc]}"
-read -r _ _ _ finstr <<< "${dres[fragmp4demux]}"
+echo "demuxing $fmp4 ($samples samples), whole pipelines (filesrc ! demuxer ! queue ! fakesink per track):"
+printf '| %-12s | %9s | %10s | %12s | %8s | %8s | %12s |\n' demuxer "CPU min s" "µs/smp" "instr/smp" "x frag" "ctx/smp" "peak RSS MB"
+printf '|%s|\n' "--------------|-----------|------------|--------------|----------|----------|--------------"
+read -r fmin _ _ finstr <<< "${dres[fragmp4demux]}"
 for name in fragmp4demux qtdemux; do
-  read -r min rss _ instr <<< "${dres[$name]}"
-  awk -v n="$name" -v min="$min" -v rss="$rss" -v instr="$instr" -v smin="$smin" -v sinstr="$sinstr" \
-      -v fin="$finstr" -v smp="$samples" 'BEGIN {
-    rin = (fin - sinstr > 0) ? (instr - sinstr) / (fin - sinstr) : 0;
-    printf "| %-12s | %9.3f | %13.2f | %12.0f | %8.2f | %12.1f |\n",
-      n, min, (min - smin) * 1e6 / smp, (instr - sinstr) / smp, rin, rss / 1024
+  read -r min rss ctx instr <<< "${dres[$name]}"
+  awk -v n="$name" -v min="$min" -v rss="$rss" -v ctx="$ctx" -v instr="$instr" -v fin="$finstr" -v smp="$samples" 'BEGIN {
+    printf "| %-12s | %9.3f | %10.2f | %12.0f | %8.2f | %8.2f | %12.1f |\n",
+      n, min, min * 1e6 / smp, instr / smp, (fin > 0 ? instr / fin : 0), ctx / smp, rss / 1024
   }'
 done
