@@ -160,6 +160,10 @@ fn run_demux(source: &str, feed: Option<(&[u8], usize)>, props: &str) -> Demuxed
             _ => {}
         }
     }
+    if error.is_some() {
+        // What the demuxer pushed before its error may still sit in the queues.
+        drain_queues(&pipeline);
+    }
     let stats = demux.property::<gst::Structure>("stats");
     pipeline.set_state(gst::State::Null).unwrap();
     let mut pads: Vec<DemuxPad> = pads
@@ -184,4 +188,25 @@ pub fn decode(path: &std::path::Path, pads: &[&str]) -> Vec<u64> {
         .iter()
         .map(|d| d.frames)
         .collect()
+}
+
+/// Waits (at most 2 s) until every `queue` of `pipeline` is empty, and a little for the
+/// buffer each may be handing to its sink.
+fn drain_queues(pipeline: &gst::Pipeline) {
+    let queues: Vec<gst::Element> = pipeline
+        .iterate_elements()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.factory().is_some_and(|f| f.name() == "queue"))
+        .collect();
+    for _ in 0..200 {
+        if queues
+            .iter()
+            .all(|q| q.property::<u32>("current-level-buffers") == 0)
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
 }
