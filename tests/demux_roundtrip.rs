@@ -226,3 +226,31 @@ fn a_second_init_segment_updates_the_caps() {
         .collect();
     assert_eq!(widths, [64, 96]);
 }
+
+/// A recording into a file (durations patched in, `mfra` index at the end) reads back
+/// in pull mode with every sample.
+#[test]
+fn a_recorded_file_with_its_index() {
+    let path = std::env::temp_dir().join(format!("fragmp4-recorded-{}.mp4", std::process::id()));
+    pipeline::run_to_eos(
+        &format!(
+            "videotestsrc num-buffers=40 ! video/x-raw,width=96,height=64,framerate=30/1 \
+             ! x264enc speed-preset=ultrafast key-int-max=10 ! h264parse ! m.video_0 \
+             audiotestsrc num-buffers=50 ! audio/x-raw,rate=48000,channels=1 ! avenc_aac ! aacparse ! m.audio_0 \
+             fragmp4mux name=m fragment-duration=300000000 ! filesink location={}",
+            path.display()
+        ),
+        60,
+    );
+    let file = mp4::parse(&std::fs::read(&path).unwrap());
+    assert!(
+        file.top_level.iter().any(|b| b == "mfra"),
+        "{:?}",
+        file.top_level
+    );
+    let d = demux_file(&path, "");
+    assert_eq!(d.error, None);
+    assert_eq!(d.pad("video_0").buffers.len(), 40);
+    assert_eq!(d.pad("audio_0").buffers.len(), file.samples[&2].len());
+    let _ = std::fs::remove_file(path);
+}

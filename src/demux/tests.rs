@@ -496,3 +496,27 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn tracks_that_are_neither_video_nor_audio_are_skipped() {
+    let mut s = init();
+    // The audio track's handler becomes a text one.
+    let at = s
+        .windows(4)
+        .position(|w| w == b"soun")
+        .expect("soun handler");
+    s[at..at + 4].copy_from_slice(b"text");
+    let mut d = Demuxer::new(VecSource::default());
+    d.source_mut().push(&s);
+    let Some(Event::Movie(movie)) = d.next_event().unwrap() else {
+        panic!("a movie")
+    };
+    assert_eq!(movie.tracks.len(), 1);
+    assert_eq!(movie.skipped.len(), 1);
+    assert_eq!(movie.skipped[0].track_id, 2);
+    assert!(
+        movie.skipped[0].why.contains("'text'"),
+        "{}",
+        movie.skipped[0].why
+    );
+}
