@@ -11,6 +11,9 @@ use crate::boxes::reader::{BoxHeader, BoxReader, ReadError, fourcc_str};
 /// Largest `moov` or `moof` the demuxer holds in memory before parsing it.
 pub const MAX_META_BOX: u64 = 64 << 20;
 
+/// Largest payload one `moof` may describe: it is held until complete.
+pub const MAX_FRAGMENT_PAYLOAD: u64 = 1 << 30;
+
 /// Bytes queued for the demuxer, front first.
 pub trait ByteSource {
     /// A run of bytes taken out of the queue (the payload of one `moof`'s samples).
@@ -86,6 +89,10 @@ pub enum DemuxError {
         track_id: u32,
         offset: u64,
     },
+    #[error(
+        "'moof' at byte {moof} describes {size} bytes of samples, more than the {limit}-byte limit"
+    )]
+    PayloadTooLarge { moof: u64, size: u64, limit: u64 },
     #[error("the stream ends inside '{kind}' at byte {offset}")]
     Truncated { kind: String, offset: u64 },
 }
@@ -399,6 +406,13 @@ fn pending<R>(info: MoofInfo, movie: &Movie) -> Result<Option<Pending<R>>, Demux
         .map(|s| s.offset + u64::from(s.size))
         .max()
         .unwrap_or(start);
+    if end - start > MAX_FRAGMENT_PAYLOAD {
+        return Err(DemuxError::PayloadTooLarge {
+            moof: info.offset,
+            size: end - start,
+            limit: MAX_FRAGMENT_PAYLOAD,
+        });
+    }
     let timescale = |id| movie.track(id).map_or(1, |t| t.desc.timescale.max(1));
     samples.sort_by_cached_key(|s| {
         u128::from(s.dts) * 1_000_000_000 / u128::from(timescale(s.track_id))

@@ -341,6 +341,16 @@ fn hostile_sizes_neither_panic_nor_allocate() {
     let err = demux(&s, 1000).unwrap_err();
     assert!(err.to_string().contains("sample_count"), "{err}");
 
+    // A sample size that makes the fragment's payload 4 GiB: refused, not awaited.
+    let mut far = init();
+    let mut c = chunk(1, (0, &[vs(5, true, 0)]), (0, &[]), 0);
+    let tfhd = find(&c, b"tfhd");
+    // The video tfhd carries default size 5 (one sample): make it 4 GiB - 1.
+    patch(&mut c, tfhd + 20, u32::MAX);
+    far.extend(&c);
+    let err = demux(&far, 1000).unwrap_err();
+    assert!(matches!(err, DemuxError::PayloadTooLarge { .. }), "{err}");
+
     let mut huge = init();
     huge.extend([0xff, 0xff, 0xff, 0xff, b'm', b'o', b'o', b'f']);
     let err = demux(&huge, 1000).unwrap_err();
