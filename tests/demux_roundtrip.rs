@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::demux::{Demuxed, decode, demux, demux_file};
+use support::demux::{Demuxed, decode, demux, demux_file, demux_pipe};
 use support::pipeline::{self, Input};
 use support::{check, mp4};
 
@@ -89,6 +89,11 @@ fn round_trip(launch: &str, pads: &[&str]) -> (Vec<u8>, Demuxed) {
     assert_eq!(
         pulled.pads, whole.pads,
         "pull mode (filesrc) gives the same result"
+    );
+    let piped = demux_pipe(&output.bytes, "");
+    assert_eq!(
+        piped.pads, whole.pads,
+        "a pipe (fdsrc) gives the same result"
     );
     let decoded = decode(&path, pads);
     for (pad, frames) in pads.iter().zip(&decoded) {

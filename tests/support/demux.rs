@@ -70,6 +70,23 @@ pub fn demux_file(path: &std::path::Path, props: &str) -> Demuxed {
     run_demux(&format!("filesrc location={}", path.display()), None, props)
 }
 
+/// Writes `bytes` into an OS pipe read by `fdsrc ! fragmp4demux {props}` (push mode, as
+/// from `ffmpeg ... -f mp4 - | gst-launch-1.0 fdsrc ...`).
+pub fn demux_pipe(bytes: &[u8], props: &str) -> Demuxed {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let (reader, mut writer) = std::io::pipe().expect("a pipe");
+    let data = bytes.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = writer.write_all(&data);
+        // Dropping the writer closes the pipe: fdsrc sees EOF.
+    });
+    let d = run_demux(&format!("fdsrc fd={}", reader.as_raw_fd()), None, props);
+    feeder.join().expect("feeder");
+    drop(reader);
+    d
+}
+
 fn run_demux(source: &str, feed: Option<(&[u8], usize)>, props: &str) -> Demuxed {
     super::init();
     let pipeline = gst::parse::launch(&format!("{source} ! fragmp4demux name=demux {props}"))
