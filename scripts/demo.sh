@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the plugin, muxes test video (x264enc, B-frames) and audio (avenc_aac) with
-# fragmp4mux into target/demo/demo.mp4, and proves the file valid with ffprobe, ffmpeg
-# and qtdemux before printing its structure.
+# fragmp4mux into target/demo/demo.mp4, and proves the file valid with ffprobe, ffmpeg,
+# qtdemux and (fragmented) fragmp4demux before printing its structure.
 #
 # Optional environment: DEMO_MODE (fragmented|progressive), DEMO_SECONDS (5),
 # DEMO_WIDTH x DEMO_HEIGHT (640x360).
@@ -44,6 +44,13 @@ echo "== qtdemux ! decodebin"
 gst-launch-1.0 -q filesrc location="$out" ! qtdemux name=d \
   d.video_0 ! queue ! decodebin ! fakesink \
   d.audio_0 ! queue ! decodebin ! fakesink
+
+if [ "$mode" = fragmented ]; then
+  echo "== fragmp4demux ! decodebin (the file read back by this plugin's demuxer)"
+  gst-launch-1.0 -q filesrc location="$out" ! fragmp4demux name=dd \
+    dd.video_0 ! queue ! decodebin ! fakesink \
+    dd.audio_0 ! queue ! decodebin ! fakesink
+fi
 
 echo "== structure (parsed by mp4-atom)"
 cargo run --locked -q --example mp4-summary -- "$out"
