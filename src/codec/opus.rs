@@ -17,62 +17,47 @@ pub struct OpusHead {
     pub mapping: Option<(u8, u8, Vec<u8>)>,
 }
 
-/// Parses an `OpusHead` packet (RFC 7845 5.1; little-endian fields).
-pub fn parse_opus_head(d: &[u8]) -> Result<OpusHead, CodecError> {
-    let bad = |why: &str| CodecError::invalid("OpusHead", why);
-    if d.len() < 19 || &d[..8] != b"OpusHead" {
-        return Err(bad("not an OpusHead of at least 19 bytes"));
-    }
-    if d[8] >> 4 != 0 {
-        return Err(bad("unsupported version"));
-    }
-    let channels = d[9];
-    if channels == 0 {
-        return Err(bad("0 channels"));
-    }
-    let mapping_family = d[18];
-    let mapping = if mapping_family == 0 {
-        None
-    } else {
-        let table = d
-            .get(19..21 + usize::from(channels))
-            .ok_or_else(|| bad("channel mapping table truncated"))?;
-        Some((table[0], table[1], table[2..].to_vec()))
-    };
-    Ok(OpusHead {
-        channels,
-        pre_skip: u16::from_le_bytes([d[10], d[11]]),
-        input_rate: u32::from_le_bytes([d[12], d[13], d[14], d[15]]),
-        output_gain: i16::from_le_bytes([d[16], d[17]]),
-        mapping_family,
-        mapping,
-    })
+/// `OpusHead` (RFC 7845 5.1) and `dOps` (Opus in ISO BMFF 4.3.2) hold the same fields after
+/// their version byte: little-endian in the former, big-endian in the latter.
+#[derive(Clone, Copy)]
+enum Order {
+    Little,
+    Big,
 }
 
-impl OpusHead {
-    /// The `dOps` body (big-endian fields).
-    pub fn dops(&self) -> Vec<u8> {
-        let mut b = vec![0, self.channels];
-        b.extend_from_slice(&self.pre_skip.to_be_bytes());
-        b.extend_from_slice(&self.input_rate.to_be_bytes());
-        b.extend_from_slice(&self.output_gain.to_be_bytes());
-        b.push(self.mapping_family);
-        if let Some((streams, coupled, table)) = &self.mapping {
-            b.push(*streams);
-            b.push(*coupled);
-            b.extend_from_slice(table);
+impl Order {
+    fn u16(self, b: [u8; 2]) -> u16 {
+        match self {
+            Order::Little => u16::from_le_bytes(b),
+            Order::Big => u16::from_be_bytes(b),
+        }
+    }
+
+    fn u32(self, b: [u8; 4]) -> u32 {
+        match self {
+            Order::Little => u32::from_le_bytes(b),
+            Order::Big => u32::from_be_bytes(b),
+        }
+    }
+
+    fn bytes<const N: usize>(self, mut b: [u8; N]) -> [u8; N] {
+        if matches!(self, Order::Little) {
+            b.reverse();
         }
         b
     }
 }
 
-/// Parses a `dOps` body back into the OpusHead fields.
-pub fn parse_dops(d: &[u8]) -> Result<OpusHead, CodecError> {
-    let bad = |why: &str| CodecError::invalid("dOps", why);
-    if d.len() < 11 || d[0] != 0 {
-        return Err(bad("not a version 0 dOps of at least 11 bytes"));
+/// Reads the fields after the version byte (`d[0]` is the version).
+fn parse_fields(d: &[u8], order: Order, what: &'static str) -> Result<OpusHead, CodecError> {
+    let bad = |why: &str| CodecError::invalid(what, why);
+    if d.len() < 11 {
+        return Err(bad("shorter than its 11 fixed bytes"));
     }
     let channels = d[1];
+    if channels == 0 {
+        return Err(bad("0 channels"));
+    }
     let mapping_family = d[10];
     let mapping = if mapping_family == 0 {
         None
@@ -84,29 +69,59 @@ pub fn parse_dops(d: &[u8]) -> Result<OpusHead, CodecError> {
     };
     Ok(OpusHead {
         channels,
-        pre_skip: u16::from_be_bytes([d[2], d[3]]),
-        input_rate: u32::from_be_bytes([d[4], d[5], d[6], d[7]]),
-        output_gain: i16::from_be_bytes([d[8], d[9]]),
+        pre_skip: order.u16([d[2], d[3]]),
+        input_rate: order.u32([d[4], d[5], d[6], d[7]]),
+        output_gain: order.u16([d[8], d[9]]) as i16,
         mapping_family,
         mapping,
     })
 }
 
+/// Parses an `OpusHead` packet (RFC 7845 5.1; little-endian fields).
+pub fn parse_opus_head(d: &[u8]) -> Result<OpusHead, CodecError> {
+    let bad = |why: &str| CodecError::invalid("OpusHead", why);
+    let Some(fields) = d.strip_prefix(b"OpusHead") else {
+        return Err(bad("no OpusHead magic"));
+    };
+    if fields.first().is_some_and(|v| v >> 4 != 0) {
+        return Err(bad("unsupported version"));
+    }
+    parse_fields(fields, Order::Little, "OpusHead")
+}
+
+/// Parses a `dOps` body back into the OpusHead fields.
+pub fn parse_dops(d: &[u8]) -> Result<OpusHead, CodecError> {
+    if d.first().is_some_and(|v| *v != 0) {
+        return Err(CodecError::invalid("dOps", "version is not 0"));
+    }
+    parse_fields(d, Order::Big, "dOps")
+}
+
 impl OpusHead {
-    /// The `OpusHead` packet (RFC 7845 5.1).
-    pub fn packet(&self) -> Vec<u8> {
-        let mut b = b"OpusHead".to_vec();
-        b.push(1);
-        b.push(self.channels);
-        b.extend_from_slice(&self.pre_skip.to_le_bytes());
-        b.extend_from_slice(&self.input_rate.to_le_bytes());
-        b.extend_from_slice(&self.output_gain.to_le_bytes());
+    /// The fields after a version byte, in `order`.
+    fn fields(&self, version: u8, order: Order) -> Vec<u8> {
+        let mut b = vec![version, self.channels];
+        b.extend_from_slice(&order.bytes(self.pre_skip.to_be_bytes()));
+        b.extend_from_slice(&order.bytes(self.input_rate.to_be_bytes()));
+        b.extend_from_slice(&order.bytes(self.output_gain.to_be_bytes()));
         b.push(self.mapping_family);
         if let Some((streams, coupled, table)) = &self.mapping {
             b.push(*streams);
             b.push(*coupled);
             b.extend_from_slice(table);
         }
+        b
+    }
+
+    /// The `dOps` body (big-endian fields).
+    pub fn dops(&self) -> Vec<u8> {
+        self.fields(0, Order::Big)
+    }
+
+    /// The `OpusHead` packet (RFC 7845 5.1).
+    pub fn packet(&self) -> Vec<u8> {
+        let mut b = b"OpusHead".to_vec();
+        b.extend(self.fields(1, Order::Little));
         b
     }
 }
