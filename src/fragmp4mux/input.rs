@@ -10,6 +10,13 @@ use super::state::*;
 use crate::codec::{self, track_format_from_caps};
 use crate::fragmenter::{Accepted, Sample};
 
+/// Vectors `take_all` fills on every wake-up, kept to be reused.
+#[derive(Default)]
+pub(super) struct TakeScratch {
+    pads: Vec<(FragMp4MuxPad, Option<PadKind>)>,
+    heads: Vec<Option<Head>>,
+}
+
 /// A pad's next buffer as the ordering sees it.
 struct Head {
     /// Running-time DTS (PTS where there is none).
@@ -202,19 +209,30 @@ impl FragMp4Mux {
         state: &mut State,
         timeout: bool,
     ) -> Result<(bool, bool), gst::ErrorMessage> {
-        let pads: Vec<(FragMp4MuxPad, Option<PadKind>)> = state
-            .pads
-            .iter()
-            .map(|p| {
-                let kind = p.latest().map(|f| PadKind {
-                    is_video: f.is_video,
-                    nal_length_size: f.nal_length_size,
-                    strip_temporal_delimiters: &f.entry.fourcc == b"av01",
-                });
-                (p.pad.clone(), kind)
-            })
-            .collect();
-        let mut heads = Vec::with_capacity(pads.len());
+        // The pad list and heads live in reused vectors: no allocation per wake-up.
+        let mut scratch = std::mem::take(&mut state.take_scratch);
+        let result = self.take_all_with(state, timeout, &mut scratch);
+        scratch.pads.clear();
+        scratch.heads.clear();
+        state.take_scratch = scratch;
+        result
+    }
+
+    fn take_all_with(
+        &self,
+        state: &mut State,
+        timeout: bool,
+        scratch: &mut TakeScratch,
+    ) -> Result<(bool, bool), gst::ErrorMessage> {
+        let TakeScratch { pads, heads } = scratch;
+        pads.extend(state.pads.iter().map(|p| {
+            let kind = p.latest().map(|f| PadKind {
+                is_video: f.is_video,
+                nal_length_size: f.nal_length_size,
+                strip_temporal_delimiters: &f.entry.fourcc == b"av01",
+            });
+            (p.pad.clone(), kind)
+        }));
         for (i, (pad, kind)) in pads.iter().enumerate() {
             let head = self.head(pad, *kind)?;
             state

@@ -174,6 +174,7 @@ pub(super) struct State {
     pub(super) recording: Option<recording::Recording>,
     /// Tracks whose frame-grid shift (T3) was logged.
     pub(super) snap_logged: std::collections::HashSet<usize>,
+    pub(super) take_scratch: super::input::TakeScratch,
 }
 
 impl State {
@@ -210,6 +211,7 @@ impl State {
             recorder: None,
             recording: None,
             snap_logged: Default::default(),
+            take_scratch: Default::default(),
         }
     }
 
