@@ -321,3 +321,75 @@ fn payloads_are_not_copied() {
     assert_eq!(samples, 10);
     p.set_state(gst::State::Null).unwrap();
 }
+
+/// A flush in push mode drops what was half read; the stream then restarts at a box
+/// boundary (here from its start) on the same pads.
+#[test]
+fn a_flush_restarts_at_a_box_boundary() {
+    use gst::prelude::*;
+    let (_, output) = pipeline::run(
+        "videotestsrc num-buffers=30 ! video/x-raw,width=64,height=64,framerate=30/1 \
+         ! x264enc speed-preset=ultrafast key-int-max=10 ! h264parse ! mux.video_0 \
+         fragmp4mux name=mux fragment-duration=300000000 ! appsink name=sink",
+    );
+    let bytes = output.bytes;
+    let p = gst::parse::launch(
+        "appsrc name=src format=bytes ! fragmp4demux name=d ! appsink name=out sync=false",
+    )
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = p
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let out = p
+        .by_name("out")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = count.clone();
+    out.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |s| {
+                s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    p.set_state(gst::State::Playing).unwrap();
+    // Half the stream, then a flush in the middle of a box.
+    let half = bytes.len() / 2;
+    src.push_buffer(gst::Buffer::from_slice(bytes[..half].to_vec()))
+        .unwrap();
+    let sink = p.by_name("d").unwrap().static_pad("sink").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let before = count.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        before > 0 && before < 30,
+        "{before} samples from the first half"
+    );
+    assert!(sink.send_event(gst::event::FlushStart::new()));
+    assert!(sink.send_event(gst::event::FlushStop::new(true)));
+    src.push_buffer(gst::Buffer::from_slice(bytes.clone()))
+        .unwrap();
+    src.end_of_stream().unwrap();
+    let bus = p.bus().unwrap();
+    let msg = bus
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(20),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("EOS or error");
+    assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{msg:?}");
+    p.set_state(gst::State::Null).unwrap();
+    assert_eq!(
+        p.by_name("d").unwrap().num_src_pads(),
+        0,
+        "pads removed at NULL"
+    );
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), before + 30);
+}
