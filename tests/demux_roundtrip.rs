@@ -145,6 +145,19 @@ fn h264_aac_in_every_fragmented_mode() {
             "{props}"
         );
         assert!(video.get::<u64>("bitrate").unwrap() > 0);
+        // One message per moof, with its sequence number and the tracks it held.
+        let sequences: Vec<u32> = demuxed
+            .fragments
+            .iter()
+            .map(|m| m.get::<u32>("sequence-number").unwrap())
+            .collect();
+        let want: Vec<u32> = file.chunks.iter().map(|c| c.sequence).collect();
+        assert_eq!(sequences, want, "{props}");
+        for (m, c) in demuxed.fragments.iter().zip(&file.chunks) {
+            let tracks = m.get::<gst::Array>("tracks").unwrap();
+            let with_samples = c.trafs.iter().filter(|t| t.samples > 0).count();
+            assert_eq!(tracks.len(), with_samples, "{props}");
+        }
         let span = video.get::<u64>("max-span").unwrap();
         assert!(span > 0 && span <= 1_100_000_000, "{props}: span {span}");
     }

@@ -35,16 +35,17 @@ impl TrackStats {
         });
     }
 
-    /// Closes the fragment being read, if this track had samples in it.
-    pub fn fragment_end(&mut self) {
+    /// Closes the fragment being read; true if this track had samples in it.
+    pub fn fragment_end(&mut self) -> bool {
         let Some((lo, hi, d)) = self.open.take() else {
-            return;
+            return false;
         };
         let span = u64::try_from(hi - lo).unwrap_or(0) + u64::from(d);
         self.fragments += 1;
         self.last_span = Some(span);
         self.min_span = Some(self.min_span.map_or(span, |m| m.min(span)));
         self.max_span = Some(self.max_span.map_or(span, |m| m.max(span)));
+        true
     }
 
     /// Bits per second over the samples seen, given the track timescale.

@@ -47,6 +47,7 @@ enum Out {
     Event(gst::Pad, gst::Event),
     Buffer(gst::Pad, gst::Buffer),
     List(gst::Pad, gst::BufferList),
+    Message(gst::Message),
 }
 
 pub struct FragMp4Demux {
@@ -135,8 +136,11 @@ impl FragMp4Demux {
                 );
             }
             Event::FragmentEnd { sequence } => {
+                let mut tracks = Vec::new();
                 for p in &mut state.pads {
-                    p.stats.fragment_end();
+                    if p.stats.fragment_end() {
+                        tracks.push(p.stats_structure().to_send_value());
+                    }
                     if !state.passthrough {
                         continue;
                     }
@@ -155,6 +159,13 @@ impl FragMp4Demux {
                         ),
                     }
                 }
+                let s = gst::Structure::builder("fragmp4demux-fragment")
+                    .field("sequence-number", sequence)
+                    .field("tracks", gst::Array::from_values(tracks))
+                    .build();
+                outs.push(Out::Message(
+                    gst::message::Element::builder(s).src(&*self.obj()).build(),
+                ));
             }
         }
     }
@@ -284,6 +295,10 @@ impl FragMp4Demux {
                 }
                 Out::NoMorePads => {
                     self.obj().no_more_pads();
+                    continue;
+                }
+                Out::Message(message) => {
+                    let _ = self.obj().post_message(message);
                     continue;
                 }
                 Out::Event(pad, event) => {

@@ -38,6 +38,8 @@ pub struct Demuxed {
     pub error: Option<String>,
     pub warnings: Vec<String>,
     pub stats: gst::Structure,
+    /// `fragmp4demux-fragment` element messages, in order.
+    pub fragments: Vec<gst::Structure>,
 }
 
 impl Demuxed {
@@ -165,6 +167,7 @@ fn run_demux(source: &str, feed: Option<(&[u8], usize)>, props: &str) -> Demuxed
     }
     let mut error = None;
     let mut warnings = Vec::new();
+    let mut fragments = Vec::new();
     let bus = pipeline.bus().unwrap();
     for msg in bus.iter_timed(gst::ClockTime::from_seconds(120)) {
         match msg.view() {
@@ -174,6 +177,13 @@ fn run_demux(source: &str, feed: Option<(&[u8], usize)>, props: &str) -> Demuxed
                 break;
             }
             gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
+            gst::MessageView::Element(e) => {
+                if let Some(s) = e.structure()
+                    && s.name() == "fragmp4demux-fragment"
+                {
+                    fragments.push(s.to_owned());
+                }
+            }
             _ => {}
         }
     }
@@ -195,6 +205,7 @@ fn run_demux(source: &str, feed: Option<(&[u8], usize)>, props: &str) -> Demuxed
         error,
         warnings,
         stats,
+        fragments,
     }
 }
 
