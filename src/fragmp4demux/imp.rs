@@ -89,18 +89,10 @@ impl FragMp4Demux {
 
     /// Turns every event the queued bytes allow into outputs.
     fn drain(&self, state: &mut State, outs: &mut Vec<Out>) -> Result<(), DemuxError> {
-        let mut events = Vec::new();
-        let result = loop {
-            match state.demuxer.next_event() {
-                Ok(Some(ev)) => events.push(ev),
-                Ok(None) => break Ok(()),
-                Err(e) => break Err(e),
-            }
-        };
-        for ev in events {
+        while let Some(ev) = state.demuxer.next_event()? {
             self.handle(state, ev, outs);
         }
-        result
+        Ok(())
     }
 
     fn handle(&self, state: &mut State, ev: Event<gst::Buffer>, outs: &mut Vec<Out>) {

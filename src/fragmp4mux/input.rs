@@ -32,26 +32,10 @@ impl FragMp4Mux {
     /// counts at its end: it stays queued (keeping a non-live aggregator going) until
     /// the other pads have passed it.
     pub(super) fn head_dts(&self, pad: &FragMp4MuxPad) -> Result<Option<i64>, gst::ErrorMessage> {
-        let Some(buf) = pad.peek_buffer() else {
-            return Ok(None);
-        };
-        let dts = self.running_dts(pad, &buf)?;
-        if buf.flags().contains(gst::BufferFlags::GAP) {
-            let duration = buf.duration().map_or(0, |d| d.nseconds() as i64);
-            return Ok(Some(dts.saturating_add(duration)));
-        }
-        Ok(Some(dts))
+        Ok(self.head(pad, None)?.map(|h| h.order))
     }
 
-    pub(super) fn running_dts(
-        &self,
-        pad: &FragMp4MuxPad,
-        buf: &gst::BufferRef,
-    ) -> Result<i64, gst::ErrorMessage> {
-        self.running_dts_in(pad, buf, &pad.segment())
-    }
-
-    fn running_dts_in(
+    fn running_dts(
         &self,
         pad: &FragMp4MuxPad,
         buf: &gst::BufferRef,
@@ -184,7 +168,7 @@ impl FragMp4Mux {
                 continue;
             }
             let segment = pad.segment();
-            let dts = self.running_dts_in(pad, &buf, &segment)?;
+            let dts = self.running_dts(pad, &buf, &segment)?;
             let order = if buf.flags().contains(gst::BufferFlags::GAP) {
                 dts.saturating_add(buf.duration().map_or(0, |d| d.nseconds() as i64))
             } else {
