@@ -275,16 +275,12 @@ fn broken_input_gets_an_error_naming_the_fault() {
     assert!(err.contains("without a 'moov'"), "{err}");
 }
 
-/// Samples leave as sub-buffers of the input: their bytes are the input memory's.
-#[test]
-fn payloads_are_not_copied() {
+/// `appsrc name=src ! fragmp4demux name=d ! appsink name=out` for a one-track stream.
+fn single_pad_demuxer() -> (gst::Pipeline, gst_app::AppSrc, gst_app::AppSink) {
     use gst::prelude::*;
-    let (_, output) = pipeline::run(
-        "videotestsrc num-buffers=10 ! video/x-raw,width=64,height=64 ! x264enc speed-preset=ultrafast \
-         ! h264parse ! mux.video_0 fragmp4mux name=mux ! appsink name=sink",
-    );
+    support::init();
     let p = gst::parse::launch(
-        "appsrc name=src format=bytes ! fragmp4demux ! appsink name=out sync=false",
+        "appsrc name=src format=bytes ! fragmp4demux name=d ! appsink name=out sync=false",
     )
     .unwrap()
     .downcast::<gst::Pipeline>()
@@ -299,6 +295,18 @@ fn payloads_are_not_copied() {
         .unwrap()
         .downcast::<gst_app::AppSink>()
         .unwrap();
+    (p, src, out)
+}
+
+/// Samples leave as sub-buffers of the input: their bytes are the input memory's.
+#[test]
+fn payloads_are_not_copied() {
+    use gst::prelude::*;
+    let (_, output) = pipeline::run(
+        "videotestsrc num-buffers=10 ! video/x-raw,width=64,height=64 ! x264enc speed-preset=ultrafast \
+         ! h264parse ! mux.video_0 fragmp4mux name=mux ! appsink name=sink",
+    );
+    let (p, src, out) = single_pad_demuxer();
     p.set_state(gst::State::Playing).unwrap();
     let input = gst::Buffer::from_slice(output.bytes.clone());
     let map = input.map_readable().unwrap();
@@ -333,22 +341,7 @@ fn a_flush_restarts_at_a_box_boundary() {
          fragmp4mux name=mux fragment-duration=300000000 ! appsink name=sink",
     );
     let bytes = output.bytes;
-    let p = gst::parse::launch(
-        "appsrc name=src format=bytes ! fragmp4demux name=d ! appsink name=out sync=false",
-    )
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = p
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    let out = p
-        .by_name("out")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let (p, src, out) = single_pad_demuxer();
     let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let c = count.clone();
     out.set_callbacks(
@@ -377,14 +370,7 @@ fn a_flush_restarts_at_a_box_boundary() {
     src.push_buffer(gst::Buffer::from_slice(bytes.clone()))
         .unwrap();
     src.end_of_stream().unwrap();
-    let bus = p.bus().unwrap();
-    let msg = bus
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(20),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("EOS or error");
-    assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{msg:?}");
+    assert_eq!(pipeline::wait_for_eos(&p.bus().unwrap(), 20), Ok(()));
     p.set_state(gst::State::Null).unwrap();
     assert_eq!(
         p.by_name("d").unwrap().num_src_pads(),

@@ -68,13 +68,7 @@ fn byte_stream_h264_is_refused_in_caps() {
         "videotestsrc num-buffers=10 ! video/x-raw,format=I420,width=160,height=120 ! x264enc ! \
          video/x-h264,stream-format=byte-stream ! h264parse ! fragmp4mux name=mux ! appsink name=sink",
     );
-    let s = inputs[0]
-        .caps
-        .as_ref()
-        .unwrap()
-        .structure(0)
-        .unwrap()
-        .to_owned();
+    let s = inputs[0].structure();
     assert_eq!(s.get::<&str>("stream-format").unwrap(), "avc");
     check::check_all(&inputs, &output, 2 * SEC as i64);
 }

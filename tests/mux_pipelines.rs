@@ -133,14 +133,7 @@ fn h265_and_aac() {
     let (inputs, output) = pipeline::run(&launch);
     let mp4 = check::check_all(&inputs, &output, SEC);
     assert!(matches!(mp4.codec(1), mp4_atom::Codec::Hvc1(_)));
-    let caps = output
-        .caps
-        .as_ref()
-        .unwrap()
-        .structure(0)
-        .unwrap()
-        .get::<String>("codecs")
-        .unwrap();
+    let caps = output.codecs();
     assert!(
         caps.starts_with("hvc1.1.6.L") && caps.ends_with(",mp4a.40.2"),
         "{caps}"

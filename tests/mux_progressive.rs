@@ -69,13 +69,7 @@ fn check_progressive(inputs: &[pipeline::Input], bytes: &[u8]) -> progressive::P
 #[test]
 fn h264_bframes_and_aac_moov_first() {
     let (inputs, output) = pipeline::run(&format!("{} {}", mux(), h264_aac()));
-    let caps = output
-        .caps
-        .as_ref()
-        .unwrap()
-        .structure(0)
-        .unwrap()
-        .to_owned();
+    let caps = output.structure();
     assert_eq!(caps.get::<&str>("variant").unwrap(), "iso");
     let p = check_progressive(&inputs, &output.bytes);
     // Runs of about 250 ms interleave the tracks.

@@ -42,13 +42,7 @@ fn an_hour_of_media_keeps_memory_flat() {
     });
     v.end_of_stream().unwrap();
     a.end_of_stream().unwrap();
-    let msg = bus
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(300),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("EOS");
-    assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{msg:?}");
+    assert_eq!(support::pipeline::wait_for_eos(&bus, 300), Ok(()));
     let end = synth::rss_kib();
     let stats = pipeline
         .by_name("mux")

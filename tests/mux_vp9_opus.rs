@@ -18,14 +18,7 @@ fn vp9_and_opus() {
         panic!("vp09 expected")
     };
     assert_eq!((v.vpcc.profile, v.vpcc.chroma_subsampling), (0, 1));
-    let codecs = output
-        .caps
-        .as_ref()
-        .unwrap()
-        .structure(0)
-        .unwrap()
-        .get::<String>("codecs")
-        .unwrap();
+    let codecs = output.codecs();
     assert!(
         codecs.starts_with("vp09.00.") && codecs.ends_with(",opus"),
         "{codecs}"
@@ -101,14 +94,7 @@ fn av1_with_its_configuration_from_the_first_keyframe() {
         .collect();
     let got: Vec<Vec<u8>> = mp4.samples[&1].iter().map(|s| s.data.clone()).collect();
     assert_eq!(got, want);
-    let codecs = output
-        .caps
-        .as_ref()
-        .unwrap()
-        .structure(0)
-        .unwrap()
-        .get::<String>("codecs")
-        .unwrap();
+    let codecs = output.codecs();
     assert!(
         codecs.starts_with("av01.0.") && codecs.ends_with("M.08"),
         "{codecs}"

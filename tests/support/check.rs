@@ -39,24 +39,15 @@ pub fn origin(inputs: &[Input]) -> i64 {
 }
 
 fn caps_codec_data(input: &Input) -> Vec<u8> {
-    let caps = input.caps.as_ref().expect("caps");
-    let buf = caps
-        .structure(0)
-        .unwrap()
+    let buf = input
+        .structure()
         .get::<gst::Buffer>("codec_data")
         .expect("codec_data");
     buf.map_readable().unwrap().to_vec()
 }
 
 fn caps_int(input: &Input, field: &str) -> i32 {
-    input
-        .caps
-        .as_ref()
-        .unwrap()
-        .structure(0)
-        .unwrap()
-        .get::<i32>(field)
-        .unwrap()
+    input.structure().get::<i32>(field).unwrap()
 }
 
 /// The RFC 6381 string derived from the parsed sample entry, independently of our codec code.
@@ -147,13 +138,7 @@ pub fn check_init(inputs: &[Input], mp4: &Mp4) {
                 continue;
             }
             Codec::Opus(o) => {
-                let caps = input
-                    .caps
-                    .as_ref()
-                    .unwrap()
-                    .structure(0)
-                    .unwrap()
-                    .to_owned();
+                let caps = input.structure();
                 let headers = caps
                     .get::<gst::Array>("streamheader")
                     .expect("OpusHead in the caps");
@@ -217,14 +202,7 @@ pub fn check_init(inputs: &[Input], mp4: &Mp4) {
 }
 
 fn stream_format(input: &Input) -> String {
-    input
-        .caps
-        .as_ref()
-        .unwrap()
-        .structure(0)
-        .unwrap()
-        .get::<String>("stream-format")
-        .unwrap()
+    input.structure().get::<String>("stream-format").unwrap()
 }
 
 fn check_visual(input: &Input, visual: &mp4_atom::Visual) {
@@ -439,8 +417,7 @@ pub fn check_cuts(inputs: &[Input], mp4: &Mp4, duration: i64) {
 /// DESIGN.md O and N: the init buffer, one buffer list per chunk with its flags, the caps
 /// and the per-fragment messages.
 pub fn check_output(output: &Output, mp4: &Mp4) {
-    let caps = output.caps.as_ref().expect("src caps");
-    let s = caps.structure(0).unwrap();
+    let s = output.structure();
     assert_eq!(s.name(), "video/quicktime");
     assert_eq!(s.get::<&str>("variant").unwrap(), "iso-fragmented");
     let codecs: Vec<String> = mp4
@@ -449,11 +426,7 @@ pub fn check_output(output: &Output, mp4: &Mp4) {
         .iter()
         .map(|t| codec_string(&t.mdia.minf.stbl.stsd.codecs[0]))
         .collect();
-    assert_eq!(
-        s.get::<String>("codecs").unwrap(),
-        codecs.join(","),
-        "A5 codecs field"
-    );
+    assert_eq!(output.codecs(), codecs.join(","), "A5 codecs field");
     let header = s.get::<gst::Array>("streamheader").expect("streamheader");
     let init = header.first().unwrap().get::<gst::Buffer>().unwrap();
     let init = init.map_readable().unwrap();

@@ -63,11 +63,7 @@ impl Mp4 {
     }
 
     pub fn trak(&self, track_id: u32) -> &mp4_atom::Trak {
-        self.moov
-            .trak
-            .iter()
-            .find(|t| t.tkhd.track_id == track_id)
-            .unwrap_or_else(|| panic!("no trak {track_id}"))
+        trak(&self.moov, track_id)
     }
 
     pub fn codec(&self, track_id: u32) -> &Codec {
@@ -81,7 +77,16 @@ impl Mp4 {
     }
 }
 
-fn box_at(data: &[u8], pos: usize) -> (usize, usize, [u8; 4]) {
+/// The `trak` of `track_id`; panics when there is none.
+pub fn trak(moov: &Moov, track_id: u32) -> &mp4_atom::Trak {
+    moov.trak
+        .iter()
+        .find(|t| t.tkhd.track_id == track_id)
+        .unwrap_or_else(|| panic!("no trak {track_id}"))
+}
+
+/// Size, header length and type of the box at `pos` (size 0: to the end of `data`).
+pub fn box_at(data: &[u8], pos: usize) -> (usize, usize, [u8; 4]) {
     let size32 = u32::from_be_bytes(data[pos..pos + 4].try_into().unwrap()) as usize;
     let kind: [u8; 4] = data[pos + 4..pos + 8].try_into().unwrap();
     match size32 {

@@ -33,6 +33,13 @@ pub struct Input {
     pub buffers: Vec<InBuf>,
 }
 
+impl Input {
+    /// The structure of the pad's (last) caps.
+    pub fn structure(&self) -> &gst::StructureRef {
+        caps_structure(self.caps.as_ref(), &self.pad)
+    }
+}
+
 /// One pushed output buffer.
 #[derive(Debug, Clone)]
 pub struct OutBuf {
@@ -51,6 +58,37 @@ pub struct Output {
     pub pushes: Vec<Vec<OutBuf>>,
     pub caps: Option<gst::Caps>,
     pub messages: Vec<gst::Structure>,
+}
+
+impl Output {
+    /// The structure of the muxer's src caps.
+    pub fn structure(&self) -> &gst::StructureRef {
+        caps_structure(self.caps.as_ref(), "src")
+    }
+
+    /// The `codecs` field of the src caps (RFC 6381 strings, comma-separated).
+    pub fn codecs(&self) -> String {
+        self.structure()
+            .get::<String>("codecs")
+            .expect("codecs field")
+    }
+}
+
+fn caps_structure<'a>(caps: Option<&'a gst::Caps>, pad: &str) -> &'a gst::StructureRef {
+    caps.and_then(|c| c.structure(0))
+        .unwrap_or_else(|| panic!("{pad}: no caps"))
+}
+
+/// Waits up to `timeout_s` for EOS or an error on `bus`; `Err` describes anything but EOS.
+pub fn wait_for_eos(bus: &gst::Bus, timeout_s: u64) -> Result<(), String> {
+    let msg = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(timeout_s),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    match msg.as_ref().map(|m| m.view()) {
+        Some(gst::MessageView::Eos(_)) => Ok(()),
+        _ => Err(format!("{msg:?}")),
+    }
 }
 
 fn signed(v: Option<gst::Signed<gst::ClockTime>>) -> Option<i64> {
@@ -270,16 +308,9 @@ pub fn run_to_eos(launch: &str, timeout_s: u64) {
     super::init();
     let p = gst::parse::launch(launch).unwrap_or_else(|e| panic!("pipeline {launch}: {e}"));
     p.set_state(gst::State::Playing).expect("playing");
-    let msg = p.bus().expect("bus").timed_pop_filtered(
-        gst::ClockTime::from_seconds(timeout_s),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
+    let result = wait_for_eos(&p.bus().expect("bus"), timeout_s);
     p.set_state(gst::State::Null).expect("null");
-    assert!(
-        matches!(
-            msg.as_ref().map(|m| m.view()),
-            Some(gst::MessageView::Eos(_))
-        ),
-        "{launch}: {msg:?}"
-    );
+    if let Err(msg) = result {
+        panic!("{launch}: {msg}");
+    }
 }

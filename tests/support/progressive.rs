@@ -1,6 +1,6 @@
 //! Reads a progressive MP4 back with `mp4-atom`: every sample from the sample tables.
 
-use super::mp4::Sample;
+use super::mp4::{Sample, box_at, trak};
 use mp4_atom::{Any, Decode, Moov, StszSamples};
 use std::collections::BTreeMap;
 
@@ -18,11 +18,7 @@ impl Progressive {
     }
 
     pub fn trak(&self, track_id: u32) -> &mp4_atom::Trak {
-        self.moov
-            .trak
-            .iter()
-            .find(|t| t.tkhd.track_id == track_id)
-            .expect("trak")
+        trak(&self.moov, track_id)
     }
 }
 
@@ -33,16 +29,8 @@ pub fn parse(data: &[u8]) -> Progressive {
     let mut moov = None;
     let mut mdat = (0usize, 0usize);
     while pos < data.len() {
-        let size32 = u32::from_be_bytes(data[pos..pos + 4].try_into().unwrap()) as usize;
-        let kind = String::from_utf8_lossy(&data[pos + 4..pos + 8]).to_string();
-        let (size, header) = match size32 {
-            1 => (
-                u64::from_be_bytes(data[pos + 8..pos + 16].try_into().unwrap()) as usize,
-                16,
-            ),
-            0 => (data.len() - pos, 8),
-            s => (s, 8),
-        };
+        let (size, header, kind) = box_at(data, pos);
+        let kind = String::from_utf8_lossy(&kind).to_string();
         assert!(pos + size <= data.len(), "{kind} overruns the file");
         match kind.as_str() {
             "moov" => {
