@@ -61,6 +61,32 @@ pub struct FragmentTrack<P> {
     pub payloads: Vec<P>,
 }
 
+impl<P> FragmentTrack<P> {
+    /// Decode time (ticks from the origin) at which the last sample ends: the next
+    /// fragment's `tfdt` of the track.
+    pub fn decode_end(&self) -> u64 {
+        self.base_decode_time
+            + self
+                .samples
+                .iter()
+                .map(|s| u64::from(s.duration))
+                .sum::<u64>()
+    }
+
+    /// Latest PTS + duration of the samples, in ticks from the origin: where the track's
+    /// presentation ends so far (DESIGN.md T4). With B-frames this lies after
+    /// [`FragmentTrack::decode_end`].
+    pub fn presentation_end(&self) -> u64 {
+        let mut dts = i128::from(self.base_decode_time);
+        let mut end = dts;
+        for s in &self.samples {
+            end = end.max(dts + i128::from(s.composition_offset) + i128::from(s.duration));
+            dts += i128::from(s.duration);
+        }
+        end.max(0) as u64
+    }
+}
+
 /// A finished fragment: every track's samples between two cuts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fragment<P> {

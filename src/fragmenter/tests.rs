@@ -724,3 +724,21 @@ fn decode_time_offset_shifts_all_tracks_and_snaps_audio_to_whole_frames() {
         }
     }
 }
+
+#[test]
+fn presentation_end_covers_reordered_frames() {
+    // I P B B at 30 fps in 90 kHz ticks: decode ends at 4 frames, the P frame (shown
+    // third) ends at 4 frames + the one-frame reorder delay.
+    let mut f = Fragmenter::new(10 * SEC as u64);
+    let v = f.add_track(video(90000, 33_333_333));
+    let frame = SEC / 30;
+    for (i, p) in [1, 4, 2, 3].into_iter().enumerate() {
+        let dts = i as i64 * frame;
+        f.push(v, s(dts, p * frame, i == 0));
+    }
+    f.set_eos(v);
+    let frags = drain(&mut f);
+    let t = &frags[0].tracks[0];
+    assert_eq!(t.decode_end(), 4 * 3000);
+    assert_eq!(t.presentation_end(), 5 * 3000);
+}
