@@ -429,18 +429,17 @@ impl<P> Fragmenter<P> {
             .map(|(k, s)| (k, s.pts, ends_fragment(s, s.generation)));
         let (take, pts, ends) = match found {
             Some(cut) => cut,
-            // The reference ended: the others take what lies below its end, or
-            // everything once they have ended too.
+            // The reference ended: the others take what presents before its end plus
+            // half a fragment, so a short tail (audio running past the last video
+            // frame) joins the last fragment instead of forming a stub of its own. A
+            // longer one goes on in fragments of its own.
             None if r.eos => {
-                let end = if self.tracks.iter().all(|t| t.eos) {
-                    i64::MAX
-                } else {
-                    r.queue
-                        .iter()
-                        .map(|s| s.pts.saturating_add(s.duration.unwrap_or(1) as i64))
-                        .max()?
-                };
-                (r.queue.len(), end, true)
+                let end = r
+                    .queue
+                    .iter()
+                    .map(|s| s.pts.saturating_add(s.duration.unwrap_or(1) as i64))
+                    .max()?;
+                (r.queue.len(), end.saturating_add(dur / 2), true)
             }
             None => return None,
         };
