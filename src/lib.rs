@@ -16,7 +16,8 @@ gst::plugin_define!(
     "MPL-2.0",
     env!("CARGO_PKG_NAME"),
     env!("CARGO_PKG_NAME"),
-    env!("CARGO_PKG_REPOSITORY"),
+    // No project URL to point at: the origin is the crate itself.
+    concat!(env!("CARGO_PKG_NAME"), " ", env!("CARGO_PKG_VERSION")),
     env!("BUILD_REL_DATE")
 );
 

@@ -573,7 +573,9 @@ impl ElementImpl for FragMp4Demux {
             gst::subclass::ElementMetadata::new(
                 "Fragmented MP4 demuxer",
                 "Codec/Demuxer",
-                "Demuxes fragmented MP4 (fMP4/CMAF) byte streams incrementally, or splits them into single-track CMAF streams",
+                "Demuxes fragmented MP4 (fMP4/CMAF) with H.264, H.265, VP9, VP8, AV1, AAC, Opus and FLAC \
+                 tracks into elementary streams, or with passthrough=true splits it into one \
+                 single-track CMAF stream per track",
                 "gst-plugin-fragmp4 developers",
             )
         });

@@ -279,7 +279,9 @@ impl ElementImpl for FragMp4Mux {
             gst::subclass::ElementMetadata::new(
                 "Fragmented MP4 muxer",
                 "Codec/Muxer",
-                "Muxes H.264/H.265 video and AAC audio into fragmented MP4 (fMP4/CMAF)",
+                "Muxes H.264, H.265, VP9, VP8 and AV1 video with AAC, Opus and FLAC audio into fragmented MP4 \
+                 (fMP4/CMAF: keyframe-aligned fragments, optionally as CMAF chunks), or with \
+                 mode=progressive into a classic MP4 with the moov first",
                 "gst-plugin-fragmp4 developers",
             )
         });

@@ -296,7 +296,8 @@ impl ElementImpl for FragMp4HlsSink {
             gst::subclass::ElementMetadata::new(
                 "HLS sink (fragmented MP4)",
                 "Sink/Muxer",
-                "Writes an HLS presentation of fMP4 segments with fragmp4mux",
+                "Writes an HLS presentation (media and multivariant playlists, init and fMP4 segments) of \
+                 H.264, H.265, VP9, VP8 or AV1 video with AAC, Opus or FLAC audio, muxed by fragmp4mux",
                 "gst-plugin-fragmp4 developers",
             )
         });
