@@ -69,7 +69,8 @@ fn durations_and_index_are_written_at_eos() {
         .as_ref()
         .expect("mehd");
     assert_eq!(mehd.fragment_duration, movie_duration);
-    // The index: one entry per fragment and track, pointing at its moof and tfdt.
+    // The index: one entry per fragment and track, pointing at its moof and at the
+    // presentation time of its first (sync) sample.
     let (_, at, size) = boxes.last().unwrap().clone();
     let mfra = mp4_atom::Mfra::try_from(mp4_atom::Any::decode(&mut &bytes[at..at + size]).unwrap())
         .unwrap();
@@ -100,7 +101,16 @@ fn durations_and_index_are_written_at_eos() {
             .expect("entry points at a moof");
         let traf = &file.chunks[k].trafs[e.traf_number as usize - 1];
         assert_eq!(traf.track_id, 1);
-        assert_eq!(traf.tfdt, Some(e.time));
+        let first = file.samples[&1]
+            .iter()
+            .find(|s| s.chunk == k)
+            .expect("a sample in the moof");
+        assert!(first.is_sync());
+        assert_eq!(first.pts, e.time as i64);
+        assert!(
+            first.pts > traf.tfdt.unwrap() as i64,
+            "B-frames delay the first PTS"
+        );
     }
     // Players see the duration and decode it all.
     judges::ffmpeg_decodes(&path);

@@ -6,7 +6,8 @@ use super::writer::BoxWriter;
 /// One fragment of one track in the index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexEntry {
-    /// `tfdt` of the fragment's first sample (track timescale); a sync sample.
+    /// Presentation time of the fragment's first sample, a sync sample (track
+    /// timescale; ISO/IEC 14496-12 `tfra`).
     pub time: u64,
     /// Byte offset of the fragment's `moof` from the start of the file.
     pub moof_offset: u64,

@@ -73,6 +73,14 @@ impl<P> FragmentTrack<P> {
                 .sum::<u64>()
     }
 
+    /// Presentation time of the first sample in ticks from the origin (a fragment's
+    /// sync sample: what an `mfra` index points at).
+    pub fn first_presentation(&self) -> u64 {
+        let offset = self.samples.first().map_or(0, |s| s.composition_offset);
+        self.base_decode_time
+            .saturating_add_signed(i64::from(offset))
+    }
+
     /// Latest PTS + duration of the samples, in ticks from the origin: where the track's
     /// presentation ends so far (DESIGN.md T4). With B-frames this lies after
     /// [`FragmentTrack::decode_end`].

@@ -812,5 +812,6 @@ fn presentation_end_covers_reordered_frames() {
     let frags = drain(&mut f);
     let t = &frags[0].tracks[0];
     assert_eq!(t.decode_end(), 4 * 3000);
+    assert_eq!(t.first_presentation(), 3000);
     assert_eq!(t.presentation_end(), 5 * 3000);
 }

@@ -341,7 +341,7 @@ impl FragMp4Mux {
             .iter()
             .map(|t| recording::ChunkTrack {
                 track_id: t.track as u32 + 1,
-                base_decode_time: t.base_decode_time,
+                first_presentation: t.first_presentation(),
                 presentation_end: t.presentation_end(),
             })
             .collect();

@@ -36,7 +36,8 @@ pub struct Finish {
 /// One track's part of a chunk, as the recording needs it.
 pub struct ChunkTrack {
     pub track_id: u32,
-    pub base_decode_time: u64,
+    /// Presentation time of the first sample, media ticks.
+    pub first_presentation: u64,
     /// Latest PTS + duration of the track's samples in the chunk, media ticks.
     pub presentation_end: u64,
 }
@@ -70,7 +71,7 @@ impl Recording {
         for (i, t) in tracks.iter().enumerate() {
             if fragment_start {
                 self.index.entry(t.track_id).or_default().push(IndexEntry {
-                    time: t.base_decode_time,
+                    time: t.first_presentation,
                     moof_offset: self.bytes,
                     traf_number: u8::try_from(i + 1).unwrap_or(u8::MAX),
                 });
