@@ -359,6 +359,19 @@ impl<P> Fragmenter<P> {
         Some(chunk_end.map_or(fragment_end, |c| c.min(fragment_end)))
     }
 
+    /// Running time (ns) at which upstream should deliver a keyframe (DESIGN.md C4): the
+    /// [`Fragmenter::deadline`], but only while the reference is a video that has
+    /// started. Before its first sample the deadline comes from the other tracks, and a
+    /// keyframe forced there is off the video's own timeline (a frame early, it restarts
+    /// the encoder's GOP, so the first fragment runs on to the GOP after).
+    pub fn keyframe_deadline(&self) -> Option<i64> {
+        let r = &self.tracks[self.reference()?];
+        if !r.spec.is_video || r.first_dts.is_none() {
+            return None;
+        }
+        self.deadline()
+    }
+
     fn reference(&self) -> Option<usize> {
         self.tracks
             .iter()

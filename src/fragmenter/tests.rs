@@ -724,3 +724,28 @@ fn decode_time_offset_shifts_all_tracks_and_snaps_audio_to_whole_frames() {
         }
     }
 }
+
+#[test]
+fn keyframes_are_asked_for_only_on_the_video_timeline() {
+    let mut f: Fragmenter<()> = Fragmenter::new(SEC as u64);
+    let v = f.add_track(video(90000, 33_333_333));
+    let a = f.add_track(audio());
+    let afr = 1024 * SEC / 48000;
+    for i in 0..5 {
+        f.push(a, s(i * afr, i * afr, true));
+    }
+    // The live timeout still needs a deadline; a keyframe request must wait for the video.
+    assert_eq!(f.deadline(), Some(SEC));
+    assert_eq!(f.keyframe_deadline(), None);
+    f.push(v, s(100 * MS, 100 * MS, true));
+    assert_eq!(f.keyframe_deadline(), Some(SEC + 100 * MS));
+    // Once the video has ended, nothing is asked of it.
+    for i in 5..30 {
+        f.push(a, s(i * afr, i * afr, true));
+    }
+    f.set_eos(v);
+    while f.pop_fragment().is_some() {}
+    assert_eq!(f.queued(v), 0);
+    assert!(f.deadline().is_some());
+    assert_eq!(f.keyframe_deadline(), None);
+}
