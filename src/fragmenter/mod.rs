@@ -71,6 +71,10 @@ pub struct Fragment<P> {
     pub start_pts: i64,
     /// Latest PTS + duration of the fragment (running time, ns).
     pub end_pts: i64,
+    /// Earliest presentation time of the cutting track (the video, else the audio;
+    /// running time, ns, from its ticks): where the fragment starts on the presentation
+    /// timeline (DESIGN.md T4).
+    pub presentation_start: i64,
     /// True when the fragment starts with a keyframe of the reference track.
     pub keyframe_start: bool,
 }
@@ -467,6 +471,7 @@ impl<P> Fragmenter<P> {
         let mut start_dts = i64::MAX;
         let mut start_pts = i64::MAX;
         let mut end_pts = i64::MIN;
+        let mut presentation_start = i64::MAX;
         for (index, t) in self.tracks.iter_mut().enumerate() {
             let take = if index == cut.reference {
                 cut.take
@@ -546,6 +551,11 @@ impl<P> Fragmenter<P> {
                 start_pts = start_pts.min(s.pts);
                 let end_ns = i128::from(origin) + t.ticks_to_ns(pts_tick + i128::from(dur));
                 end_pts = end_pts.max(end_ns.clamp(i64::MIN as i128, i64::MAX as i128) as i64);
+                if index == cut.reference {
+                    let ns = i128::from(origin) + t.ticks_to_ns(pts_tick);
+                    presentation_start =
+                        presentation_start.min(ns.clamp(i64::MIN as i128, i64::MAX as i128) as i64);
+                }
                 samples.push(SampleDesc {
                     duration: u32::try_from(dur).unwrap_or(u32::MAX),
                     size: s.size,
@@ -572,6 +582,7 @@ impl<P> Fragmenter<P> {
             start_dts,
             start_pts,
             end_pts,
+            presentation_start,
             keyframe_start: cut.keyframe_start,
         }
     }
