@@ -151,6 +151,7 @@ impl ObjectSubclass for FragMp4HlsSink {
         let sink = gst_app::AppSink::builder()
             .name("sink")
             .sync(false)
+            .async_(false)
             .buffer_list(true)
             .build();
         Self {
