@@ -41,15 +41,17 @@ fn durations_and_index_are_written_at_eos() {
     let boxes = top_level(&bytes);
     assert_eq!(boxes.last().unwrap().0, "mfra", "index appended last");
     let file = mp4::parse(&bytes);
-    // Durations: each track's end (its last tfdt + durations).
+    // Durations: each track's presentation end (the latest PTS + duration of its
+    // samples, past the decode end with B-frames; DESIGN.md T4).
     let mut movie_duration = 0u64;
     let movie_ts = file.moov.mvhd.timescale;
     for trak in &file.moov.trak {
         let id = trak.tkhd.track_id;
         let samples = &file.samples[&id];
         let end = samples
-            .last()
-            .map(|s| s.dts + u64::from(s.duration))
+            .iter()
+            .map(|s| (s.pts + i64::from(s.duration)) as u64)
+            .max()
             .unwrap();
         assert_eq!(trak.mdia.mdhd.duration, end, "mdhd duration of track {id}");
         let in_movie = (u128::from(end) * u128::from(movie_ts))

@@ -39,10 +39,6 @@ pub struct SampleTable {
 }
 
 impl SampleTable {
-    fn media_duration(&self) -> u64 {
-        self.samples.iter().map(|s| u64::from(s.duration)).sum()
-    }
-
     /// First and last presented instants in media ticks from the track's first decode
     /// time: the earliest PTS, and the latest PTS plus its duration.
     fn presented_span(&self) -> (i64, i64) {
@@ -92,8 +88,10 @@ fn track_times(movie: &MovieDesc, tables: &[SampleTable]) -> Vec<TrackTimes> {
         .iter()
         .zip(&starts)
         .map(|(t, &(start, ts))| {
-            let media = t.media_duration();
             let (first_shown, end_shown) = t.presented_span();
+            // The media timeline lasts until its last presented instant (DESIGN.md T4),
+            // past the decode end when the last samples are B-frames' references.
+            let media = end_shown.max(0) as u64;
             let media_time = first_shown.max(0) as u64 + t.priming;
             let shown = ((end_shown - first_shown).max(0) as u64).saturating_sub(t.priming);
             let delay = (start * i128::from(movie.timescale) / ts - first).max(0) as u64;

@@ -61,6 +61,32 @@ pub struct FragmentTrack<P> {
     pub payloads: Vec<P>,
 }
 
+impl<P> FragmentTrack<P> {
+    /// Decode time (ticks from the origin) at which the last sample ends: the next
+    /// fragment's `tfdt` of the track.
+    pub fn decode_end(&self) -> u64 {
+        self.base_decode_time
+            + self
+                .samples
+                .iter()
+                .map(|s| u64::from(s.duration))
+                .sum::<u64>()
+    }
+
+    /// Latest PTS + duration of the samples, in ticks from the origin: where the track's
+    /// presentation ends so far (DESIGN.md T4). With B-frames this lies after
+    /// [`FragmentTrack::decode_end`].
+    pub fn presentation_end(&self) -> u64 {
+        let mut dts = i128::from(self.base_decode_time);
+        let mut end = dts;
+        for s in &self.samples {
+            end = end.max(dts + i128::from(s.composition_offset) + i128::from(s.duration));
+            dts += i128::from(s.duration);
+        }
+        end.max(0) as u64
+    }
+}
+
 /// A finished fragment: every track's samples between two cuts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fragment<P> {
@@ -420,18 +446,17 @@ impl<P> Fragmenter<P> {
             .map(|(k, s)| (k, s.pts, ends_fragment(s, s.generation)));
         let (take, pts, ends) = match found {
             Some(cut) => cut,
-            // The reference ended: the others take what lies below its end, or
-            // everything once they have ended too.
+            // The reference ended: the others take what presents before its end plus
+            // half a fragment, so a short tail (audio running past the last video
+            // frame) joins the last fragment instead of forming a stub of its own. A
+            // longer one goes on in fragments of its own.
             None if r.eos => {
-                let end = if self.tracks.iter().all(|t| t.eos) {
-                    i64::MAX
-                } else {
-                    r.queue
-                        .iter()
-                        .map(|s| s.pts.saturating_add(s.duration.unwrap_or(1) as i64))
-                        .max()?
-                };
-                (r.queue.len(), end, true)
+                let end = r
+                    .queue
+                    .iter()
+                    .map(|s| s.pts.saturating_add(s.duration.unwrap_or(1) as i64))
+                    .max()?;
+                (r.queue.len(), end.saturating_add(dur / 2), true)
             }
             None => return None,
         };

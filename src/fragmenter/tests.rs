@@ -801,3 +801,93 @@ fn keyframes_are_asked_for_only_on_the_video_timeline() {
     assert!(f.deadline().is_some());
     assert_eq!(f.keyframe_deadline(), None);
 }
+
+#[test]
+fn an_audio_tail_after_the_last_frame_joins_the_last_fragment() {
+    let mut f = Fragmenter::new(SEC as u64);
+    let v = f.add_track(video(30000, 33_366_667));
+    let a = f.add_track(audio());
+    let afr = 1024 * SEC / 48000;
+    // 2 s of video, audio running 21 ms past its end; video reaches EOS first.
+    for i in 0..60 {
+        f.push(v, s(ntsc(i), ntsc(i), i % 30 == 0));
+    }
+    let video_end = ntsc(60);
+    let frames = (video_end + 21 * MS) / afr + 1;
+    for i in 0..frames - 2 {
+        f.push(a, s(i * afr, i * afr, true));
+    }
+    f.set_eos(v);
+    let mut frags = drain(&mut f);
+    for i in frames - 2..frames {
+        f.push(a, s(i * afr, i * afr, true));
+    }
+    f.set_eos(a);
+    frags.extend(drain(&mut f));
+    assert_eq!(
+        frags.len(),
+        2,
+        "no audio-only stub after the last video frame"
+    );
+    let audio: usize = frags
+        .iter()
+        .flat_map(|fr| &fr.tracks)
+        .filter(|t| t.track == a)
+        .map(|t| t.samples.len())
+        .sum();
+    assert_eq!(audio as i64, frames);
+    assert!(f.is_finished());
+}
+
+#[test]
+fn audio_that_goes_on_after_the_video_is_cut_on_its_own() {
+    let mut f = Fragmenter::new(SEC as u64);
+    let v = f.add_track(video(90000, 40_000_000));
+    let a = f.add_track(audio());
+    let afr = 1024 * SEC / 48000;
+    for i in 0..50 {
+        let t = i * 40 * MS;
+        f.push(v, s(t, t, i % 25 == 0));
+    }
+    f.set_eos(v);
+    // 5 s of audio against 2 s of video.
+    let frames = 5 * SEC / afr;
+    for i in 0..frames {
+        f.push(a, s(i * afr, i * afr, true));
+    }
+    f.set_eos(a);
+    let frags = drain(&mut f);
+    let last_with_video = frags
+        .iter()
+        .rposition(|fr| fr.tracks.iter().any(|t| t.track == v))
+        .expect("video fragments");
+    // The fragment that ends the video takes audio up to half a fragment past it.
+    let end = frags[last_with_video].end_pts;
+    assert!(end <= 2 * SEC + SEC / 2 + afr, "end {end}");
+    assert!(frags.len() > last_with_video + 1, "audio continues alone");
+    let audio: usize = frags
+        .iter()
+        .flat_map(|fr| &fr.tracks)
+        .filter(|t| t.track == a)
+        .map(|t| t.samples.len())
+        .sum();
+    assert_eq!(audio as i64, frames);
+}
+
+#[test]
+fn presentation_end_covers_reordered_frames() {
+    // I P B B at 30 fps in 90 kHz ticks: decode ends at 4 frames, the P frame (shown
+    // third) ends at 4 frames + the one-frame reorder delay.
+    let mut f = Fragmenter::new(10 * SEC as u64);
+    let v = f.add_track(video(90000, 33_333_333));
+    let frame = SEC / 30;
+    for (i, p) in [1, 4, 2, 3].into_iter().enumerate() {
+        let dts = i as i64 * frame;
+        f.push(v, s(dts, p * frame, i == 0));
+    }
+    f.set_eos(v);
+    let frags = drain(&mut f);
+    let t = &frags[0].tracks[0];
+    assert_eq!(t.decode_end(), 4 * 3000);
+    assert_eq!(t.presentation_end(), 5 * 3000);
+}

@@ -342,7 +342,7 @@ impl FragMp4Mux {
             .map(|t| recording::ChunkTrack {
                 track_id: t.track as u32 + 1,
                 base_decode_time: t.base_decode_time,
-                duration: t.samples.iter().map(|s| u64::from(s.duration)).sum(),
+                presentation_end: t.presentation_end(),
             })
             .collect();
         let samples: usize = fragment.tracks.iter().map(|t| t.samples.len()).sum();

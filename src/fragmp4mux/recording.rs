@@ -15,7 +15,7 @@ pub struct Recording {
     /// Bytes pushed so far: the offset of the next buffer in the file.
     bytes: u64,
     index: BTreeMap<u32, Vec<IndexEntry>>,
-    /// Track ID -> end of its last sample, in media ticks.
+    /// Track ID -> latest presentation end of its samples (PTS + duration), media ticks.
     ends: BTreeMap<u32, u64>,
 }
 
@@ -37,7 +37,8 @@ pub struct Finish {
 pub struct ChunkTrack {
     pub track_id: u32,
     pub base_decode_time: u64,
-    pub duration: u64,
+    /// Latest PTS + duration of the track's samples in the chunk, media ticks.
+    pub presentation_end: u64,
 }
 
 impl Recording {
@@ -74,13 +75,14 @@ impl Recording {
                     traf_number: u8::try_from(i + 1).unwrap_or(u8::MAX),
                 });
             }
-            self.ends
-                .insert(t.track_id, t.base_decode_time + t.duration);
+            let end = self.ends.entry(t.track_id).or_default();
+            *end = (*end).max(t.presentation_end);
         }
         self.bytes += size;
     }
 
-    /// What to write at EOS.
+    /// What to write at EOS: every duration covers the whole presentation, from the
+    /// origin to the latest PTS + duration of the track's samples (DESIGN.md T4).
     pub fn finish(&self) -> Finish {
         let in_movie = |ticks: u64, timescale: u32| -> u64 {
             (u128::from(ticks) * u128::from(self.movie_timescale))
