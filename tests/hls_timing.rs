@@ -203,9 +203,8 @@ fn live_case(name: &str, fps: u32, gop: u32, target: u32, seconds: u32) {
          audiotestsrc is-live=true num-buffers={audio} samplesperbuffer=1024 \
            ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! h.audio_0 {sink}",
         frames = fps * seconds,
-        // The audio ends about 0.1 s before the video: the audio after the last video
-        // frame is the file case's concern.
-        audio = seconds * 48000 / 1024 - 5,
+        // The audio runs about 0.1 s past the video: it joins the last segment.
+        audio = seconds * 48000 / 1024 + 5,
         sink = sink(&d, &format!("target-duration={target} playlist-length=6")),
     );
     let snapshots = run_polling(&d, &launch, u64::from(seconds) + 20);
