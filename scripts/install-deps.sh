@@ -15,6 +15,7 @@ packages=(
   gstreamer1.0-libav
   ffmpeg
   chromium
+  python3-pip
 )
 # Node.js drives Chromium in the browser tests; the machine image usually has it.
 if ! command -v node > /dev/null || ! command -v npm > /dev/null; then
@@ -28,14 +29,22 @@ for p in "${packages[@]}"; do
   fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
-fi
-
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
   sudo="sudo"
 fi
-echo "installing: ${missing[*]}"
-$sudo apt-get update -q
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+fi
+
+# PyPI m3u8 (pinned): the independent playlist parser of tests/hls_playlists.py.
+if ! python3 -c 'import m3u8' 2> /dev/null; then
+  echo "installing: m3u8 (PyPI)"
+  user=()
+  if [ "$(id -u)" -ne 0 ]; then
+    user=(--user)
+  fi
+  python3 -m pip install --quiet --break-system-packages "${user[@]}" m3u8==6.0.0
+fi

@@ -127,3 +127,63 @@ fn chunked_encoder_output_decodes() {
     judges::ffmpeg_decodes(&path);
     assert_eq!(judges::qtdemux_decode(&path, &["video_0"])[0].frames, 60);
 }
+
+/// The messages tell where each chunk starts on the presentation timeline (its video's
+/// earliest PTS, B-frames included) and where the presentation written so far ends
+/// (DESIGN.md T4), as the chunks read back say.
+#[test]
+fn messages_tell_each_chunks_presentation_start_and_the_end() {
+    let (_, output) = pipeline::run(
+        "videotestsrc num-buffers=60 ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
+         ! x264enc bframes=2 key-int-max=15 speed-preset=ultrafast ! h264parse ! mux.video_0 \
+         audiotestsrc num-buffers=100 ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! mux.audio_0 \
+         fragmp4mux name=mux fragment-duration=500000000 chunk-duration=100000000 ! appsink name=sink",
+    );
+    let c = mp4::parse(&output.bytes);
+    assert_eq!(output.messages.len(), c.chunks.len());
+    let ns = |id: u32, ticks: i64| ticks as i128 * 1_000_000_000 / i128::from(c.timescale(id));
+    let time = |m: &gst::Structure, field: &str| {
+        i128::from(m.get::<gst::ClockTime>(field).unwrap().nseconds())
+    };
+    // In ns from the origin: the earliest PTS of the chunk's video, else its audio.
+    let start_of = |k: usize| {
+        [1, 2]
+            .iter()
+            .find_map(|&id| {
+                c.samples[&id]
+                    .iter()
+                    .filter(|s| s.chunk == k)
+                    .map(|s| ns(id, s.pts))
+                    .min()
+            })
+            .unwrap()
+    };
+    let base = time(&output.messages[0], "earliest-presentation-time") - start_of(0);
+    let mut end = i128::MIN;
+    for (k, m) in output.messages.iter().enumerate() {
+        let reported = time(m, "earliest-presentation-time") - base;
+        assert!(
+            (reported - start_of(k)).abs() <= 1,
+            "chunk {k}: earliest presentation time {reported} ns, the chunk's {} ns",
+            start_of(k)
+        );
+        for id in [1, 2] {
+            for s in c.samples[&id].iter().filter(|s| s.chunk == k) {
+                end = end.max(ns(id, s.pts + i64::from(s.duration)));
+            }
+        }
+        let reported = time(m, "presentation-end") - base;
+        assert!(
+            (reported - end).abs() <= 1,
+            "after chunk {k}: presentation end {reported} ns, written so far {end} ns"
+        );
+    }
+    // B-frames: some chunk starts with a frame that is not its earliest in presentation.
+    assert!(
+        (0..c.chunks.len()).any(|k| {
+            let first = c.samples[&1].iter().find(|s| s.chunk == k);
+            first.is_some_and(|f| ns(1, f.pts) != start_of(k))
+        }),
+        "the stream has reordered frames"
+    );
+}

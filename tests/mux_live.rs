@@ -137,3 +137,74 @@ fn a_latency_the_user_set_is_kept() {
     );
     auto.set_state(gst::State::Null).unwrap();
 }
+
+/// With force-keyframes, a keyframe is asked for where the fragment in progress should
+/// end: 1 s after its first video frame. Audio that starts earlier must not set that
+/// time: a keyframe forced before the video's own boundary restarts the encoder's GOP,
+/// and the fragment either carries a needless keyframe or runs to the next GOP.
+#[test]
+fn keyframes_are_requested_on_the_video_timeline() {
+    use std::sync::{Arc, Mutex};
+    // Video starts about 200 ms after the audio (the valve opens then); its only
+    // keyframes are the requested ones.
+    let launch = "videotestsrc is-live=true num-buffers=110 \
+        ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 ! valve name=vv drop=true \
+        ! x264enc tune=zerolatency key-int-max=300 speed-preset=ultrafast ! h264parse ! mux.video_0 \
+        audiotestsrc is-live=true num-buffers=160 samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=1 \
+        ! avenc_aac ! aacparse ! mux.audio_0 \
+        fragmp4mux name=mux fragment-duration=1000000000 force-keyframes=true ! appsink name=sink";
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let seen = requests.clone();
+    let run = pipeline::run_with(
+        launch,
+        move |p| {
+            let pad = p.by_name("mux").unwrap().static_pad("video_0").unwrap();
+            pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
+                if let Some(gst::PadProbeData::Event(ev)) = &info.data
+                    && let Ok(fku) = gst_video::UpstreamForceKeyUnitEvent::parse(ev)
+                {
+                    seen.lock().unwrap().push(fku.running_time);
+                }
+                gst::PadProbeReturn::Ok
+            });
+        },
+        |p, _| {
+            std::thread::sleep(Duration::from_millis(200));
+            p.by_name("vv").unwrap().set_property("drop", false);
+        },
+    );
+    assert_eq!(run.error, None);
+    let first_video = run.inputs[0]
+        .buffers
+        .iter()
+        .find_map(|b| b.pts)
+        .expect("video came");
+    let requests = requests.lock().unwrap().clone();
+    assert!(
+        requests.len() >= 2,
+        "force-keyframes asks upstream: {requests:?}"
+    );
+    for r in &requests {
+        let r = r.expect("a running time").nseconds() as i64;
+        assert!(
+            r > first_video && (r - first_video) % 1_000_000_000 == 0,
+            "keyframe requested at {r} ns, off the 1 s fragments of the video from {first_video} ns: {requests:?}"
+        );
+    }
+    // Every keyframe opens a fragment, and the fragments are 30 frames (1 s) long.
+    let mp4 = mp4::parse(&run.output.bytes);
+    let video = &mp4.samples[&1];
+    for (i, s) in video.iter().enumerate() {
+        let opens = i == 0 || video[i - 1].chunk != s.chunk;
+        assert_eq!(
+            s.is_sync(),
+            opens,
+            "frame {i}: keyframe iff it starts a fragment"
+        );
+    }
+    let chunks = mp4.chunks.len();
+    for k in 0..chunks - 1 {
+        let frames = video.iter().filter(|s| s.chunk == k).count();
+        assert_eq!(frames, 30, "fragment {k} of {chunks}");
+    }
+}

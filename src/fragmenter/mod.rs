@@ -105,6 +105,10 @@ pub struct Fragment<P> {
     pub start_pts: i64,
     /// Latest PTS + duration of the fragment (running time, ns).
     pub end_pts: i64,
+    /// Earliest presentation time of the cutting track (the video, else the audio;
+    /// running time, ns, from its ticks): where the fragment starts on the presentation
+    /// timeline (DESIGN.md T4).
+    pub presentation_start: i64,
     /// True when the fragment starts with a keyframe of the reference track.
     pub keyframe_start: bool,
 }
@@ -393,6 +397,19 @@ impl<P> Fragmenter<P> {
         Some(chunk_end.map_or(fragment_end, |c| c.min(fragment_end)))
     }
 
+    /// Running time (ns) at which upstream should deliver a keyframe (DESIGN.md C4): the
+    /// [`Fragmenter::deadline`], but only while the reference is a video that has
+    /// started. Before its first sample the deadline comes from the other tracks, and a
+    /// keyframe forced there is off the video's own timeline (a frame early, it restarts
+    /// the encoder's GOP, so the first fragment runs on to the GOP after).
+    pub fn keyframe_deadline(&self) -> Option<i64> {
+        let r = &self.tracks[self.reference()?];
+        if !r.spec.is_video || r.first_dts.is_none() {
+            return None;
+        }
+        self.deadline()
+    }
+
     fn reference(&self) -> Option<usize> {
         self.tracks
             .iter()
@@ -487,6 +504,7 @@ impl<P> Fragmenter<P> {
         let mut start_dts = i64::MAX;
         let mut start_pts = i64::MAX;
         let mut end_pts = i64::MIN;
+        let mut presentation_start = i64::MAX;
         for (index, t) in self.tracks.iter_mut().enumerate() {
             let take = if index == cut.reference {
                 cut.take
@@ -566,6 +584,11 @@ impl<P> Fragmenter<P> {
                 start_pts = start_pts.min(s.pts);
                 let end_ns = i128::from(origin) + t.ticks_to_ns(pts_tick + i128::from(dur));
                 end_pts = end_pts.max(end_ns.clamp(i64::MIN as i128, i64::MAX as i128) as i64);
+                if index == cut.reference {
+                    let ns = i128::from(origin) + t.ticks_to_ns(pts_tick);
+                    presentation_start =
+                        presentation_start.min(ns.clamp(i64::MIN as i128, i64::MAX as i128) as i64);
+                }
                 samples.push(SampleDesc {
                     duration: u32::try_from(dur).unwrap_or(u32::MAX),
                     size: s.size,
@@ -592,6 +615,7 @@ impl<P> Fragmenter<P> {
             start_dts,
             start_pts,
             end_pts,
+            presentation_start,
             keyframe_start: cut.keyframe_start,
         }
     }

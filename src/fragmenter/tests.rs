@@ -726,6 +726,83 @@ fn decode_time_offset_shifts_all_tracks_and_snaps_audio_to_whole_frames() {
 }
 
 #[test]
+fn presentation_start_is_the_cutting_tracks_earliest_pts() {
+    // Audio from 0, video 47 ms later with B-frames (PTS = DTS + 2 frames): the fragment
+    // starts on the presentation timeline where its video does, not where its audio does.
+    let mut f: Fragmenter<()> = Fragmenter::new(SEC as u64);
+    let v = f.add_track(video(90000, 40_000_000));
+    let a = f.add_track(audio());
+    let afr = 1024 * SEC / 48000;
+    let start = 47 * MS;
+    let frame = SEC / 25;
+    let mut ai = 0;
+    for i in 0..60 {
+        let dts = start + (i - 2) * frame;
+        while ai * afr < dts + 2 * frame {
+            f.push(a, s(ai * afr, ai * afr, true));
+            ai += 1;
+        }
+        f.push(v, s(dts, dts + 2 * frame, i % 25 == 0));
+    }
+    let frags = drain(&mut f);
+    assert_eq!(frags.len(), 2);
+    // Times are converted from the ticks written (90 kHz), as a reader sees them.
+    assert_eq!(
+        frags[0].start_pts, 0,
+        "the audio starts the fragment's bytes"
+    );
+    assert_eq!(frags[0].presentation_start, start);
+    assert_eq!(frags[1].presentation_start, start + SEC);
+    f.set_eos(v);
+    f.set_eos(a);
+    let rest = drain(&mut f);
+    let last_video = rest
+        .iter()
+        .find(|fr| fr.tracks.iter().any(|t| t.track == v));
+    assert_eq!(last_video.unwrap().presentation_start, start + 2 * SEC);
+    // Audio only: the audio is the cutting track.
+    let mut f: Fragmenter<()> = Fragmenter::new(SEC as u64);
+    let a = f.add_track(audio());
+    for i in 3..100 {
+        f.push(a, s(i * afr, i * afr, true));
+    }
+    let first = f.pop_fragment().unwrap();
+    assert_eq!(first.presentation_start, first.start_pts);
+    let second = f.pop_fragment().unwrap();
+    assert_eq!(second.tracks[0].base_decode_time % 1024, 0);
+    let ticks = second.tracks[0].base_decode_time as i64;
+    assert_eq!(
+        second.presentation_start,
+        first.start_pts + ticks * SEC / 48000
+    );
+}
+
+#[test]
+fn keyframes_are_asked_for_only_on_the_video_timeline() {
+    let mut f: Fragmenter<()> = Fragmenter::new(SEC as u64);
+    let v = f.add_track(video(90000, 33_333_333));
+    let a = f.add_track(audio());
+    let afr = 1024 * SEC / 48000;
+    for i in 0..5 {
+        f.push(a, s(i * afr, i * afr, true));
+    }
+    // The live timeout still needs a deadline; a keyframe request must wait for the video.
+    assert_eq!(f.deadline(), Some(SEC));
+    assert_eq!(f.keyframe_deadline(), None);
+    f.push(v, s(100 * MS, 100 * MS, true));
+    assert_eq!(f.keyframe_deadline(), Some(SEC + 100 * MS));
+    // Once the video has ended, nothing is asked of it.
+    for i in 5..30 {
+        f.push(a, s(i * afr, i * afr, true));
+    }
+    f.set_eos(v);
+    while f.pop_fragment().is_some() {}
+    assert_eq!(f.queued(v), 0);
+    assert!(f.deadline().is_some());
+    assert_eq!(f.keyframe_deadline(), None);
+}
+
+#[test]
 fn an_audio_tail_after_the_last_frame_joins_the_last_fragment() {
     let mut f = Fragmenter::new(SEC as u64);
     let v = f.add_track(video(30000, 33_366_667));

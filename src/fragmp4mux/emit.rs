@@ -347,6 +347,14 @@ impl FragMp4Mux {
             .collect();
         let samples: usize = fragment.tracks.iter().map(|t| t.samples.len()).sum();
         let sequence = state.sequence;
+        // DESIGN.md T4: where the chunk starts on the presentation timeline, and where
+        // the presentation written so far ends (the last segment's end at EOS).
+        let presentation_start = output::output_time(fragment.presentation_start, state.shift);
+        let end = state
+            .presentation_end
+            .map_or(fragment.end_pts, |e| e.max(fragment.end_pts));
+        state.presentation_end = Some(end);
+        let presentation_end = output::output_time(end, state.shift);
         let chunk = match output::chunk(fragment, sequence, &track_ids, state.shift) {
             Ok(c) => c,
             Err(err) => {
@@ -380,6 +388,8 @@ impl FragMp4Mux {
             .field("duration", chunk.duration)
             .field("size", chunk.size)
             .field("keyframe-start", keyframe_start)
+            .field("earliest-presentation-time", presentation_start)
+            .field("presentation-end", presentation_end)
             .build();
         Ok(Pending::Fragment {
             list: chunk.list,
@@ -482,6 +492,7 @@ fn split_per_track(fragment: Fragment<gst::Buffer>, separate: bool) -> Vec<Fragm
         start_dts,
         start_pts,
         end_pts,
+        presentation_start,
         keyframe_start,
     } = fragment;
     tracks
@@ -492,6 +503,7 @@ fn split_per_track(fragment: Fragment<gst::Buffer>, separate: bool) -> Vec<Fragm
             start_dts,
             start_pts,
             end_pts,
+            presentation_start,
             keyframe_start: keyframe_start && i == 0,
         })
         .collect()

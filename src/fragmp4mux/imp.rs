@@ -461,7 +461,7 @@ impl AggregatorImpl for FragMp4Mux {
         let finished = all_eos && state.fragmenter.is_finished();
         let mut keyframe_at = None;
         if settings.force_keyframes && state.mode == Mode::Fragmented {
-            let deadline = state.fragmenter.deadline();
+            let deadline = state.fragmenter.keyframe_deadline();
             if deadline.is_some() && deadline != state.keyframe_requested {
                 state.keyframe_requested = deadline;
                 keyframe_at = deadline;

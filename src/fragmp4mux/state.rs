@@ -166,6 +166,8 @@ pub(super) struct State {
     pub(super) idle_until: Option<i64>,
     /// Deadline for which a keyframe was last requested upstream.
     pub(super) keyframe_requested: Option<i64>,
+    /// Largest PTS + duration of any sample written (running time, ns).
+    pub(super) presentation_end: Option<i64>,
     pub(super) counters: Counters,
     pub(super) mode: Mode,
     /// Progressive mode: the file being collected.
@@ -206,6 +208,7 @@ impl State {
             shift: 0,
             idle_until: None,
             keyframe_requested: None,
+            presentation_end: None,
             counters: Counters::default(),
             mode: settings.mode,
             recorder: None,

@@ -88,21 +88,22 @@ impl FragMp4HlsSink {
             let Some(head) = list.get(0) else {
                 return Ok(gst::FlowSuccess::Ok);
             };
-            let pts = head.pts().map(|t| t.nseconds());
-            let end = pts.zip(head.duration()).map(|(p, d)| p + d.nseconds());
             if !head.flags().contains(gst::BufferFlags::DELTA_UNIT) {
-                let start = pts.unwrap_or(0);
-                writer.set_end_of_current(start);
+                // A fragment starts: so does a segment. Its start and the end of the one
+                // before come with the muxer's fragment message (handle_message).
                 writer
-                    .start_segment(start)
+                    .start_segment(head.pts().map_or(0, |t| t.nseconds()))
                     .map_err(|e| self.fail("cannot write a media segment", e))?;
                 gst::debug!(CAT, imp = self, "segment at {:?}", head.pts());
             }
             for b in list.iter() {
-                let map = b.map_readable().map_err(|_| gst::FlowError::Error)?;
-                writer
-                    .append(&map, end)
-                    .map_err(|e| self.fail("cannot write a media segment", e))?;
+                // Memory by memory: mapping a buffer of several memories would merge them.
+                for memory in b.iter_memories() {
+                    let map = memory.map_readable().map_err(|_| gst::FlowError::Error)?;
+                    writer
+                        .append(&map)
+                        .map_err(|e| self.fail("cannot write a media segment", e))?;
+                }
             }
         } else if let Some(b) = sample.buffer() {
             let map = b.map_readable().map_err(|_| gst::FlowError::Error)?;
@@ -122,6 +123,38 @@ impl FragMp4HlsSink {
         Ok(gst::FlowSuccess::Ok)
     }
 
+    /// The muxer's facts about the chunk it just pushed (DESIGN.md T4 durations).
+    fn handle_fragment(&self, s: &gst::StructureRef) {
+        let time = |name: &str| {
+            s.get::<gst::ClockTime>(name)
+                .ok()
+                .map(gst::ClockTime::nseconds)
+        };
+        let keyframe_start = s.get::<bool>("keyframe-start").unwrap_or(false);
+        let result = match lock(&self.writer).as_mut() {
+            Some(w) => w
+                .fragment(
+                    keyframe_start,
+                    time("earliest-presentation-time"),
+                    time("presentation-end"),
+                )
+                .map(|()| w.take_warnings()),
+            None => return,
+        };
+        match result {
+            Ok(warnings) => self.warn(warnings),
+            Err(e) => {
+                let _ = self.fail("cannot write the playlist", e);
+            }
+        }
+    }
+
+    fn warn(&self, warnings: Vec<String>) {
+        for w in warnings {
+            gst::element_imp_warning!(self, gst::StreamError::Format, ("{}", w));
+        }
+    }
+
     fn finish(&self) {
         let resolution = self.obj().sink_pads().iter().find_map(|p| {
             let caps = p.current_caps()?;
@@ -132,10 +165,15 @@ impl FragMp4HlsSink {
             ))
         });
         let codecs = lock(&self.codecs).clone();
-        if let Some(w) = lock(&self.writer).as_mut()
-            && let Err(e) = w.finish(&codecs, resolution)
-        {
-            let _ = self.fail("cannot write the playlist", e);
+        let result = lock(&self.writer)
+            .as_mut()
+            .map(|w| w.finish(&codecs, resolution).map(|()| w.take_warnings()));
+        match result {
+            Some(Ok(warnings)) => self.warn(warnings),
+            Some(Err(e)) => {
+                let _ = self.fail("cannot write the playlist", e);
+            }
+            None => {}
         }
     }
 }
@@ -151,6 +189,7 @@ impl ObjectSubclass for FragMp4HlsSink {
         let sink = gst_app::AppSink::builder()
             .name("sink")
             .sync(false)
+            .async_(false)
             .buffer_list(true)
             .build();
         Self {
@@ -363,4 +402,17 @@ impl ElementImpl for FragMp4HlsSink {
     }
 }
 
-impl BinImpl for FragMp4HlsSink {}
+impl BinImpl for FragMp4HlsSink {
+    fn handle_message(&self, message: gst::Message) {
+        // Posted by the muxer right after it pushed the chunk (same thread), so the facts
+        // arrive in order with the bytes.
+        if let gst::MessageView::Element(e) = message.view()
+            && e.src() == Some(self.mux.upcast_ref::<gst::Object>())
+            && let Some(s) = e.structure()
+            && s.name() == "fragmp4mux-fragment"
+        {
+            self.handle_fragment(s);
+        }
+        self.parent_handle_message(message)
+    }
+}

@@ -15,11 +15,20 @@ pub struct Segment {
     pub discontinuity: bool,
 }
 
+/// A segment duration as RFC 8216 4.3.3.1 compares it with the target: rounded to the
+/// nearest second.
+pub fn rounded(duration: f64) -> u32 {
+    duration.round().max(0.0) as u32
+}
+
 /// A media playlist with an optional sliding window.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MediaPlaylist {
-    /// Configured target duration in seconds; raised if a segment rounds above it.
+    /// Configured target duration in seconds.
     pub target_duration: u32,
+    /// `EXT-X-TARGETDURATION` once the first playlist was rendered: it never changes
+    /// afterwards (RFC 8216 6.2.1).
+    fixed_target: Option<u32>,
     /// Segments listed at most (0: all, for VOD/event playlists).
     pub window: usize,
     segments: VecDeque<Segment>,
@@ -32,6 +41,7 @@ impl MediaPlaylist {
     pub fn new(target_duration: u32, window: usize) -> Self {
         Self {
             target_duration: target_duration.max(1),
+            fixed_target: None,
             window,
             segments: VecDeque::new(),
             media_sequence: 0,
@@ -65,21 +75,34 @@ impl MediaPlaylist {
         self.segments.iter()
     }
 
-    /// `EXT-X-TARGETDURATION`: never below a segment's rounded `EXTINF` (RFC 8216 4.3.3.1).
+    /// `EXT-X-TARGETDURATION`: the configured value, or more if a segment listed before
+    /// the first playlist was rendered rounds above it (the stream cannot meet it); fixed
+    /// from the first rendering on.
     pub fn target(&self) -> u32 {
-        self.segments
-            .iter()
-            .map(|s| s.duration.round() as u32)
-            .max()
-            .unwrap_or(0)
-            .max(self.target_duration)
+        self.fixed_target.unwrap_or_else(|| {
+            self.segments
+                .iter()
+                .map(|s| rounded(s.duration))
+                .max()
+                .unwrap_or(0)
+                .max(self.target_duration)
+        })
     }
 
-    pub fn render(&self) -> String {
+    /// True when a segment of `duration` seconds would round above the target already
+    /// fixed: a playlist listing it breaks RFC 8216 4.3.3.1 (the target cannot follow).
+    pub fn exceeds_target(&self, duration: f64) -> bool {
+        self.fixed_target.is_some_and(|t| rounded(duration) > t)
+    }
+
+    /// The playlist text; the first call fixes the target duration.
+    pub fn render(&mut self) -> String {
+        let target = self.target();
+        self.fixed_target = Some(target);
         let mut out = String::new();
         let _ = writeln!(out, "#EXTM3U");
         let _ = writeln!(out, "#EXT-X-VERSION:7");
-        let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", self.target());
+        let _ = writeln!(out, "#EXT-X-TARGETDURATION:{target}");
         let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{}", self.media_sequence);
         if self.discontinuity_sequence > 0 {
             let _ = writeln!(
@@ -175,6 +198,35 @@ mod tests {
         assert!(text.contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"));
         assert!(!text.contains("#EXT-X-DISCONTINUITY\n"));
         assert!(!text.contains("ENDLIST"));
+    }
+
+    #[test]
+    fn the_target_duration_never_changes_once_written() {
+        let mut p = MediaPlaylist::new(1, 3);
+        p.push(seg(0, 1.0, "init0.mp4", false));
+        assert!(p.render().contains("#EXT-X-TARGETDURATION:1\n"));
+        // A longer segment later cannot raise it (RFC 8216 6.2.1); it is reported.
+        assert!(p.exceeds_target(1.6));
+        assert!(!p.exceeds_target(1.49));
+        p.push(seg(1, 1.6, "init0.mp4", false));
+        for n in 2..6 {
+            p.push(seg(n, 1.0, "init0.mp4", false));
+            assert!(p.render().contains("#EXT-X-TARGETDURATION:1\n"));
+        }
+    }
+
+    #[test]
+    fn a_first_segment_longer_than_the_target_sets_it_for_good() {
+        // The encoder did not honour the keyframe requests: 2.5 s GOPs with target 1.
+        let mut p = MediaPlaylist::new(1, 2);
+        p.push(seg(0, 2.5, "init0.mp4", false));
+        assert!(p.render().contains("#EXT-X-TARGETDURATION:3\n"));
+        for n in 1..4 {
+            p.push(seg(n, 1.0, "init0.mp4", false));
+            // The long segment left the window; the target stays.
+            assert!(p.render().contains("#EXT-X-TARGETDURATION:3\n"));
+        }
+        assert!(!p.exceeds_target(2.5));
     }
 
     #[test]

@@ -54,17 +54,22 @@ fn write_atomically(path: &str, text: &str) -> io::Result<()> {
     std::fs::rename(tmp, path)
 }
 
-struct OpenSegment {
-    file: File,
+/// A media segment whose bytes are being written or are complete on disk.
+struct SegmentFile {
     path: String,
     /// The init segment in force when this segment started.
     map: String,
+    /// Earliest presentation time of the cutting track (ns, the muxer's output time).
     start: u64,
-    end: u64,
     discontinuity: bool,
 }
 
 /// The presentation being written, fed with the muxer's output.
+///
+/// Segment durations follow DESIGN.md T4: a segment lasts from its earliest presentation
+/// time to the next one's, the last until the presentation end, as the muxer's fragment
+/// messages tell them. A segment is therefore listed once the next one has started (or
+/// at the end).
 pub struct Writer {
     layout: Layout,
     playlist: MediaPlaylist,
@@ -72,10 +77,16 @@ pub struct Writer {
     init_index: u32,
     map: Option<String>,
     discontinuity_next: bool,
-    current: Option<OpenSegment>,
+    /// The segment being written.
+    current: Option<(File, SegmentFile)>,
+    /// The segment before it: complete, listed once the current one's start is known.
+    waiting: Option<SegmentFile>,
+    /// Largest presentation end the muxer reported (ns).
+    presentation_end: Option<u64>,
     on_disk: std::collections::VecDeque<PathBuf>,
     bytes: u64,
     media_ns: u64,
+    warnings: Vec<String>,
 }
 
 impl Writer {
@@ -89,9 +100,12 @@ impl Writer {
             map: None,
             discontinuity_next: false,
             current: None,
+            waiting: None,
+            presentation_end: None,
             on_disk: Default::default(),
             bytes: 0,
             media_ns: 0,
+            warnings: Vec::new(),
         }
     }
 
@@ -108,48 +122,94 @@ impl Writer {
         Ok(())
     }
 
-    /// Starts a media segment at running time `pts` (ns).
+    /// Starts a media segment (a fragment start). `pts` (ns) stands for its start until
+    /// [`Writer::fragment`] tells the real one.
     pub fn start_segment(&mut self, pts: u64) -> io::Result<()> {
-        self.close_segment()?;
+        if let Some((mut file, seg)) = self.current.take() {
+            file.flush()?;
+            if let Some(before) = self.waiting.take() {
+                // No fragment facts came for `seg`: its provisional start ends `before`.
+                self.list(before, seg.start)?;
+            }
+            self.waiting = Some(seg);
+        }
         let path = format_index(&self.layout.segment, self.segment_index);
         self.segment_index += 1;
-        self.current = Some(OpenSegment {
-            file: File::create(&path)?,
-            path,
-            map: self.map.clone().unwrap_or_default(),
-            start: pts,
-            end: pts,
-            discontinuity: std::mem::take(&mut self.discontinuity_next),
-        });
+        let file = File::create(&path)?;
+        self.current = Some((
+            file,
+            SegmentFile {
+                path,
+                map: self.map.clone().unwrap_or_default(),
+                start: pts,
+                discontinuity: std::mem::take(&mut self.discontinuity_next),
+            },
+        ));
         Ok(())
     }
 
-    /// Appends bytes of the current segment, which lasts at least until `end` (ns).
-    pub fn append(&mut self, bytes: &[u8], end: Option<u64>) -> io::Result<()> {
-        let Some(seg) = self.current.as_mut() else {
+    /// Appends bytes of the current segment.
+    pub fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let Some((file, _)) = self.current.as_mut() else {
             return Err(io::Error::other(
                 "media data before the first fragment start",
             ));
         };
-        seg.file.write_all(bytes)?;
-        if let Some(e) = end {
-            seg.end = seg.end.max(e);
-        }
+        file.write_all(bytes)?;
         self.bytes += bytes.len() as u64;
         Ok(())
     }
 
-    /// Closes the current segment at its real duration and rewrites the playlist.
-    fn close_segment(&mut self) -> io::Result<()> {
-        let Some(mut seg) = self.current.take() else {
+    /// The muxer's facts about the chunk just appended (its `fragmp4mux-fragment`
+    /// message): whether it started a fragment, its earliest presentation time and the
+    /// presentation end so far (ns). A fragment start completes the segment before it.
+    pub fn fragment(
+        &mut self,
+        keyframe_start: bool,
+        earliest: Option<u64>,
+        presentation_end: Option<u64>,
+    ) -> io::Result<()> {
+        if let Some(end) = presentation_end {
+            self.presentation_end = Some(self.presentation_end.map_or(end, |e| e.max(end)));
+        }
+        if !keyframe_start {
             return Ok(());
+        }
+        let start = match (self.current.as_mut(), earliest) {
+            (Some((_, seg)), Some(t)) => {
+                seg.start = t;
+                t
+            }
+            (Some((_, seg)), None) => seg.start,
+            (None, _) => return Ok(()),
         };
-        seg.file.flush()?;
-        let duration = seg.end.saturating_sub(seg.start);
+        match self.waiting.take() {
+            Some(before) => self.list(before, start),
+            None => Ok(()),
+        }
+    }
+
+    /// Warnings for the application (segments the fixed target duration cannot cover).
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    /// Lists a complete segment ending at `end` (ns) and rewrites the playlist.
+    fn list(&mut self, seg: SegmentFile, end: u64) -> io::Result<()> {
+        let duration = end.saturating_sub(seg.start);
         self.media_ns += duration;
+        let seconds = duration as f64 / 1e9;
+        if self.playlist.exceeds_target(seconds) {
+            self.warnings.push(format!(
+                "segment {} lasts {:.3} s, above the target duration of {} s (no keyframe came earlier; lower the encoder's keyframe interval or raise target-duration)",
+                file_name(&seg.path),
+                seconds,
+                self.playlist.target()
+            ));
+        }
         self.playlist.push(Segment {
             uri: file_name(&seg.path),
-            duration: duration as f64 / 1e9,
+            duration: seconds,
             map: seg.map,
             discontinuity: seg.discontinuity,
         });
@@ -162,16 +222,29 @@ impl Writer {
         write_atomically(&self.layout.playlist, &self.playlist.render())
     }
 
-    /// Starting the next segment ends the previous one where this one starts.
-    pub fn set_end_of_current(&mut self, pts: u64) {
-        if let Some(seg) = self.current.as_mut() {
-            seg.end = seg.end.max(pts);
+    /// Lists the segments still open: the last one ends at the presentation end.
+    fn close_all(&mut self) -> io::Result<()> {
+        let current = match self.current.take() {
+            Some((mut file, seg)) => {
+                file.flush()?;
+                Some(seg)
+            }
+            None => None,
+        };
+        if let Some(before) = self.waiting.take() {
+            let end = current.as_ref().map_or(before.start, |s| s.start);
+            self.list(before, end)?;
         }
+        if let Some(seg) = current {
+            let end = self.presentation_end.unwrap_or(seg.start);
+            self.list(seg, end)?;
+        }
+        Ok(())
     }
 
     /// Closes the presentation (`EXT-X-ENDLIST`) and writes the multivariant playlist.
     pub fn finish(&mut self, codecs: &str, resolution: Option<(u32, u32)>) -> io::Result<()> {
-        self.close_segment()?;
+        self.close_all()?;
         self.playlist.end();
         write_atomically(&self.layout.playlist, &self.playlist.render())?;
         self.write_multivariant(codecs, resolution)
@@ -202,7 +275,59 @@ impl Writer {
 
 #[cfg(test)]
 mod tests {
-    use super::format_index;
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn extinfs(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.strip_prefix("#EXTINF:").map(str::to_string))
+            .collect()
+    }
+
+    #[test]
+    fn durations_come_from_the_fragment_facts_not_the_bytes() {
+        let d = std::env::temp_dir().join(format!("fragmp4-hls-writer-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let at = |name: &str| d.join(name).to_string_lossy().into_owned();
+        let playlist = d.join("p.m3u8");
+        let mut w = Writer::new(Layout {
+            segment: at("seg%d.m4s"),
+            init: at("init%d.mp4"),
+            playlist: at("p.m3u8"),
+            multivariant: None,
+            target_duration: 1,
+            playlist_length: 0,
+            max_files: 0,
+        });
+        w.init(b"init").unwrap();
+        // The bytes of each fragment start with audio (its buffer PTS), the video 7 ms
+        // after; the audio runs 20 ms past the video's end.
+        w.start_segment(40 * MS).unwrap();
+        w.append(b"first").unwrap();
+        w.fragment(true, Some(47 * MS), Some(1067 * MS)).unwrap();
+        assert!(!playlist.exists(), "listed once its end is known");
+        w.start_segment(1040 * MS).unwrap();
+        w.append(b"second").unwrap();
+        w.fragment(true, Some(1047 * MS), Some(2067 * MS)).unwrap();
+        assert_eq!(extinfs(&playlist), ["1.000000,"]);
+        // A chunk that does not start a fragment moves only the presentation end.
+        w.append(b"more").unwrap();
+        w.fragment(false, Some(1500 * MS), Some(2200 * MS)).unwrap();
+        w.finish("avc1.64001f", None).unwrap();
+        assert_eq!(extinfs(&playlist), ["1.000000,", "1.153000,"]);
+        assert_eq!(std::fs::read(d.join("seg1.m4s")).unwrap(), b"secondmore");
+        // The target stayed what the first playlist said; 1.153 s rounds to it.
+        assert!(
+            std::fs::read_to_string(&playlist)
+                .unwrap()
+                .contains("#EXT-X-TARGETDURATION:1\n")
+        );
+        assert!(w.take_warnings().is_empty());
+        let _ = std::fs::remove_dir_all(d);
+    }
 
     #[test]
     fn index_patterns() {
