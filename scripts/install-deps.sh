@@ -16,6 +16,7 @@ packages=(
   ffmpeg
   chromium
   python3-pip
+  curl
 )
 # Node.js drives Chromium in the browser tests; the machine image usually has it.
 if ! command -v node > /dev/null || ! command -v npm > /dev/null; then

@@ -7,6 +7,8 @@ pub mod fragmenter;
 mod fragmp4demux;
 mod fragmp4mux;
 pub mod hls;
+pub mod origin;
+pub mod runtime;
 
 gst::plugin_define!(
     fragmp4,
