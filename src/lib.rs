@@ -8,6 +8,7 @@ mod fragmp4demux;
 mod fragmp4mux;
 pub mod hls;
 pub mod origin;
+pub mod recover;
 pub mod runtime;
 
 gst::plugin_define!(

@@ -207,6 +207,24 @@ fn write_tables(w: &mut BoxWriter, t: &SampleTable, base: u64, co64: bool) {
     w.end(table);
 }
 
+fn write_moov_box(
+    w: &mut BoxWriter,
+    movie: &MovieDesc,
+    tables: &[SampleTable],
+    times: &[TrackTimes],
+    base: u64,
+    co64: bool,
+) {
+    let moov = w.begin(*b"moov");
+    let tracks: Vec<TrackDesc> = tables.iter().map(|t| t.track.clone()).collect();
+    let duration = times.iter().map(|t| t.presentation).max().unwrap_or(0);
+    write_mvhd(w, movie.timescale, duration, &tracks, false);
+    for (t, tt) in tables.iter().zip(times) {
+        write_trak(w, &t.track, tt, |w| write_tables(w, t, base, co64));
+    }
+    w.end(moov);
+}
+
 fn write_header(
     movie: &MovieDesc,
     tables: &[SampleTable],
@@ -217,17 +235,24 @@ fn write_header(
 ) -> Vec<u8> {
     let mut w = BoxWriter::with_capacity(4096);
     write_ftyp(&mut w, movie);
-    let moov = w.begin(*b"moov");
-    let tracks: Vec<TrackDesc> = tables.iter().map(|t| t.track.clone()).collect();
-    let duration = times.iter().map(|t| t.presentation).max().unwrap_or(0);
-    write_mvhd(&mut w, movie.timescale, duration, &tracks, false);
-    for (t, tt) in tables.iter().zip(times) {
-        write_trak(&mut w, &t.track, tt, |w| write_tables(w, t, base, co64));
-    }
-    w.end(moov);
+    write_moov_box(&mut w, movie, tables, times, base, co64);
     let mut out = w.into_bytes();
     out.extend_from_slice(&mdat_header(payload_len));
     out
+}
+
+/// Writes a `moov` alone whose chunk offsets are the tables' offsets as they are
+/// (absolute file offsets: payload that already lies in a file, as a hybrid recording
+/// finishes it), with `co64` when one passes 4 GiB.
+pub fn write_moov(movie: &MovieDesc, tables: &[SampleTable]) -> Vec<u8> {
+    let times = track_times(movie, tables);
+    let co64 = tables
+        .iter()
+        .flat_map(|t| t.chunks.iter())
+        .any(|c| c.offset > u64::from(u32::MAX));
+    let mut w = BoxWriter::with_capacity(4096);
+    write_moov_box(&mut w, movie, tables, &times, 0, co64);
+    w.into_bytes()
 }
 
 /// Writes `ftyp` + `moov` + the `mdat` header for `payload_len` bytes of samples laid out

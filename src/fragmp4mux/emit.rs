@@ -89,21 +89,44 @@ impl FragMp4Mux {
         if settings.cmaf {
             movie.compatible_brands.push(*b"cmfc");
         }
-        let init = if !state.init_sent && self.downstream_seekable() {
-            // A recording into a file: durations and an index are filled in at EOS.
+        let hybrid = state.mode == Mode::Hybrid;
+        let seekable = !state.init_sent && self.downstream_seekable();
+        if hybrid && !state.init_sent && !seekable {
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Mux,
+                ("mode=hybrid needs a seekable downstream, such as filesink"),
+                [
+                    "downstream cannot seek in bytes, so the file cannot be finished at EOS; use mode=fragmented"
+                ]
+            );
+            return Err(gst::FlowError::Error);
+        }
+        let init = if seekable {
+            // A recording into a file: durations and an index are filled in at EOS, or
+            // (hybrid) the file becomes an ordinary MP4.
             let (init, slots) = write_recording_init(&movie, &tracks);
             let timescales = tracks.iter().map(|t| (t.track_id, t.timescale)).collect();
             gst::info!(
                 CAT,
                 imp = self,
-                "seekable downstream: durations and mfra at EOS"
+                "seekable downstream: {} at EOS",
+                if hybrid {
+                    "finished as an ordinary MP4"
+                } else {
+                    "durations and mfra"
+                }
             );
-            state.recording = Some(recording::Recording::new(
-                slots,
-                movie_timescale,
-                timescales,
-                init.len() as u64,
-            ));
+            let mut r =
+                recording::Recording::new(slots, movie_timescale, timescales, init.len() as u64);
+            if hybrid {
+                // The init is ftyp + moov: the moov starts where the ftyp ends.
+                let ftyp = init
+                    .get(..4)
+                    .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                r = r.hybrid(tracks.clone(), u64::from(ftyp));
+            }
+            state.recording = Some(r);
             init
         } else {
             let init = write_init(&movie, &tracks);
@@ -262,15 +285,13 @@ impl FragMp4Mux {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                p.latest().map(|f| {
-                    let desc = TrackDesc {
-                        track_id: i as u32 + 1,
-                        timescale: f.timescale,
-                        entry: f.entry.clone(),
-                    };
-                    let priming = p.clipped_priming.filter(|t| *t > 0).unwrap_or(f.priming);
-                    (desc, u64::from(priming))
-                })
+                let f = p.latest()?;
+                let desc = TrackDesc {
+                    track_id: i as u32 + 1,
+                    timescale: f.timescale,
+                    entry: f.entry.clone(),
+                };
+                Some((desc, p.priming()?))
             })
             .collect();
         let movie_timescale = match settings.movie_timescale {
@@ -336,16 +357,30 @@ impl FragMp4Mux {
                 );
             }
         }
+        let hybrid = state.recording.as_ref().is_some_and(|r| r.is_hybrid());
         let recorded: Vec<recording::ChunkTrack> = fragment
             .tracks
             .iter()
             .map(|t| recording::ChunkTrack {
                 track_id: t.track as u32 + 1,
+                base_decode_time: t.base_decode_time,
+                samples: if hybrid {
+                    t.samples.clone()
+                } else {
+                    Vec::new()
+                },
                 first_presentation: t.first_presentation(),
                 presentation_end: t.presentation_end(),
             })
             .collect();
         let samples: usize = fragment.tracks.iter().map(|t| t.samples.len()).sum();
+        // The chunk is moof + mdat header, then the payload: what precedes the samples.
+        let payload: u64 = fragment
+            .tracks
+            .iter()
+            .flat_map(|t| &t.samples)
+            .map(|s| u64::from(s.size))
+            .sum();
         let sequence = state.sequence;
         // DESIGN.md T4: where the chunk starts on the presentation timeline, and where
         // the presentation written so far ends (the last segment's end at EOS).
@@ -377,7 +412,7 @@ impl FragMp4Mux {
             chunk.size
         );
         if let Some(r) = state.recording.as_mut() {
-            r.add_chunk(&recorded, chunk.size, keyframe_start);
+            r.add_chunk(&recorded, chunk.size, chunk.size - payload, keyframe_start);
         }
         state.sequence = state.sequence.wrapping_add(1);
         state.counters.fragments += 1;
@@ -425,13 +460,7 @@ impl FragMp4Mux {
                 }
                 Pending::Finish(finish) => {
                     let src = obj.src_pad();
-                    let index = recording::Patch {
-                        offset: finish.end,
-                        bytes: finish.mfra,
-                    };
-                    for recording::Patch { offset, bytes } in
-                        finish.patches.into_iter().chain([index])
-                    {
+                    for recording::Patch { offset, bytes } in finish.writes {
                         let mut segment = gst::FormattedSegment::<gst::format::Bytes>::new();
                         segment.set_start(gst::format::Bytes::from_u64(offset));
                         if !src.push_event(gst::event::Segment::new(&segment)) {

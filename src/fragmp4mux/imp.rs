@@ -198,7 +198,7 @@ impl ObjectImpl for FragMp4Mux {
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("mode", Mode::Fragmented)
                     .nick("Mode")
-                    .blurb("fragmented: init segment then moof+mdat fragments; progressive: one moov with full sample tables before one mdat, written at EOS")
+                    .blurb("fragmented: init segment then moof+mdat fragments; progressive: one moov with full sample tables before one mdat, written at EOS; hybrid: fragmented while recording into a seekable sink, turned into an ordinary MP4 in place at EOS")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt64::builder("interleave-time")
@@ -432,7 +432,7 @@ impl AggregatorImpl for FragMp4Mux {
                     Err(e) => built = Err(e),
                 }
             } else if let Some(r) = state.recording.take() {
-                pending.push(Pending::Finish(r.finish()));
+                pending.push(Pending::Finish(r.finish(&state.priming())));
             }
         }
         if timeout {
@@ -460,7 +460,7 @@ impl AggregatorImpl for FragMp4Mux {
         }
         let finished = all_eos && state.fragmenter.is_finished();
         let mut keyframe_at = None;
-        if settings.force_keyframes && state.mode == Mode::Fragmented {
+        if settings.force_keyframes && state.mode.writes_fragments() {
             let deadline = state.fragmenter.keyframe_deadline();
             if deadline.is_some() && deadline != state.keyframe_requested {
                 state.keyframe_requested = deadline;

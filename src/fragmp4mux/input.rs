@@ -404,11 +404,11 @@ impl FragMp4Mux {
             let generation = state.fragmenter.change_format(track, spec_of(&format));
             state.fragmenter.set_frame_grid(track, format.frame_ticks);
             let changed = entry.formats.last().is_some_and(|(g, _)| *g != generation);
-            if changed && state.mode == Mode::Progressive {
+            if changed && state.mode != Mode::Fragmented {
                 gst::element_imp_error!(
                     self,
                     gst::StreamError::Format,
-                    ("pad {}: the format changed mid-stream; a progressive file has one sample entry per track", pad.name()),
+                    ("pad {}: the format changed mid-stream; a progressive or hybrid file has one sample entry per track", pad.name()),
                     ["new caps: {}", caps]
                 );
                 return None;

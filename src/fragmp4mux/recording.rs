@@ -1,10 +1,25 @@
 //! Fragmented output into a seekable file: what the element fills in at EOS (durations
-//! in the init segment) and appends (the `mfra` index), from the bytes it pushed.
+//! in the init segment) and appends (the `mfra` index), from the bytes it pushed. A
+//! hybrid recording instead keeps sample tables (16 bytes a sample) and at EOS turns
+//! the file into an ordinary MP4 in place (see [`crate::recover`]).
 
 use std::collections::BTreeMap;
 
 use crate::boxes::index::{IndexEntry, write_mfra};
 use crate::boxes::init::DurationSlots;
+use crate::boxes::progressive::write_moov;
+use crate::boxes::{MovieDesc, SampleDesc, TrackDesc};
+pub use crate::recover::Patch;
+use crate::recover::{PlacedSample, TrackTables, finishing_patches};
+
+/// What a hybrid recording keeps to finish the file.
+struct Hybrid {
+    tracks: Vec<TrackDesc>,
+    /// Offset of the fragmented `moov` (after the `ftyp`).
+    moov_offset: u64,
+    moofs: Vec<u64>,
+    tables: BTreeMap<u32, TrackTables>,
+}
 
 /// Bookkeeping of a recording from its first init segment on.
 pub struct Recording {
@@ -17,25 +32,23 @@ pub struct Recording {
     index: BTreeMap<u32, Vec<IndexEntry>>,
     /// Track ID -> latest presentation end of its samples (PTS + duration), media ticks.
     ends: BTreeMap<u32, u64>,
+    hybrid: Option<Hybrid>,
 }
 
-/// Bytes to write at a file offset.
-pub struct Patch {
-    pub offset: u64,
-    pub bytes: Vec<u8>,
-}
-
-/// What a recording writes at EOS: the durations in place, then the index at the end.
+/// What a recording writes at EOS, in this order: a fragmented one its durations in
+/// place and the index at the end; a hybrid one the complete `moov` at the end, then
+/// `free` over the fragmented boxes.
 pub struct Finish {
-    pub patches: Vec<Patch>,
-    pub mfra: Vec<u8>,
-    /// Offset of the end of the file, where the index goes.
-    pub end: u64,
+    pub writes: Vec<Patch>,
 }
 
 /// One track's part of a chunk, as the recording needs it.
 pub struct ChunkTrack {
     pub track_id: u32,
+    /// `tfdt` of the track's run.
+    pub base_decode_time: u64,
+    /// The samples, for a hybrid recording's tables (empty otherwise).
+    pub samples: Vec<SampleDesc>,
     /// Presentation time of the first sample, media ticks.
     pub first_presentation: u64,
     /// Latest PTS + duration of the track's samples in the chunk, media ticks.
@@ -57,7 +70,25 @@ impl Recording {
             bytes: init_len,
             index: BTreeMap::new(),
             ends: BTreeMap::new(),
+            hybrid: None,
         }
+    }
+
+    /// Makes this a hybrid recording of `tracks`, whose init's `moov` is at
+    /// `moov_offset`: finished as an ordinary MP4 at EOS.
+    pub fn hybrid(mut self, tracks: Vec<TrackDesc>, moov_offset: u64) -> Self {
+        self.hybrid = Some(Hybrid {
+            tracks,
+            moov_offset,
+            moofs: Vec::new(),
+            tables: BTreeMap::new(),
+        });
+        self
+    }
+
+    /// True for a hybrid recording, which keeps every sample's place and timing.
+    pub fn is_hybrid(&self) -> bool {
+        self.hybrid.is_some()
     }
 
     /// Counts bytes pushed that are neither a chunk nor the first init (a later init).
@@ -65,9 +96,36 @@ impl Recording {
         self.bytes += len;
     }
 
-    /// Records a chunk of `size` bytes whose trafs are `tracks`, in `moof` order; a chunk
-    /// that starts a fragment (at a keyframe) goes into the index.
-    pub fn add_chunk(&mut self, tracks: &[ChunkTrack], size: u64, fragment_start: bool) {
+    /// Records a chunk of `size` bytes whose trafs are `tracks`, in `moof` order, its
+    /// payload after a `moof` and `mdat` header of `header_len` bytes; a chunk that
+    /// starts a fragment (at a keyframe) goes into the index.
+    pub fn add_chunk(
+        &mut self,
+        tracks: &[ChunkTrack],
+        size: u64,
+        header_len: u64,
+        fragment_start: bool,
+    ) {
+        if let Some(h) = self.hybrid.as_mut() {
+            h.moofs.push(self.bytes);
+            let mut offset = self.bytes + header_len;
+            for t in tracks {
+                let table = h.tables.entry(t.track_id).or_default();
+                let mut dts = t.base_decode_time;
+                for s in &t.samples {
+                    table.push(PlacedSample {
+                        offset,
+                        size: s.size,
+                        dts,
+                        duration: s.duration,
+                        composition_offset: s.composition_offset,
+                        sync: s.sync,
+                    });
+                    offset += u64::from(s.size);
+                    dts += u64::from(s.duration);
+                }
+            }
+        }
         for (i, t) in tracks.iter().enumerate() {
             if fragment_start {
                 self.index.entry(t.track_id).or_default().push(IndexEntry {
@@ -83,8 +141,30 @@ impl Recording {
     }
 
     /// What to write at EOS: every duration covers the whole presentation, from the
-    /// origin to the latest PTS + duration of the track's samples (DESIGN.md T4).
-    pub fn finish(&self) -> Finish {
+    /// origin to the latest PTS + duration of the track's samples (DESIGN.md T4). A
+    /// hybrid recording's edit lists leave out `priming` ticks per track ID.
+    pub fn finish(self, priming: &BTreeMap<u32, u64>) -> Finish {
+        if let Some(h) = self.hybrid {
+            let Hybrid {
+                tracks,
+                moov_offset,
+                moofs,
+                mut tables,
+            } = h;
+            let tables: Vec<_> = tracks
+                .into_iter()
+                .filter_map(|t| {
+                    let id = t.track_id;
+                    let table = tables.remove(&id)?;
+                    Some(table.into_table(t, priming.get(&id).copied().unwrap_or(0)))
+                })
+                .collect();
+            let moov = write_moov(&MovieDesc::progressive(self.movie_timescale), &tables);
+            let neutralise = std::iter::once(moov_offset).chain(moofs);
+            return Finish {
+                writes: finishing_patches(moov, self.bytes, neutralise),
+            };
+        }
         let in_movie = |ticks: u64, timescale: u32| -> u64 {
             (u128::from(ticks) * u128::from(self.movie_timescale))
                 .div_ceil(u128::from(timescale.max(1))) as u64
@@ -96,27 +176,24 @@ impl Recording {
             let timescale = self.timescales.get(&track_id).copied().unwrap_or(1);
             let presentation = in_movie(end, timescale);
             movie_duration = movie_duration.max(presentation);
-            patches.push(Patch::u64(tkhd, presentation));
-            patches.push(Patch::u64(mdhd, end));
+            patches.push(patch_u64(tkhd, presentation));
+            patches.push(patch_u64(mdhd, end));
         }
-        patches.push(Patch::u64(self.slots.mvhd, movie_duration));
-        patches.push(Patch::u64(self.slots.mehd, movie_duration));
+        patches.push(patch_u64(self.slots.mvhd, movie_duration));
+        patches.push(patch_u64(self.slots.mehd, movie_duration));
         patches.sort_by_key(|p| p.offset);
-        let tracks: Vec<(u32, Vec<IndexEntry>)> =
-            self.index.iter().map(|(id, e)| (*id, e.clone())).collect();
-        Finish {
-            patches,
-            mfra: write_mfra(&tracks),
-            end: self.bytes,
-        }
+        let tracks: Vec<(u32, Vec<IndexEntry>)> = self.index.into_iter().collect();
+        patches.push(Patch {
+            offset: self.bytes,
+            bytes: write_mfra(&tracks),
+        });
+        Finish { writes: patches }
     }
 }
 
-impl Patch {
-    fn u64(offset: usize, value: u64) -> Self {
-        Self {
-            offset: offset as u64,
-            bytes: value.to_be_bytes().to_vec(),
-        }
+fn patch_u64(offset: usize, value: u64) -> Patch {
+    Patch {
+        offset: offset as u64,
+        bytes: value.to_be_bytes().to_vec(),
     }
 }

@@ -39,6 +39,20 @@ pub enum Mode {
         nick = "progressive"
     )]
     Progressive,
+    /// Fragments while recording, so a crash loses at most the fragment in progress;
+    /// at EOS the file becomes an ordinary MP4 in place (needs a seekable downstream).
+    #[enum_value(
+        name = "Hybrid MP4 (fragmented while recording, an ordinary MP4 once finished)",
+        nick = "hybrid"
+    )]
+    Hybrid,
+}
+
+impl Mode {
+    /// Fragments are written as the stream runs (fragmented and hybrid).
+    pub(super) fn writes_fragments(self) -> bool {
+        self != Mode::Progressive
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -105,6 +119,15 @@ impl PadTrack {
             .iter()
             .find(|(g, _)| *g == generation)
             .map(|(_, f)| f)
+    }
+
+    /// Ticks of codec priming an edit list leaves out: the encoder's clipping meta,
+    /// else what the codec says (Opus pre-skip).
+    pub(super) fn priming(&self) -> Option<u64> {
+        let f = self.latest()?;
+        Some(u64::from(
+            self.clipped_priming.filter(|t| *t > 0).unwrap_or(f.priming),
+        ))
     }
 }
 
@@ -180,9 +203,18 @@ pub(super) struct State {
 }
 
 impl State {
+    /// [`PadTrack::priming`] by track ID.
+    pub(super) fn priming(&self) -> std::collections::BTreeMap<u32, u64> {
+        self.pads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| Some((i as u32 + 1, p.priming()?)))
+            .collect()
+    }
+
     pub(super) fn new(settings: &Settings) -> Self {
         let mut fragmenter = match settings.mode {
-            Mode::Fragmented => Fragmenter::new(settings.fragment_duration),
+            Mode::Fragmented | Mode::Hybrid => Fragmenter::new(settings.fragment_duration),
             Mode::Progressive => {
                 // Fragments become interleaving runs that need not start at keyframes.
                 let mut f = Fragmenter::new(settings.interleave_time);
@@ -190,14 +222,14 @@ impl State {
                 f
             }
         };
-        if settings.mode == Mode::Fragmented {
+        if settings.mode.writes_fragments() {
             if settings.chunk_duration > 0 {
                 fragmenter.set_chunk_duration(Some(settings.chunk_duration));
             }
             fragmenter.set_decode_time_offset(settings.decode_time_offset);
         }
         fragmenter.set_fragment_duration(match settings.mode {
-            Mode::Fragmented => settings.fragment_duration,
+            Mode::Fragmented | Mode::Hybrid => settings.fragment_duration,
             Mode::Progressive => settings.interleave_time,
         });
         Self {

@@ -27,7 +27,8 @@ pub fn parse(data: &[u8]) -> Progressive {
     let mut pos = 0;
     let mut top_level = Vec::new();
     let mut moov = None;
-    let mut mdat = (0usize, 0usize);
+    // Every mdat's payload range (a hybrid file has one per fragment).
+    let mut mdats = Vec::new();
     while pos < data.len() {
         let (size, header, kind) = box_at(data, pos);
         let kind = String::from_utf8_lossy(&kind).to_string();
@@ -37,7 +38,7 @@ pub fn parse(data: &[u8]) -> Progressive {
                 let any = Any::decode(&mut &data[pos..pos + size]).expect("moov decodes");
                 moov = Some(Moov::try_from(any).expect("a moov"));
             }
-            "mdat" => mdat = (pos + header, pos + size),
+            "mdat" => mdats.push((pos + header, pos + size)),
             _ => {}
         }
         top_level.push(kind);
@@ -102,8 +103,8 @@ pub fn parse(data: &[u8]) -> Progressive {
             for _ in 0..count {
                 let size = sizes[n] as usize;
                 assert!(
-                    at >= mdat.0 && at + size <= mdat.1,
-                    "sample {n} outside the mdat"
+                    mdats.iter().any(|m| at >= m.0 && at + size <= m.1),
+                    "sample {n} outside every mdat"
                 );
                 let sync = syncs.as_ref().is_none_or(|s| s.contains(&(n as u32 + 1)));
                 list.push(Sample {
