@@ -18,6 +18,10 @@ use super::stream::{Event, Sample};
 /// samples leave without waiting (the waiting track gets a gap).
 pub const MAX_LOOKAHEAD_BYTES: u64 = 64 << 20;
 
+/// Samples held while another track is awaited (bounds their descriptions' memory when
+/// the samples are tiny), as many as one `moof` may describe.
+pub const MAX_LOOKAHEAD_SAMPLES: usize = super::fragment::MAX_SAMPLES_PER_MOOF;
+
 /// Shortest media time read ahead of the next sample while a track is awaited; it grows
 /// to twice the longest per-track run of a `moof` seen.
 pub const MIN_LOOKAHEAD_NS: i128 = 10_000_000_000;
@@ -157,7 +161,7 @@ impl<R, P> Interleaver<R, P> {
             };
             let lane = &mut self.lanes[i];
             let dts = lane.key(s.dts);
-            let end = lane.key(s.dts + u64::from(s.duration));
+            let end = lane.key(s.dts.saturating_add(u64::from(s.duration)));
             lane.next = Some(end);
             lane.ready.push_back(Ready {
                 info: s,
@@ -328,7 +332,8 @@ impl<R, P> Interleaver<R, P> {
         best.map(|(i, _)| i)
     }
 
-    /// The lookahead is spent: too many bytes held, or media read too far past `dts`.
+    /// The lookahead is spent: too many bytes or samples held, or media read too far
+    /// past `dts`.
     fn exhausted(&self, dts: i128) -> bool {
         let frontier = self
             .lanes
@@ -337,6 +342,7 @@ impl<R, P> Interleaver<R, P> {
             .max()
             .unwrap_or(dts);
         self.held_bytes > MAX_LOOKAHEAD_BYTES
+            || self.lanes.iter().map(|l| l.ready.len()).sum::<usize>() > MAX_LOOKAHEAD_SAMPLES
             || frontier - dts > MIN_LOOKAHEAD_NS.max(2 * self.longest_run)
     }
 
