@@ -4,74 +4,10 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 
 use support::demux::{DemuxPad, demux};
+use support::foreign::{self, Packet};
 use support::{judges, mp4, pipeline};
-
-/// A short H.264 (with B-frames) + AAC file made by mp4mux, the input of ffmpeg.
-fn source_file() -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("fragmp4-demux-src-{}.mp4", std::process::id()));
-    support::pipeline::run_to_eos(
-        &format!(
-            "videotestsrc num-buffers=60 pattern=ball ! video/x-raw,width=160,height=120,framerate=30/1 \
-             ! x264enc bframes=2 key-int-max=15 speed-preset=ultrafast ! h264parse ! mp4mux name=m ! filesink location={} \
-             audiotestsrc num-buffers=90 ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! m.",
-            path.display()
-        ),
-        60,
-    );
-    path
-}
-
-/// One packet as ffprobe reports it, in its stream's time base.
-#[derive(Debug)]
-struct Packet {
-    pts: i64,
-    dts: i64,
-    size: usize,
-    key: bool,
-}
-
-/// ffprobe's packets and time base denominator for the stream of `kind` (video/audio).
-fn ffprobe(path: &Path, kind: &str) -> (Vec<Packet>, u64) {
-    let stream = format!("{}:0", &kind[..1]);
-    let run = |args: &[&str]| {
-        let out = Command::new("ffprobe")
-            .args(["-v", "error", "-select_streams", &stream])
-            .args(args)
-            .arg(path)
-            .output()
-            .expect("ffprobe runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
-    let tb = run(&["-show_entries", "stream=time_base", "-of", "csv=p=0"]);
-    let den: u64 = tb.trim().split('/').nth(1).unwrap().parse().unwrap();
-    let packets = run(&[
-        "-show_entries",
-        "packet=pts,dts,size,flags",
-        "-of",
-        "csv=p=0",
-    ])
-    .lines()
-    .filter(|l| !l.is_empty())
-    .map(|l| {
-        let f: Vec<&str> = l.split(',').collect();
-        Packet {
-            pts: f[0].parse().unwrap(),
-            dts: f[1].parse().unwrap(),
-            size: f[2].parse().unwrap(),
-            key: f[3].contains('K'),
-        }
-    })
-    .collect();
-    (packets, den)
-}
 
 /// The pad's samples equal ffprobe's packets: sizes, keyframes, and timestamps up to one
 /// constant shift per track (ffprobe applies the edit list, the demuxer keeps media time).
@@ -112,7 +48,7 @@ fn check_against_ffprobe(path: &Path, what: &str) {
     let d = demux(&bytes, 65536, "");
     assert_eq!(d.error, None, "{what}");
     for (pad, kind) in [("video_0", "video"), ("audio_0", "audio")] {
-        let (packets, den) = ffprobe(path, kind);
+        let (packets, den) = foreign::ffprobe_packets(path, kind);
         assert!(!packets.is_empty());
         assert_same_packets(d.pad(pad), &packets, den, what);
     }
@@ -120,34 +56,17 @@ fn check_against_ffprobe(path: &Path, what: &str) {
 
 #[test]
 fn files_from_ffmpeg_and_mp4mux() {
-    let src = source_file();
-    for (name, flags) in [
-        ("ffmpeg-frag", "frag_keyframe+empty_moov+default_base_moof"),
-        ("ffmpeg-cmaf", "cmaf+separate_moof+frag_every_frame"),
-        // Without default_base_moof: explicit base_data_offset from the file start.
-        ("ffmpeg-base", "frag_keyframe+empty_moov"),
-    ] {
-        let out = std::env::temp_dir().join(format!("fragmp4-{name}-{}.mp4", std::process::id()));
-        let status = Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-i"])
-            .arg(&src)
-            .args(["-c", "copy", "-movflags", flags])
-            .arg(&out)
-            .status()
-            .expect("ffmpeg runs");
-        assert!(status.success());
+    let src = foreign::source_file("demux-src");
+    for (name, flags) in foreign::FFMPEG_FLAVOURS {
+        let out = foreign::ffmpeg_remux(&src, name, flags);
         check_against_ffprobe(&out, name);
         let _ = std::fs::remove_file(out);
     }
-    let gst = std::env::temp_dir().join(format!("fragmp4-mp4mux-frag-{}.mp4", std::process::id()));
-    support::pipeline::run_to_eos(
-        &format!(
-            "videotestsrc num-buffers=60 pattern=ball ! video/x-raw,width=160,height=120,framerate=30/1 \
-             ! x264enc bframes=2 key-int-max=15 speed-preset=ultrafast ! h264parse ! mp4mux name=m fragment-duration=500 ! filesink location={} \
-             audiotestsrc num-buffers=90 ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! m.",
-            gst.display()
-        ),
-        60,
+    let gst = foreign::gst_file(
+        "mp4mux-frag",
+        "videotestsrc num-buffers=60 pattern=ball ! video/x-raw,width=160,height=120,framerate=30/1 \
+         ! x264enc bframes=2 key-int-max=15 speed-preset=ultrafast ! h264parse ! mp4mux name=m fragment-duration=500 ! filesink \
+         audiotestsrc num-buffers=90 ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! m.",
     );
     check_against_ffprobe(&gst, "mp4mux");
     let _ = std::fs::remove_file(gst);

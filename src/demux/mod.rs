@@ -2,6 +2,7 @@
 //! incremental stream state machine. Knows nothing of GStreamer.
 
 pub mod fragment;
+pub mod interleave;
 pub mod movie;
 pub mod stats;
 pub mod stream;
@@ -50,5 +51,7 @@ impl ByteSource for VecSource {
     }
 }
 
+#[cfg(test)]
+mod interleave_tests;
 #[cfg(test)]
 mod tests;

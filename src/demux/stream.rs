@@ -2,9 +2,8 @@
 //! boundaries, and yields movies and samples. Knows nothing of GStreamer: the bytes come
 //! from a [`ByteSource`] whose payload type is the caller's (a `gst::Buffer` in the element).
 
-use std::collections::VecDeque;
-
 use super::fragment::{MoofInfo, SampleRef, parse_moof};
+use super::interleave::Interleaver;
 use super::movie::{Movie, parse_moov};
 use crate::boxes::reader::{BoxHeader, BoxReader, ReadError, fourcc_str};
 
@@ -38,6 +37,9 @@ pub trait ByteSource {
 pub struct Sample<P> {
     pub info: SampleRef,
     pub payload: P,
+    /// Which `moof` of the stream described it (0 for the first), as in
+    /// [`Event::FragmentEnd`].
+    pub moof: u64,
 }
 
 /// What the stream yielded.
@@ -48,9 +50,22 @@ pub enum Event<P> {
     Sample(Sample<P>),
     /// A video sample before the track's first keyframe, dropped (its bytes skipped).
     DroppedBeforeKeyframe(SampleRef),
-    /// Every sample of the `moof` with this sequence number has been yielded.
+    /// Every sample of the `moof` with this sequence number has been yielded; `moof`
+    /// counts the stream's `moof`s from 0. In stream order.
     FragmentEnd {
         sequence: u32,
+        moof: u64,
+    },
+    /// The track has no sample decoding in `start .. start + duration` (ns, on the
+    /// timeline of its samples' timestamps): downstream need not wait for one.
+    Gap {
+        track_id: u32,
+        start: u64,
+        duration: u64,
+    },
+    /// After [`Demuxer::end`]: the track has nothing more.
+    TrackEnd {
+        track_id: u32,
     },
 }
 
@@ -115,34 +130,35 @@ enum Step<P> {
     NeedData,
 }
 
-/// Samples of the last `moof` not yet yielded.
-struct Pending<R> {
+/// The `moof` whose payload is being read.
+struct Pending {
     moof: u64,
     sequence: u32,
-    /// In decode-time order across tracks.
-    samples: VecDeque<SampleRef>,
+    /// In `trun` order.
+    samples: Vec<SampleRef>,
     /// Stream offsets of the first and after the last payload byte.
     start: u64,
     end: u64,
-    /// The payload bytes once they have all arrived.
-    region: Option<R>,
 }
 
 /// The incremental demuxer and its byte queue. Feed bytes to [`Demuxer::source_mut`],
-/// then call [`Demuxer::next_event`] until it returns `Ok(None)`.
+/// then call [`Demuxer::next_event`] until it returns `Ok(None)`; at the end of the
+/// stream (or after an error) call [`Demuxer::end`] and drain it the same way.
 ///
-/// A fragment's samples are yielded once all of its payload has arrived, in decode-time
-/// order across tracks (so downstream queues see the tracks interleaved, whatever the
-/// layout of the `mdat`).
+/// A fragment's samples become available once all of its payload has arrived; they
+/// are yielded in decode-time order across tracks and across `moof`s, so downstream
+/// queues see the tracks interleaved whatever the layout of the file (one `moof` per
+/// track, long runs of one track in an `mdat`): see [`super::interleave`].
 pub struct Demuxer<S: ByteSource> {
     src: S,
     /// Stream offset of the source's first queued byte.
     pos: u64,
     state: State,
     movie: Option<Movie>,
-    pending: Option<Pending<S::Region>>,
-    /// Video tracks still waiting for their first keyframe.
-    awaiting_keyframe: Vec<u32>,
+    pending: Option<Pending>,
+    ready: Interleaver<S::Region, S::Payload>,
+    /// [`Demuxer::end`] was called: no more bytes are read.
+    ended: bool,
     scratch: Vec<u8>,
 }
 
@@ -160,7 +176,8 @@ impl<S: ByteSource> Demuxer<S> {
             state: State::Header,
             movie: None,
             pending: None,
-            awaiting_keyframe: Vec::new(),
+            ready: Interleaver::default(),
+            ended: false,
             scratch: Vec::new(),
         }
     }
@@ -185,18 +202,38 @@ impl<S: ByteSource> Demuxer<S> {
         self.pos
     }
 
-    /// Forgets queued bytes and a partly read box after a discontinuity: the next bytes
-    /// start a box at stream offset 0. The movie stays known.
+    /// Forgets queued bytes, a partly read box and the samples held after a
+    /// discontinuity: the next bytes start a box at stream offset 0. The movie stays known.
     pub fn reset(&mut self, src: S) {
         self.src = src;
         self.pos = 0;
         self.state = State::Header;
         self.pending = None;
+        self.ready.reset();
+        self.ended = false;
+    }
+
+    /// No more bytes will be read (end of stream, or an error): [`Demuxer::next_event`]
+    /// yields the samples held, then a [`Event::TrackEnd`] per track.
+    pub fn end(&mut self) {
+        self.ended = true;
+        self.ready.end();
+    }
+
+    /// Payload bytes of complete fragments held until their samples leave.
+    pub fn held_bytes(&self) -> u64 {
+        self.ready.held_bytes()
     }
 
     /// The next event the queued bytes allow, `Ok(None)` when more bytes are needed.
     pub fn next_event(&mut self) -> Result<Option<Event<S::Payload>>, DemuxError> {
         loop {
+            if let Some(ev) = self.ready.next(S::slice) {
+                return Ok(Some(ev));
+            }
+            if self.ended {
+                return Ok(None);
+            }
             match self.state {
                 State::Skip(remaining) => {
                     let available = self.src.available() as u64;
@@ -213,10 +250,7 @@ impl<S: ByteSource> Demuxer<S> {
                     }
                 }
                 State::Mdat(end) => {
-                    if let Some(ev) = self.next_sample() {
-                        return Ok(Some(ev));
-                    }
-                    if self.pending.is_some() {
+                    if !self.complete_pending() {
                         return Ok(None);
                     }
                     // Everything described has been read: the rest of the mdat is skipped.
@@ -311,25 +345,13 @@ impl<S: ByteSource> Demuxer<S> {
                 let reader = BoxReader::new(header.kind, offset, offset + header_len, body);
                 if &header.kind == b"moov" {
                     let movie = parse_moov(&reader)?;
-                    self.awaiting_keyframe = movie
-                        .tracks
-                        .iter()
-                        .filter(|t| t.desc.is_video())
-                        .filter(|t| {
-                            self.awaiting_keyframe.contains(&t.desc.track_id)
-                                || self
-                                    .movie
-                                    .as_ref()
-                                    .is_none_or(|m| m.track(t.desc.track_id).is_none())
-                        })
-                        .map(|t| t.desc.track_id)
-                        .collect();
+                    self.ready.set_movie(&movie);
                     self.movie = Some(movie.clone());
                     return Ok(Step::Yield(Event::Movie(movie)));
                 }
                 let movie = self.movie.as_ref().ok_or(DemuxError::NoMovie { offset })?;
                 let info = parse_moof(&reader, offset, movie)?;
-                self.pending = pending(info, movie)?;
+                self.pending = pending(info)?;
                 Ok(Step::Continue)
             }
             b"mdat" => {
@@ -351,47 +373,36 @@ impl<S: ByteSource> Demuxer<S> {
         }
     }
 
-    /// Yields the next pending sample once the whole payload of its `moof` is queued.
-    fn next_sample(&mut self) -> Option<Event<S::Payload>> {
-        let p = self.pending.as_mut()?;
-        if p.region.is_none() {
-            if ((self.src.available() as u64) + self.pos) < p.end {
-                return None;
-            }
-            self.src.skip((p.start - self.pos) as usize);
-            p.region = Some(self.src.take((p.end - p.start) as usize));
-            self.pos = p.end;
-        }
-        let Some(s) = p.samples.pop_front() else {
-            let sequence = p.sequence;
-            self.pending = None;
-            return Some(Event::FragmentEnd { sequence });
+    /// Once the whole payload of the pending `moof` is queued, hands it with its
+    /// samples to the interleaver; false while bytes are missing.
+    fn complete_pending(&mut self) -> bool {
+        let Some(p) = &self.pending else {
+            return true;
         };
-        if let Some(i) = self
-            .awaiting_keyframe
-            .iter()
-            .position(|id| *id == s.track_id)
-        {
-            if !s.sync {
-                return Some(Event::DroppedBeforeKeyframe(s));
-            }
-            self.awaiting_keyframe.swap_remove(i);
+        if ((self.src.available() as u64) + self.pos) < p.end {
+            return false;
         }
-        let region = p.region.as_ref()?;
-        let payload = S::slice(region, (s.offset - p.start) as usize, s.size as usize);
-        Some(Event::Sample(Sample { info: s, payload }))
+        let Some(p) = self.pending.take() else {
+            return true;
+        };
+        self.src.skip((p.start - self.pos) as usize);
+        let region = self.src.take((p.end - p.start) as usize);
+        self.pos = p.end;
+        self.ready
+            .push_moof(p.sequence, p.samples, p.start, p.end - p.start, region);
+        true
     }
 }
 
-/// The samples of a `moof` as they will be yielded: checked not to overlap, then in
-/// decode-time order across tracks.
-fn pending<R>(info: MoofInfo, movie: &Movie) -> Result<Option<Pending<R>>, DemuxError> {
-    let mut samples = info.samples;
+/// The samples of a `moof`, checked not to overlap, with the byte range they cover.
+fn pending(info: MoofInfo) -> Result<Option<Pending>, DemuxError> {
+    let samples = info.samples;
     if samples.is_empty() {
         return Ok(None);
     }
-    samples.sort_by_key(|s| s.offset);
-    for pair in samples.windows(2) {
+    let mut by_offset = samples.clone();
+    by_offset.sort_by_key(|s| s.offset);
+    for pair in by_offset.windows(2) {
         if pair[0].offset + u64::from(pair[0].size) > pair[1].offset {
             return Err(DemuxError::Overlap {
                 moof: info.offset,
@@ -400,8 +411,8 @@ fn pending<R>(info: MoofInfo, movie: &Movie) -> Result<Option<Pending<R>>, Demux
             });
         }
     }
-    let start = samples[0].offset;
-    let end = samples
+    let start = by_offset[0].offset;
+    let end = by_offset
         .iter()
         .map(|s| s.offset + u64::from(s.size))
         .max()
@@ -413,22 +424,17 @@ fn pending<R>(info: MoofInfo, movie: &Movie) -> Result<Option<Pending<R>>, Demux
             limit: MAX_FRAGMENT_PAYLOAD,
         });
     }
-    let timescale = |id| movie.track(id).map_or(1, |t| t.desc.timescale.max(1));
-    samples.sort_by_cached_key(|s| {
-        u128::from(s.dts) * 1_000_000_000 / u128::from(timescale(s.track_id))
-    });
     Ok(Some(Pending {
         moof: info.offset,
         sequence: info.sequence,
-        samples: samples.into(),
+        samples,
         start,
         end,
-        region: None,
     }))
 }
 
 /// Every pending sample must lie inside the mdat whose payload starts at `start`.
-fn check_inside<R>(p: &Pending<R>, start: u64, end: Option<u64>) -> Result<(), DemuxError> {
+fn check_inside(p: &Pending, start: u64, end: Option<u64>) -> Result<(), DemuxError> {
     for s in &p.samples {
         let sample_end = s.offset + u64::from(s.size);
         if s.offset < start || end.is_some_and(|e| sample_end > e) {

@@ -4,7 +4,7 @@ use crate::boxes::{
     write_chunk_header, write_init,
 };
 
-fn video_track() -> TrackDesc {
+pub(super) fn video_track() -> TrackDesc {
     TrackDesc {
         track_id: 1,
         timescale: 90_000,
@@ -25,7 +25,7 @@ fn video_track() -> TrackDesc {
     }
 }
 
-fn audio_track() -> TrackDesc {
+pub(super) fn audio_track() -> TrackDesc {
     TrackDesc {
         track_id: 2,
         timescale: 48_000,
@@ -44,7 +44,7 @@ fn audio_track() -> TrackDesc {
     }
 }
 
-fn init() -> Vec<u8> {
+pub(super) fn init() -> Vec<u8> {
     write_init(
         &MovieDesc::fragmented(1000),
         &[video_track(), audio_track()],
@@ -52,7 +52,7 @@ fn init() -> Vec<u8> {
 }
 
 /// Payload bytes of a sample, distinct per track and index.
-fn payload(track: u32, i: usize, size: u32) -> Vec<u8> {
+pub(super) fn payload(track: u32, i: usize, size: u32) -> Vec<u8> {
     (0..size)
         .map(|b| (track as u8) ^ (i as u8).wrapping_mul(31) ^ (b as u8))
         .collect()
@@ -86,7 +86,7 @@ fn chunk(
     out
 }
 
-fn vs(size: u32, sync: bool, cto: i32) -> SampleDesc {
+pub(super) fn vs(size: u32, sync: bool, cto: i32) -> SampleDesc {
     SampleDesc {
         duration: 3000,
         size,
@@ -95,7 +95,7 @@ fn vs(size: u32, sync: bool, cto: i32) -> SampleDesc {
     }
 }
 
-fn aus(size: u32) -> SampleDesc {
+pub(super) fn aus(size: u32) -> SampleDesc {
     SampleDesc {
         duration: 1024,
         size,
@@ -134,7 +134,7 @@ fn stream() -> Vec<u8> {
     s
 }
 
-/// Feeds `data` in pieces of `step` bytes, collecting every event.
+/// Feeds `data` in pieces of `step` bytes, collecting every event, then ends the stream.
 fn demux(data: &[u8], step: usize) -> Result<Vec<Event<Vec<u8>>>, DemuxError> {
     let mut d = Demuxer::new(VecSource::default());
     let mut out = Vec::new();
@@ -144,7 +144,12 @@ fn demux(data: &[u8], step: usize) -> Result<Vec<Event<Vec<u8>>>, DemuxError> {
             out.push(ev);
         }
     }
-    d.finish()?;
+    let result = d.finish();
+    d.end();
+    while let Some(ev) = d.next_event()? {
+        out.push(ev);
+    }
+    result?;
     Ok(out)
 }
 
@@ -182,14 +187,14 @@ fn reads_what_the_writer_wrote() {
         .collect();
     assert_eq!(
         got,
-        // Decode-time order across tracks within each moof.
+        // Decode-time order across tracks and moofs: video at 90 kHz, audio at 48 kHz.
         [
             (1, 0, 6000, 3000, true),
             (2, 0, 0, 1024, true),
             (2, 1024, 0, 1024, true),
             (1, 3000, -3000, 3000, false),
-            (1, 6000, 0, 3000, false),
             (2, 2048, 0, 1024, true),
+            (1, 6000, 0, 3000, false),
             (1, 9000, 3000, 3000, true),
         ]
     );
@@ -201,10 +206,11 @@ fn reads_what_the_writer_wrote() {
     assert_eq!(video_payloads[1], &payload(1, 1, 20));
     assert_eq!(video_payloads[3], &payload(1, 3, 40));
     assert_eq!(s[2].payload, payload(2, 1, 8));
+    assert_eq!(s[4].payload, payload(2, 3, 9));
     let ends: Vec<u32> = events
         .iter()
         .filter_map(|e| match e {
-            Event::FragmentEnd { sequence } => Some(*sequence),
+            Event::FragmentEnd { sequence, .. } => Some(*sequence),
             _ => None,
         })
         .collect();
@@ -242,11 +248,11 @@ fn video_before_the_first_keyframe_is_dropped() {
 }
 
 /// Rewrites a big-endian u32 found at `at`.
-fn patch(data: &mut [u8], at: usize, v: u32) {
+pub(super) fn patch(data: &mut [u8], at: usize, v: u32) {
     data[at..at + 4].copy_from_slice(&v.to_be_bytes());
 }
 
-fn find(data: &[u8], kind: &[u8; 4]) -> usize {
+pub(super) fn find(data: &[u8], kind: &[u8; 4]) -> usize {
     data.windows(4)
         .position(|w| w == kind)
         .expect("box present")

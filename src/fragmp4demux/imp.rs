@@ -68,14 +68,24 @@ impl FragMp4Demux {
         let result = {
             let mut state = lock(&self.state);
             state.demuxer.source_mut().0.push(buffer);
-            self.drain(&mut state, &mut outs)
+            let result = self.drain(&mut state, &mut outs);
+            if result.is_err() {
+                // The samples held for interleaving came before the fault: they leave.
+                state.demuxer.end();
+                let _ = self.drain(&mut state, &mut outs);
+            }
+            result
         };
-        let flow = self.execute(outs);
         if let Err(err) = result {
+            let last = take_last_eos(&mut outs);
+            let _ = self.execute(outs);
             self.post_error(&err);
+            if let Some(pad) = last {
+                pad.push_event(gst::event::Eos::new());
+            }
             return Err(gst::FlowError::Error);
         }
-        flow
+        self.execute(outs)
     }
 
     fn post_error(&self, err: &DemuxError) {
@@ -107,9 +117,9 @@ impl FragMp4Demux {
                 else {
                     return;
                 };
-                p.stats.sample(&s.info);
+                p.stats.sample(&s.info, s.moof);
                 if passthrough {
-                    p.fragment.push((s.info, s.payload));
+                    p.fragment.push((s.moof, s.info, s.payload));
                 } else {
                     let buffer = p.sample_buffer(&s.info, s.payload);
                     outs.push(Out::Buffer(p.pad.clone(), buffer));
@@ -127,16 +137,49 @@ impl FragMp4Demux {
                     s.dts
                 );
             }
-            Event::FragmentEnd { sequence } => {
+            Event::Gap {
+                track_id,
+                start,
+                duration,
+            } => {
+                if state.passthrough {
+                    return;
+                }
+                if let Some(p) = state.pads.iter().find(|p| p.track_id == track_id) {
+                    gst::debug!(
+                        CAT,
+                        imp = self,
+                        "track {track_id}: nothing for {} ns from {} ns: gap",
+                        duration,
+                        start
+                    );
+                    let event = gst::event::Gap::builder(gst::ClockTime::from_nseconds(start))
+                        .duration(gst::ClockTime::from_nseconds(duration))
+                        .build();
+                    outs.push(Out::Event(p.pad.clone(), event));
+                }
+            }
+            Event::TrackEnd { track_id } => {
+                // Passthrough forwards whole fragments at their end: EOS comes after all.
+                if state.passthrough {
+                    return;
+                }
+                if let Some(p) = state.pads.iter_mut().find(|p| p.track_id == track_id)
+                    && !std::mem::replace(&mut p.eos, true)
+                {
+                    outs.push(Out::Event(p.pad.clone(), gst::event::Eos::new()));
+                }
+            }
+            Event::FragmentEnd { sequence, moof } => {
                 let mut tracks = Vec::new();
                 for p in &mut state.pads {
-                    if p.stats.fragment_end() {
+                    if p.stats.fragment_end(moof) {
                         tracks.push(p.stats_structure().to_send_value());
                     }
                     if !state.passthrough {
                         continue;
                     }
-                    match p.take_fragment(sequence) {
+                    match p.take_fragment(sequence, moof) {
                         Ok(Some(list)) => outs.push(Out::List(p.pad.clone(), list)),
                         Ok(None) => {}
                         Err(e) => gst::element_imp_warning!(
@@ -324,6 +367,7 @@ impl FragMp4Demux {
                     state.demuxer.reset(AdapterSource::default());
                     for p in &mut state.pads {
                         p.discont = true;
+                        p.eos = false;
                         p.fragment.clear();
                     }
                     state.pads.iter().map(|p| p.pad.clone()).collect()
@@ -335,13 +379,29 @@ impl FragMp4Demux {
                 true
             }
             EventView::Eos(_) => {
-                let (result, pads) = {
-                    let state = lock(&self.state);
+                let mut outs = Vec::new();
+                let (result, no_pads, pads) = {
+                    let mut state = lock(&self.state);
                     let result = state.demuxer.finish();
+                    // What is held leaves, each track ending once it has nothing left.
+                    state.demuxer.end();
+                    let _ = self.drain(&mut state, &mut outs);
                     let no_movie = state.demuxer.movie().is_none();
-                    let pads: Vec<gst::Pad> = state.pads.iter().map(|p| p.pad.clone()).collect();
-                    (result.map(|_| no_movie), pads)
+                    let no_pads = state.pads.is_empty();
+                    let pads: Vec<gst::Pad> = state
+                        .pads
+                        .iter_mut()
+                        .filter_map(|p| {
+                            (!std::mem::replace(&mut p.eos, true)).then(|| p.pad.clone())
+                        })
+                        .collect();
+                    (result.map(|_| no_movie), no_pads, pads)
                 };
+                let mut pads = pads;
+                if result.is_err() {
+                    pads.extend(take_last_eos(&mut outs));
+                }
+                let _ = self.execute(outs);
                 match result {
                     Err(e) => self.post_error(&e),
                     Ok(true) => gst::element_imp_error!(
@@ -351,7 +411,7 @@ impl FragMp4Demux {
                             "The stream ended without a 'moov': not a fragmented MP4 or the init segment is missing"
                         ]
                     ),
-                    Ok(false) if pads.is_empty() => gst::element_imp_error!(
+                    Ok(false) if no_pads => gst::element_imp_error!(
                         self,
                         gst::StreamError::CodecNotFound,
                         ["No track of the stream can be output"]
@@ -467,6 +527,18 @@ impl FragMp4Demux {
         gst::Structure::builder("fragmp4demux-stats")
             .field("tracks", tracks)
             .build()
+    }
+}
+
+/// Removes the last EOS of `outs` and returns its pad: pushed after an error message,
+/// it keeps the pipeline from reaching EOS before the error is posted.
+fn take_last_eos(outs: &mut Vec<Out>) -> Option<gst::Pad> {
+    let i = outs
+        .iter()
+        .rposition(|o| matches!(o, Out::Event(_, e) if e.type_() == gst::EventType::Eos))?;
+    match outs.remove(i) {
+        Out::Event(pad, _) => Some(pad),
+        _ => None,
     }
 }
 

@@ -20,8 +20,10 @@ pub(super) struct OutPad {
     pub stats: TrackStats,
     /// The next buffer follows a discontinuity.
     pub discont: bool,
-    /// Passthrough: samples of the `moof` being read.
-    pub fragment: Vec<(SampleRef, gst::Buffer)>,
+    /// Passthrough: samples not yet forwarded, with the index of their `moof`.
+    pub fragment: Vec<(u64, SampleRef, gst::Buffer)>,
+    /// EOS was pushed (the track ended before the stream).
+    pub eos: bool,
 }
 
 impl OutPad {
@@ -33,6 +35,7 @@ impl OutPad {
             stats: TrackStats::default(),
             discont: true,
             fragment: Vec::new(),
+            eos: false,
         }
     }
 
@@ -82,10 +85,20 @@ impl OutPad {
         b
     }
 
-    /// Passthrough: the collected samples as one `moof` + `mdat` of this track, payloads
-    /// passed through as the input's sub-buffers.
-    pub fn take_fragment(&mut self, sequence: u32) -> Result<Option<gst::BufferList>, ChunkError> {
-        let samples = std::mem::take(&mut self.fragment);
+    /// Passthrough: the collected samples of `moof` (the oldest) as one `moof` + `mdat`
+    /// of this track, payloads passed through as the input's sub-buffers.
+    pub fn take_fragment(
+        &mut self,
+        sequence: u32,
+        moof: u64,
+    ) -> Result<Option<gst::BufferList>, ChunkError> {
+        let n = self.fragment.partition_point(|(m, ..)| *m <= moof);
+        let samples: Vec<(SampleRef, gst::Buffer)> = self
+            .fragment
+            .drain(..n)
+            .filter(|(m, ..)| *m == moof)
+            .map(|(_, s, b)| (s, b))
+            .collect();
         let Some((first, _)) = samples.first() else {
             return Ok(None);
         };

@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod demux;
+pub mod foreign;
 pub mod judges;
 pub mod mp4;
 pub mod pipeline;
