@@ -124,6 +124,16 @@ fn a_finished_hybrid_recording_is_the_progressive_file_in_place() {
         hybrid.len(),
         frag.len()
     );
+    // mp4box.js reads an unfragmented movie with the same samples.
+    let (fragmented, boxed) = judges::mp4box_samples(&path("hybrid"));
+    assert!(!fragmented, "mp4box.js sees no fragments");
+    for (id, samples) in &p.samples {
+        let expected: Vec<judges::Mp4BoxSample> = samples
+            .iter()
+            .map(|s| (s.data.len() as u32, s.dts, s.pts, s.is_sync()))
+            .collect();
+        assert_eq!(boxed[id], expected, "mp4box.js track {id}");
+    }
     // Players decode all of it.
     judges::ffmpeg_decodes(&path("hybrid"));
     let counts = judges::ffprobe_frame_counts(&path("hybrid"));

@@ -146,3 +146,40 @@ pub fn mse_plays(path: &Path, codecs: &str) -> String {
     let mime = format!("video/mp4; codecs=\"{codecs}\"");
     chromium("mse.mjs", &[path.as_os_str(), std::ffi::OsStr::new(&mime)])
 }
+
+/// One sample as mp4box.js reads it: (size, DTS, CTS, sync) in track ticks.
+pub type Mp4BoxSample = (u32, u64, i64, bool);
+
+/// Parses `path` with mp4box.js (tests/browser/mp4box-samples.mjs): whether it saw a
+/// fragmented file, and the samples of each track ID.
+pub fn mp4box_samples(path: &Path) -> (bool, std::collections::BTreeMap<u32, Vec<Mp4BoxSample>>) {
+    let script = format!(
+        "{}/tests/browser/mp4box-samples.mjs",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = Command::new("node")
+        .arg(&script)
+        .arg(path)
+        .output()
+        .expect("node runs (scripts/test.sh installs tests/browser)");
+    assert!(
+        out.status.success(),
+        "mp4box.js: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let fragmented = lines.next() == Some("fragmented true");
+    let mut tracks = std::collections::BTreeMap::<u32, Vec<Mp4BoxSample>>::new();
+    for l in lines {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        assert_eq!(f.len(), 5, "mp4box line {l:?}");
+        tracks.entry(f[0].parse().unwrap()).or_default().push((
+            f[1].parse().unwrap(),
+            f[2].parse().unwrap(),
+            f[3].parse().unwrap(),
+            f[4] == "1",
+        ));
+    }
+    (fragmented, tracks)
+}
