@@ -6,6 +6,7 @@ pub mod init;
 pub mod movie;
 pub mod progressive;
 pub mod reader;
+pub mod sidx;
 pub mod writer;
 
 pub use fragment::{ChunkError, SampleDesc, TrafDesc, write_chunk_header};

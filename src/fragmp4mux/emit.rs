@@ -6,6 +6,7 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::imp::{CAT, FragMp4Mux};
+use super::index::{IndexMode, Spill, per_fragment_sidx, reference_span};
 use super::state::*;
 use super::{output, progressive, recording};
 use crate::boxes::init::write_recording_init;
@@ -154,6 +155,9 @@ impl FragMp4Mux {
             tracks.len(),
             caps
         );
+        if !state.init_sent {
+            self.start_index(state, &settings, &tracks)?;
+        }
         let new_segment = !state.init_sent;
         state.init_sent = true;
         Ok(Pending::Init {
@@ -390,7 +394,14 @@ impl FragMp4Mux {
             .map_or(fragment.end_pts, |e| e.max(fragment.end_pts));
         state.presentation_end = Some(end);
         let presentation_end = output::output_time(end, state.shift);
-        let chunk = match output::chunk(fragment, sequence, &track_ids, state.shift) {
+        let index = self.settings().index;
+        let reference = state.index_reference;
+        let span = fragment
+            .tracks
+            .iter()
+            .find(|t| t.track as u32 + 1 == reference)
+            .map(reference_span);
+        let mut chunk = match output::chunk(fragment, sequence, &track_ids, state.shift) {
             Ok(c) => c,
             Err(err) => {
                 gst::element_imp_error!(
@@ -411,8 +422,28 @@ impl FragMp4Mux {
             samples,
             chunk.size
         );
+        if index == IndexMode::PerFragment {
+            // Live: a sidx right before the fragment it references.
+            let span = span.unwrap_or((state.index_end, state.index_end));
+            let sidx = per_fragment_sidx(
+                reference,
+                state.index_timescale,
+                chunk.size,
+                span,
+                keyframe_start,
+            );
+            if let Some(r) = state.recording.as_mut() {
+                r.add_bytes(sidx.len() as u64);
+            }
+            chunk.size += sidx.len() as u64;
+            chunk.list = output::prepend(chunk.list, sidx);
+        }
+        if let Some((_, end)) = span {
+            state.index_end = state.index_end.max(end);
+        }
         if let Some(r) = state.recording.as_mut() {
-            r.add_chunk(&recorded, chunk.size, chunk.size - payload, keyframe_start);
+            let header = chunk.size - payload;
+            r.add_chunk(&recorded, chunk.size, header, keyframe_start);
         }
         state.sequence = state.sequence.wrapping_add(1);
         state.counters.fragments += 1;
@@ -426,11 +457,128 @@ impl FragMp4Mux {
             .field("earliest-presentation-time", presentation_start)
             .field("presentation-end", presentation_end)
             .build();
+        if let Some(spill) = state.spill.as_mut() {
+            // A file with one index: the fragment waits on disk for the sidx at EOS.
+            if let Err(err) = spill_chunk(spill, &chunk.list) {
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::Write,
+                    (
+                        "writing the temporary file for index=single failed: {}",
+                        err
+                    ),
+                    ["free space in temp-location or choose another directory"]
+                );
+                return Err(gst::FlowError::Error);
+            }
+            spill.end_chunk(chunk.size, keyframe_start, span);
+            return Ok(Pending::Message(message));
+        }
         Ok(Pending::Fragment {
             list: chunk.list,
             message,
             end: chunk.pts + chunk.duration,
         })
+    }
+
+    /// Checks the `index` setting against the stream before the first byte, and for
+    /// `single` opens the spill file. Picks the reference track (the first video, else
+    /// the first track).
+    fn start_index(
+        &self,
+        state: &mut State,
+        settings: &Settings,
+        tracks: &[TrackDesc],
+    ) -> Result<(), gst::FlowError> {
+        if settings.index == IndexMode::None {
+            return Ok(());
+        }
+        let refuse = |why: &str| {
+            gst::element_imp_error!(
+                self,
+                gst::LibraryError::Settings,
+                ("index={:?} cannot be used here: {}", settings.index, why)
+            );
+            Err(gst::FlowError::NotNegotiated)
+        };
+        if settings.index == IndexMode::PerFragment && settings.separate_moof && tracks.len() > 1 {
+            return refuse(
+                "a per-fragment sidx references one moof+mdat: no separate-moof with several tracks",
+            );
+        }
+        let Some(reference) = tracks.iter().find(|t| t.is_video()).or(tracks.first()) else {
+            return Ok(());
+        };
+        state.index_reference = reference.track_id;
+        state.index_timescale = reference.timescale;
+        if settings.index == IndexMode::Single {
+            let dir = settings.temp_location.as_deref().map(std::path::Path::new);
+            match Spill::new(dir, reference.track_id, reference.timescale) {
+                Ok(s) => state.spill = Some(s),
+                Err(err) => {
+                    gst::element_imp_error!(
+                        self,
+                        gst::ResourceError::OpenWrite,
+                        ("cannot create the temporary file for index=single: {}", err),
+                        ["set temp-location to a writable directory"]
+                    );
+                    return Err(gst::FlowError::Error);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `index=single` at EOS: the `sidx` and the spilled fragments after it; a recording
+    /// learns that its fragments lie that much later in the file.
+    pub(super) fn finish_index(
+        &self,
+        state: &mut State,
+    ) -> Result<Option<Pending>, gst::FlowError> {
+        let Some(spill) = state.spill.take() else {
+            return Ok(None);
+        };
+        match spill.finish() {
+            Ok((sidx, file)) => {
+                if let Some(r) = state.recording.as_mut() {
+                    r.insert_before_fragments(sidx.len() as u64);
+                }
+                state.counters.bytes += sidx.len() as u64;
+                Ok(Some(Pending::Indexed { sidx, file }))
+            }
+            Err(err) => {
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::Read,
+                    (
+                        "finishing the temporary file for index=single failed: {}",
+                        err
+                    )
+                );
+                Err(gst::FlowError::Error)
+            }
+        }
+    }
+
+    /// Streams a temporary file out in pieces, from where it stands.
+    fn push_file(&self, file: &mut std::fs::File) -> Result<(), gst::FlowError> {
+        let obj = self.obj();
+        loop {
+            match progressive::read_piece(file) {
+                Ok(Some(piece)) => {
+                    obj.finish_buffer(gst::Buffer::from_mut_slice(piece))?;
+                }
+                Ok(None) => return Ok(()),
+                Err(err) => {
+                    gst::element_imp_error!(
+                        self,
+                        gst::ResourceError::Read,
+                        ("reading back the temporary file failed: {}", err)
+                    );
+                    return Err(gst::FlowError::Error);
+                }
+            }
+        }
     }
 
     /// Pushes what [`FragMp4Mux::collect_ready`] built; called without the state lock.
@@ -475,6 +623,14 @@ impl FragMp4Mux {
                         obj.finish_buffer(gst::Buffer::from_mut_slice(bytes))?;
                     }
                 }
+                Pending::Message(message) => {
+                    let _ = obj
+                        .post_message(gst::message::Element::builder(message).src(&*obj).build());
+                }
+                Pending::Indexed { sidx, mut file } => {
+                    obj.finish_buffer(gst::Buffer::from_mut_slice(sidx))?;
+                    self.push_file(&mut file)?;
+                }
                 Pending::File {
                     caps,
                     header,
@@ -487,27 +643,25 @@ impl FragMp4Mux {
                         b.set_pts(gst::ClockTime::ZERO);
                     }
                     obj.finish_buffer(head)?;
-                    loop {
-                        match progressive::read_piece(&mut file) {
-                            Ok(Some(piece)) => {
-                                obj.finish_buffer(gst::Buffer::from_mut_slice(piece))?;
-                            }
-                            Ok(None) => break,
-                            Err(err) => {
-                                gst::element_imp_error!(
-                                    self,
-                                    gst::ResourceError::Read,
-                                    ("reading back the temporary file failed: {}", err)
-                                );
-                                return Err(gst::FlowError::Error);
-                            }
-                        }
-                    }
+                    self.push_file(&mut file)?;
                 }
             }
         }
         Ok(())
     }
+}
+
+/// Writes a chunk's bytes to the spill file, memory by memory (nothing merged).
+fn spill_chunk(spill: &mut Spill, list: &gst::BufferList) -> std::io::Result<()> {
+    for b in list.iter() {
+        for m in b.iter_memories() {
+            let map = m
+                .map_readable()
+                .map_err(|_| std::io::Error::other("a memory cannot be mapped"))?;
+            spill.write(&map)?;
+        }
+    }
+    Ok(())
 }
 
 /// With `separate`, one fragment per track (one `moof` each, DESIGN.md: MoQ relays);

@@ -190,6 +190,11 @@ impl ObjectImpl for FragMp4Mux {
                     .default_value(false)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("index", super::index::IndexMode::None)
+                    .nick("Segment index")
+                    .blurb("sidx boxes: none; single: one before the first fragment covering all, written at EOS (fragments wait in temp-location until then); per-fragment: one before each fragment (needs one chunk per fragment: no chunk-duration, no separate-moof with several tracks)")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoolean::builder("force-keyframes")
                     .nick("Force keyframes")
                     .blurb("Ask upstream for a keyframe (force-key-unit event) where each fragment should end, so GOPs longer than a fragment do not stretch it")
@@ -241,6 +246,7 @@ impl ObjectImpl for FragMp4Mux {
             "decode-time-offset" => s.decode_time_offset = value.get().unwrap_or(0),
             "cmaf" => s.cmaf = value.get().unwrap_or(false),
             "separate-moof" => s.separate_moof = value.get().unwrap_or(false),
+            "index" => s.index = value.get().unwrap_or_default(),
             "mode" => s.mode = value.get().unwrap_or_default(),
             "interleave-time" => s.interleave_time = value.get().unwrap_or(DEFAULT_INTERLEAVE_TIME),
             "temp-location" => s.temp_location = value.get().unwrap_or(None),
@@ -261,6 +267,7 @@ impl ObjectImpl for FragMp4Mux {
             "decode-time-offset" => s.decode_time_offset.to_value(),
             "cmaf" => s.cmaf.to_value(),
             "separate-moof" => s.separate_moof.to_value(),
+            "index" => s.index.to_value(),
             "mode" => s.mode.to_value(),
             "interleave-time" => s.interleave_time.to_value(),
             "temp-location" => s.temp_location.to_value(),
@@ -431,8 +438,14 @@ impl AggregatorImpl for FragMp4Mux {
                     Ok(file) => pending.extend(file),
                     Err(e) => built = Err(e),
                 }
-            } else if let Some(r) = state.recording.take() {
-                pending.push(Pending::Finish(r.finish(&state.priming())));
+            } else {
+                match self.finish_index(state) {
+                    Ok(indexed) => pending.extend(indexed),
+                    Err(e) => built = Err(e),
+                }
+                if let Some(r) = state.recording.take() {
+                    pending.push(Pending::Finish(r.finish(&state.priming())));
+                }
             }
         }
         if timeout {
@@ -496,6 +509,12 @@ impl AggregatorImpl for FragMp4Mux {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings();
+        if let Some(why) = super::index::refused(&settings) {
+            return Err(gst::error_msg!(
+                gst::LibraryError::Settings,
+                ("index={:?} cannot be used here: {}", settings.index, why)
+            ));
+        }
         self.with_state(|s| s.reset_stream(&settings));
         self.report_latency(&settings);
         Ok(())

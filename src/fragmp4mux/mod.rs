@@ -5,6 +5,7 @@ use gst::prelude::*;
 
 mod emit;
 mod imp;
+mod index;
 mod input;
 mod output;
 mod pad;

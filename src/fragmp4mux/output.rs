@@ -91,3 +91,30 @@ pub fn chunk(
         duration,
     })
 }
+
+/// Puts a new buffer holding `bytes` (a `sidx`) before the chunk: it takes over the
+/// first buffer's timestamps and fragment-start flag, which becomes a `DELTA_UNIT`.
+pub fn prepend(list: gst::BufferList, bytes: Vec<u8>) -> gst::BufferList {
+    let mut head = gst::Buffer::from_mut_slice(bytes);
+    let mut out = gst::BufferList::new_sized(list.len() + 1);
+    {
+        let out = out.get_mut().expect("new list is writable");
+        for (i, b) in list.iter_owned().enumerate() {
+            if i == 0 {
+                if let Some(h) = head.get_mut() {
+                    h.set_pts(b.pts());
+                    h.set_dts(b.dts());
+                    h.set_duration(b.duration());
+                    h.set_flags(b.flags() & !gst::BufferFlags::MARKER);
+                }
+                out.add(head.clone());
+                let mut first = b;
+                first.make_mut().set_flags(gst::BufferFlags::DELTA_UNIT);
+                out.add(first);
+            } else {
+                out.add(b);
+            }
+        }
+    }
+    out
+}

@@ -86,6 +86,15 @@ impl Recording {
         self
     }
 
+    /// The fragments recorded so far lie `len` bytes later in the file (a `sidx` was
+    /// put before them).
+    pub fn insert_before_fragments(&mut self, len: u64) {
+        for e in self.index.values_mut().flatten() {
+            e.moof_offset += len;
+        }
+        self.bytes += len;
+    }
+
     /// True for a hybrid recording, which keeps every sample's place and timing.
     pub fn is_hybrid(&self) -> bool {
         self.hybrid.is_some()

@@ -65,6 +65,7 @@ pub(super) struct Settings {
     pub(super) decode_time_offset: u64,
     pub(super) cmaf: bool,
     pub(super) separate_moof: bool,
+    pub(super) index: super::index::IndexMode,
     pub(super) mode: Mode,
     pub(super) interleave_time: u64,
     pub(super) temp_location: Option<String>,
@@ -81,6 +82,7 @@ impl Default for Settings {
             decode_time_offset: 0,
             cmaf: false,
             separate_moof: false,
+            index: super::index::IndexMode::None,
             mode: Mode::Fragmented,
             interleave_time: DEFAULT_INTERLEAVE_TIME,
             temp_location: None,
@@ -163,6 +165,10 @@ pub(super) enum Pending {
     },
     /// A recording at EOS: overwrite the durations in place, then append the index.
     Finish(recording::Finish),
+    /// `index=single` at EOS: the `sidx`, then the fragments spilled until now.
+    Indexed { sidx: Vec<u8>, file: std::fs::File },
+    /// A fragment's message alone (its bytes were spilled).
+    Message(gst::Structure),
     /// Progressive mode: the whole file, header first, payload streamed from `file`.
     File {
         caps: gst::Caps,
@@ -197,6 +203,12 @@ pub(super) struct State {
     pub(super) recorder: Option<progressive::Recorder>,
     /// Fragmented output into a seekable file.
     pub(super) recording: Option<recording::Recording>,
+    /// `index=single`: the fragments held back until the `sidx` before them is known.
+    pub(super) spill: Option<super::index::Spill>,
+    /// Track ID and timescale the `sidx` follows, and where its presentation ended.
+    pub(super) index_reference: u32,
+    pub(super) index_timescale: u32,
+    pub(super) index_end: u64,
     /// Tracks whose frame-grid shift (T3) was logged.
     pub(super) snap_logged: std::collections::HashSet<usize>,
     pub(super) take_scratch: super::input::TakeScratch,
@@ -245,6 +257,10 @@ impl State {
             mode: settings.mode,
             recorder: None,
             recording: None,
+            spill: None,
+            index_reference: 1,
+            index_timescale: 1,
+            index_end: 0,
             snap_logged: Default::default(),
             take_scratch: Default::default(),
         }
