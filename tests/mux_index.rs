@@ -25,17 +25,7 @@ fn record(name: &str, props: &str) -> (std::path::PathBuf, Vec<u8>) {
     (path, bytes)
 }
 
-/// Top-level boxes: (type, offset, size).
-fn boxes(data: &[u8]) -> Vec<(String, usize, usize)> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while pos < data.len() {
-        let (size, _, kind) = mp4::box_at(data, pos);
-        out.push((String::from_utf8_lossy(&kind).to_string(), pos, size));
-        pos += size;
-    }
-    out
-}
+use mp4::top_level_boxes as boxes;
 
 fn sidx_at(data: &[u8], at: usize, size: usize) -> Sidx {
     Sidx::try_from(Any::decode(&mut &data[at..at + size]).unwrap()).unwrap()

@@ -99,6 +99,23 @@ pub fn box_at(data: &[u8], pos: usize) -> (usize, usize, [u8; 4]) {
     }
 }
 
+/// Top-level boxes of a file: (type, offset, size); stops at a box that runs past the
+/// end (a torn tail).
+#[allow(dead_code)]
+pub fn top_level_boxes(data: &[u8]) -> Vec<(String, usize, usize)> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos + 8 <= data.len() {
+        let (size, _, kind) = box_at(data, pos);
+        if size < 8 || pos + size > data.len() {
+            break;
+        }
+        out.push((String::from_utf8_lossy(&kind).to_string(), pos, size));
+        pos += size;
+    }
+    out
+}
+
 fn decode<T: TryFrom<Any>>(bytes: &[u8]) -> T
 where
     T::Error: std::fmt::Debug,
