@@ -2,6 +2,7 @@
 //! incremental stream state machine. Knows nothing of GStreamer.
 
 pub mod fragment;
+pub mod index;
 pub mod interleave;
 pub mod movie;
 pub mod stats;

@@ -18,6 +18,8 @@ pub struct Track {
     pub defaults: TrackDefaults,
     /// `media_time` of the first non-empty edit, in track ticks, when an edit list has one.
     pub edit_media_time: Option<u64>,
+    /// `mdhd` duration in track ticks (0: unknown, as in an empty `moov`).
+    pub duration: u64,
 }
 
 /// A track the demuxer does not output, and why.
@@ -34,6 +36,8 @@ pub struct Movie {
     pub timescale: u32,
     pub tracks: Vec<Track>,
     pub skipped: Vec<SkippedTrack>,
+    /// `mvhd` duration, else `mehd` fragment duration, in `timescale` ticks (0: unknown).
+    pub duration: u64,
 }
 
 impl Movie {
@@ -50,9 +54,19 @@ pub fn parse_moov(moov: &BoxReader) -> Result<Movie, ReadError> {
     mvhd.u32_or_u64(version)?; // creation
     mvhd.u32_or_u64(version)?; // modification
     let timescale = mvhd.u32()?;
+    let mut duration = mvhd.u32_or_u64(version)?;
+    if (version == 0 && duration == u64::from(u32::MAX)) || duration == u64::MAX {
+        duration = 0;
+    }
     let mvex = moov.find(b"mvex")?.ok_or_else(|| {
         moov.error("has no 'mvex': this is not a fragmented MP4 (use qtdemux for plain MP4 files)")
     })?;
+    if duration == 0
+        && let Some(mut mehd) = mvex.find(b"mehd")?
+    {
+        let (version, _) = mehd.full_header()?;
+        duration = mehd.u32_or_u64(version)?;
+    }
     let mut trex = Vec::new();
     for mut t in mvex.clone().children()? {
         if &t.kind() == b"trex" {
@@ -71,6 +85,7 @@ pub fn parse_moov(moov: &BoxReader) -> Result<Movie, ReadError> {
         timescale,
         tracks: Vec::new(),
         skipped: Vec::new(),
+        duration,
     };
     for trak in moov.clone().children()? {
         if &trak.kind() != b"trak" {
@@ -82,7 +97,7 @@ pub fn parse_moov(moov: &BoxReader) -> Result<Movie, ReadError> {
         tkhd.u32_or_u64(version)?;
         let track_id = tkhd.u32()?;
         match parse_trak(&trak, track_id)? {
-            Ok((timescale, entry, edit_media_time)) => {
+            Ok((timescale, entry, edit_media_time, duration)) => {
                 let defaults = trex
                     .iter()
                     .find(|(id, _)| *id == track_id)
@@ -96,6 +111,7 @@ pub fn parse_moov(moov: &BoxReader) -> Result<Movie, ReadError> {
                     },
                     defaults,
                     edit_media_time,
+                    duration,
                 });
             }
             Err(why) => movie.skipped.push(SkippedTrack { track_id, why }),
@@ -104,7 +120,8 @@ pub fn parse_moov(moov: &BoxReader) -> Result<Movie, ReadError> {
     Ok(movie)
 }
 
-type TrakParts = (u32, SampleEntry, Option<u64>);
+/// Timescale, sample entry, edit `media_time`, `mdhd` duration.
+type TrakParts = (u32, SampleEntry, Option<u64>, u64);
 
 /// `Ok(Err(why))` for a well-formed track the demuxer does not output.
 fn parse_trak(trak: &BoxReader, track_id: u32) -> Result<Result<TrakParts, String>, ReadError> {
@@ -127,6 +144,10 @@ fn parse_trak(trak: &BoxReader, track_id: u32) -> Result<Result<TrakParts, Strin
     if timescale == 0 {
         return Err(mdhd.error("timescale 0"));
     }
+    let mut duration = mdhd.u32_or_u64(version)?;
+    if (version == 0 && duration == u64::from(u32::MAX)) || duration == u64::MAX {
+        duration = 0;
+    }
     let stbl = mdia.require(b"minf")?.require(b"stbl")?;
     let mut stsd = stbl.require(b"stsd")?;
     stsd.full_header()?;
@@ -139,7 +160,7 @@ fn parse_trak(trak: &BoxReader, track_id: u32) -> Result<Result<TrakParts, Strin
         Some(edts) => first_media_time(&edts)?,
         None => None,
     };
-    Ok(entry.map(|e| (timescale, e, edit)))
+    Ok(entry.map(|e| (timescale, e, edit, duration)))
 }
 
 fn first_media_time(edts: &BoxReader) -> Result<Option<u64>, ReadError> {

@@ -205,8 +205,14 @@ impl<S: ByteSource> Demuxer<S> {
     /// Forgets queued bytes, a partly read box and the samples held after a
     /// discontinuity: the next bytes start a box at stream offset 0. The movie stays known.
     pub fn reset(&mut self, src: S) {
+        self.reset_at(src, 0);
+    }
+
+    /// As [`Demuxer::reset`], but the next bytes start a box at stream offset `pos`
+    /// (after a seek to a `moof`: its sample offsets stay those of the file).
+    pub fn reset_at(&mut self, src: S, pos: u64) {
         self.src = src;
-        self.pos = 0;
+        self.pos = pos;
         self.state = State::Header;
         self.pending = None;
         self.ready.reset();

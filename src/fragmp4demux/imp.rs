@@ -10,6 +10,7 @@ use gst::subclass::prelude::*;
 use super::output::OutPad;
 use super::source::AdapterSource;
 use crate::codec::caps_from_entry;
+use crate::demux::index::{Index, ReadAt, SeekTarget, scan};
 use crate::demux::{DemuxError, Demuxer, Event, Movie};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -38,6 +39,14 @@ struct State {
     /// Passthrough is fixed when the first `moov` creates the pads.
     passthrough: bool,
     group_id: Option<gst::GroupId>,
+    /// Pull mode: the fragments of the file, once scanned (`None`: not seekable).
+    index: Option<Index>,
+    /// Pull mode: the movie's duration (`mvhd`/`mehd`, else the end of the fragments).
+    duration: Option<gst::ClockTime>,
+    /// Pull mode: the `mvhd`/`mehd` duration and its timescale, when known.
+    movie_duration: Option<(u64, u32)>,
+    /// The segment of the last seek, in stream time (before edit offsets).
+    segment: gst::FormattedSegment<gst::ClockTime>,
 }
 
 /// What the chain function decided, done after the state lock is released.
@@ -57,6 +66,19 @@ pub struct FragMp4Demux {
     flow: Mutex<gst_base::UniqueFlowCombiner>,
     /// Pull mode: stream offset of the next block to read.
     pull_offset: Mutex<u64>,
+    /// The sink pad is in pull mode.
+    pull: Mutex<bool>,
+}
+
+/// Reads a pull-mode sink pad at file offsets, for the scan.
+struct PadReader<'a>(&'a gst::Pad);
+
+impl ReadAt for PadReader<'_> {
+    fn read_at(&mut self, offset: u64, size: usize) -> Option<Vec<u8>> {
+        let buffer = self.0.pull_range(offset, u32::try_from(size).ok()?).ok()?;
+        let map = buffer.map_readable().ok()?;
+        (map.len() == size).then(|| map.to_vec())
+    }
 }
 
 /// Bytes read per pull in pull mode.
@@ -117,6 +139,18 @@ impl FragMp4Demux {
                 else {
                     return;
                 };
+                if p.past_stop {
+                    return;
+                }
+                if !passthrough
+                    && let Some(stop) = p.stop
+                    && crate::demux::interleave::ticks_to_ns(s.info.dts, p.track.desc.timescale)
+                        >= i128::from(stop.nseconds())
+                {
+                    // The segment ends here: this track has nothing more to say.
+                    p.past_stop = true;
+                    return;
+                }
                 p.stats.sample(&s.info, s.moof);
                 if passthrough {
                     p.fragment.push((s.moof, s.info, s.payload));
@@ -283,6 +317,13 @@ impl FragMp4Demux {
                         parent,
                         || false,
                         |imp| imp.src_event(pad, event),
+                    )
+                })
+                .query_function(|pad, parent, query| {
+                    FragMp4Demux::catch_panic_pad_function(
+                        parent,
+                        || false,
+                        |imp| imp.src_query(pad, query),
                     )
                 })
                 .build();
@@ -453,6 +494,7 @@ impl FragMp4Demux {
         if mode != gst::PadMode::Pull {
             return Ok(());
         }
+        *lock(&self.pull) = active;
         if !active {
             return pad
                 .stop_task()
@@ -471,6 +513,17 @@ impl FragMp4Demux {
     /// One step of pull mode: the next block into the same path as pushed data.
     fn pull_loop(&self) {
         let offset = *lock(&self.pull_offset);
+        if offset == 0 && lock(&self.state).index.is_none() {
+            self.scan_file();
+        }
+        let done = {
+            let state = lock(&self.state);
+            !state.pads.is_empty() && state.pads.iter().all(|p| p.past_stop)
+        };
+        if done {
+            self.segment_end();
+            return;
+        }
         let result = self
             .sinkpad
             .pull_range(offset, PULL_BLOCK)
@@ -480,10 +533,7 @@ impl FragMp4Demux {
             });
         match result {
             Ok(_) => {}
-            Err(gst::FlowError::Eos) => {
-                self.sink_event(&self.sinkpad, gst::event::Eos::new());
-                let _ = self.sinkpad.pause_task();
-            }
+            Err(gst::FlowError::Eos) => self.segment_end(),
             Err(gst::FlowError::Flushing) => {
                 let _ = self.sinkpad.pause_task();
             }
@@ -508,12 +558,206 @@ impl FragMp4Demux {
         }
     }
 
+    /// The end of the file or of the segment: EOS, or after a segment seek SEGMENT_DONE.
+    fn segment_end(&self) {
+        let segment = lock(&self.state).segment.clone();
+        if segment.flags().contains(gst::SegmentFlags::SEGMENT) {
+            let position = segment.stop().or(lock(&self.state).duration);
+            let pads: Vec<gst::Pad> = lock(&self.state)
+                .pads
+                .iter()
+                .map(|p| p.pad.clone())
+                .collect();
+            let _ = self.obj().post_message(
+                gst::message::SegmentDone::builder(position.unwrap_or(gst::ClockTime::ZERO))
+                    .src(&*self.obj())
+                    .build(),
+            );
+            for p in pads {
+                p.push_event(gst::event::SegmentDone::new(
+                    position.unwrap_or(gst::ClockTime::ZERO),
+                ));
+            }
+        } else {
+            // Tracks stopped by the segment stop have not ended their stream: EOS too.
+            self.sink_event(&self.sinkpad, gst::event::Eos::new());
+        }
+        let _ = self.sinkpad.pause_task();
+    }
+
+    /// Pull mode, before the first block: indexes the fragments so seeks and duration
+    /// queries can be answered. A file that cannot be indexed is played, not seeked.
+    fn scan_file(&self) {
+        let mut q = gst::query::Duration::new(gst::Format::Bytes);
+        let size = if self.sinkpad.peer_query(&mut q) {
+            match q.result() {
+                gst::GenericFormattedValue::Bytes(Some(b)) => Some(*b),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        let Some(size) = size else {
+            gst::debug!(CAT, imp = self, "upstream has no size: not seekable");
+            return;
+        };
+        match scan(size, &mut PadReader(&self.sinkpad)) {
+            Ok((movie, index)) => {
+                for w in &index.warnings {
+                    gst::element_imp_warning!(self, gst::StreamError::Demux, ["{}", w]);
+                }
+                // As qtdemux: the end of the fragments is rounded down to movie ticks.
+                let ts = movie.timescale.max(1);
+                let ticks = if movie.duration > 0 {
+                    Some(movie.duration)
+                } else {
+                    index
+                        .end()
+                        .map(|ns| (u128::from(ns) * u128::from(ts) / 1_000_000_000) as u64)
+                };
+                let duration = ticks.map(|t| super::output::ticks_to_time(t, ts));
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "{} fragments, duration {duration:?}",
+                    index.fragments.len()
+                );
+                let mut state = lock(&self.state);
+                state.duration = duration;
+                state.movie_duration = (movie.duration > 0).then_some((movie.duration, ts));
+                state.index = Some(index);
+            }
+            Err(e) => gst::warning!(CAT, imp = self, "cannot index the file, not seekable: {e}"),
+        }
+    }
+
     fn src_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
-        if let gst::EventView::Seek(_) = event.view() {
-            gst::debug!(CAT, imp = self, "seeking is not supported (push mode)");
-            return false;
+        if let gst::EventView::Seek(seek) = event.view() {
+            if !*lock(&self.pull) {
+                // Push mode: upstream may know how (a time-seekable source); else refused.
+                return self.sinkpad.push_event(event.clone());
+            }
+            return self.seek(seek);
         }
         gst::Pad::event_default(pad, Some(&*self.obj()), event)
+    }
+
+    fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+        match query.view_mut() {
+            gst::QueryViewMut::Duration(q) if q.format() == gst::Format::Time => {
+                let duration = lock(&self.state).duration;
+                match duration {
+                    Some(d) => {
+                        q.set(d);
+                        true
+                    }
+                    None => gst::Pad::query_default(pad, Some(&*self.obj()), query),
+                }
+            }
+            gst::QueryViewMut::Seeking(q) if q.format() == gst::Format::Time => {
+                let state = lock(&self.state);
+                let seekable = *lock(&self.pull) && state.index.is_some();
+                q.set(seekable, Some(gst::ClockTime::ZERO), state.duration);
+                true
+            }
+            _ => gst::Pad::query_default(pad, Some(&*self.obj()), query),
+        }
+    }
+
+    /// Pull mode: a flushing seek to the fragment [`Index::seek`] names.
+    fn seek(&self, seek: &gst::event::Seek) -> bool {
+        let (rate, flags, start_type, start, stop_type, stop) = seek.get();
+        let (Ok(start), Ok(stop)) = (
+            Option::<gst::ClockTime>::try_from(start),
+            Option::<gst::ClockTime>::try_from(stop),
+        ) else {
+            gst::debug!(CAT, imp = self, "refusing a seek not in time");
+            return false;
+        };
+        if rate <= 0.0 || !flags.contains(gst::SeekFlags::FLUSH) {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "refusing a seek at rate {rate} with flags {flags:?}: only flushing forward seeks"
+            );
+            return false;
+        }
+        if lock(&self.state).index.is_none() {
+            gst::debug!(CAT, imp = self, "refusing a seek: the file is not indexed");
+            return false;
+        }
+        let mut segment = lock(&self.state).segment.clone();
+        if segment
+            .do_seek(rate, flags, start_type, start, stop_type, stop)
+            .is_none()
+        {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "refusing a seek that does not fit the segment"
+            );
+            return false;
+        }
+        let seqnum = seek.seqnum();
+        let pads: Vec<gst::Pad> = lock(&self.state)
+            .pads
+            .iter()
+            .map(|p| p.pad.clone())
+            .collect();
+        for p in &pads {
+            p.push_event(gst::event::FlushStart::builder().seqnum(seqnum).build());
+        }
+        let _ = self.sinkpad.pause_task();
+        let stream_lock = self.sinkpad.stream_lock();
+        let events = {
+            let mut state = lock(&self.state);
+            let target = segment.position().unwrap_or(gst::ClockTime::ZERO);
+            let index = state.index.as_ref().map(|i| (i.seek(target.nseconds()), i));
+            let offset = match index {
+                Some((SeekTarget::Fragment(i), index)) => index.fragments[i].offset,
+                // Past the end: the next read is at the end of the file, EOS.
+                _ => u64::MAX,
+            };
+            gst::debug!(
+                CAT,
+                imp = self,
+                "seek to {target}: reading from byte {offset}"
+            );
+            *lock(&self.pull_offset) = offset;
+            state.demuxer.reset_at(AdapterSource::default(), offset);
+            state.segment = segment.clone();
+            let mut events = Vec::new();
+            let movie_duration = state.movie_duration;
+            for p in &mut state.pads {
+                p.discont = true;
+                p.eos = false;
+                p.past_stop = false;
+                p.fragment.clear();
+                let seg = p.seek_segment(&segment, movie_duration);
+                p.stop = seg.stop();
+                events.push((
+                    p.pad.clone(),
+                    gst::event::Segment::builder(&seg).seqnum(seqnum).build(),
+                ));
+            }
+            events
+        };
+        lock(&self.flow).reset();
+        for p in &pads {
+            p.push_event(gst::event::FlushStop::builder(true).seqnum(seqnum).build());
+        }
+        for (pad, event) in events {
+            pad.push_event(event);
+        }
+        drop(stream_lock);
+        let weak = self.obj().downgrade();
+        self.sinkpad
+            .start_task(move || {
+                if let Some(obj) = weak.upgrade() {
+                    obj.imp().pull_loop();
+                }
+            })
+            .is_ok()
     }
 
     fn stats(&self) -> gst::Structure {
@@ -594,6 +838,7 @@ impl ObjectSubclass for FragMp4Demux {
             state: Mutex::new(State::default()),
             flow: Mutex::new(gst_base::UniqueFlowCombiner::new()),
             pull_offset: Mutex::new(0),
+            pull: Mutex::new(false),
         }
     }
 }

@@ -24,6 +24,11 @@ pub(super) struct OutPad {
     pub fragment: Vec<(u64, SampleRef, gst::Buffer)>,
     /// EOS was pushed (the track ended before the stream).
     pub eos: bool,
+    /// End of the current segment in this pad's time (a sample decoding at or after it
+    /// is not output).
+    pub stop: Option<gst::ClockTime>,
+    /// The track has reached the segment stop.
+    pub past_stop: bool,
 }
 
 impl OutPad {
@@ -36,6 +41,8 @@ impl OutPad {
             discont: true,
             fragment: Vec::new(),
             eos: false,
+            stop: None,
+            past_stop: false,
         }
     }
 
@@ -50,6 +57,34 @@ impl OutPad {
         if !passthrough && let Some(media_time) = self.track.edit_media_time {
             segment.set_start(ticks_to_time(media_time, self.timescale()));
         }
+        segment
+    }
+
+    /// This pad's segment after a seek to `seek` (stream time): the edit list's
+    /// `media_time` shifts start and stop, an open stop becomes the movie's duration
+    /// (`movie_duration`: ticks, timescale) in track ticks, as `qtdemux` does.
+    pub fn seek_segment(
+        &self,
+        seek: &gst::FormattedSegment<gst::ClockTime>,
+        movie_duration: Option<(u64, u32)>,
+    ) -> gst::FormattedSegment<gst::ClockTime> {
+        let ts = self.timescale();
+        let edit = ticks_to_time(self.track.edit_media_time.unwrap_or(0), ts);
+        let mut segment = seek.clone();
+        segment.set_base(gst::ClockTime::ZERO);
+        let start = seek.start().unwrap_or(gst::ClockTime::ZERO);
+        segment.set_start(start + edit);
+        segment.set_position(start + edit);
+        segment.set_time(seek.time().unwrap_or(start));
+        let stop = seek.stop().map(|s| s + edit).or_else(|| {
+            // Through nanoseconds, both steps rounded down, as qtdemux does.
+            movie_duration.map(|(d, mts)| {
+                let ns = ticks_to_time(d, mts).nseconds();
+                let ticks = u128::from(ns) * u128::from(ts) / 1_000_000_000;
+                ticks_to_time(u64::try_from(ticks).unwrap_or(u64::MAX), ts)
+            })
+        });
+        segment.set_stop(stop);
         segment
     }
 

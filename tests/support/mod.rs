@@ -9,6 +9,7 @@ pub mod judges;
 pub mod mp4;
 pub mod pipeline;
 pub mod progressive;
+pub mod seek;
 pub mod synth;
 
 use std::sync::Once;
