@@ -17,6 +17,7 @@ packages=(
   chromium
   python3-pip
   curl
+  openssl
 )
 # Node.js drives Chromium in the browser tests; the machine image usually has it.
 if ! command -v node > /dev/null || ! command -v npm > /dev/null; then
