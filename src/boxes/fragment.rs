@@ -95,6 +95,16 @@ pub fn payload_len(trafs: &[TrafDesc]) -> u64 {
 /// Writes the `moof` with sequence number `sequence` and the header of the `mdat`
 /// that must follow it, holding the samples of `trafs` in order.
 pub fn write_chunk_header(sequence: u32, trafs: &[TrafDesc]) -> Result<Vec<u8>, ChunkError> {
+    write_protected_chunk_header(sequence, trafs, &[])
+}
+
+/// Like [`write_chunk_header`], with `aux[i]` the encryption information (`senc`,
+/// `saiz`, `saio`) of `trafs[i]`'s samples where that track is encrypted.
+pub fn write_protected_chunk_header(
+    sequence: u32,
+    trafs: &[TrafDesc],
+    aux: &[Option<&[super::cenc::SampleAux]>],
+) -> Result<Vec<u8>, ChunkError> {
     let mut w =
         BoxWriter::with_capacity(128 + trafs.iter().map(|t| 16 * t.samples.len()).sum::<usize>());
     let moof = w.begin(*b"moof");
@@ -103,8 +113,8 @@ pub fn write_chunk_header(sequence: u32, trafs: &[TrafDesc]) -> Result<Vec<u8>, 
     w.end(mfhd);
     let mut offsets: Vec<(U32Slot, u64)> = Vec::with_capacity(trafs.len());
     let mut data_pos = 0u64;
-    for t in trafs {
-        let slot = write_traf(&mut w, t);
+    for (i, t) in trafs.iter().enumerate() {
+        let slot = write_traf(&mut w, t, aux.get(i).copied().flatten());
         offsets.push((slot, data_pos));
         data_pos += t.samples.iter().map(|s| u64::from(s.size)).sum::<u64>();
     }
@@ -133,7 +143,7 @@ pub enum ChunkError {
     DataOffsetTooLarge { track_id: u32, offset: u64 },
 }
 
-fn write_traf(w: &mut BoxWriter, t: &TrafDesc) -> U32Slot {
+fn write_traf(w: &mut BoxWriter, t: &TrafDesc, aux: Option<&[super::cenc::SampleAux]>) -> U32Slot {
     let traf = w.begin(*b"traf");
     let layout = flags_layout(t.samples);
     let duration = common(t.samples.iter().map(|s| s.duration));
@@ -208,6 +218,10 @@ fn write_traf(w: &mut BoxWriter, t: &TrafDesc) -> U32Slot {
         }
     }
     w.end(trun);
+    if let Some(aux) = aux {
+        // The moof starts the writer's buffer: saio offsets count from it.
+        super::cenc::write_aux(w, 0, aux);
+    }
     w.end(traf);
     slot
 }

@@ -1,5 +1,6 @@
 //! ISO BMFF writing from plain descriptions. Knows nothing of GStreamer.
 
+pub mod cenc;
 pub mod fragment;
 pub mod index;
 pub mod init;
