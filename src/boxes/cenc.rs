@@ -131,9 +131,18 @@ impl SampleAux {
 pub fn write_aux(w: &mut BoxWriter, moof_start: usize, aux: &[SampleAux]) {
     let with_subsamples = aux.iter().any(|a| !a.subsamples.is_empty());
     let sizes: Vec<usize> = aux.iter().map(SampleAux::len).collect();
+    if sizes.iter().all(|&s| s == 0) {
+        // Constant IV, whole samples: no auxiliary information to point at, only the
+        // sample count in `senc` (as shaka-packager writes cbcs audio).
+        let senc = w.begin_full(*b"senc", 0, 0);
+        w.u32(aux.len() as u32);
+        w.end(senc);
+        return;
+    }
     let saiz = w.begin_full(*b"saiz", 0, 0);
     match sizes.first() {
-        Some(&s) if sizes.iter().all(|&x| x == s) && s <= 255 => {
+        // A default of 0 would announce a table, so equal sizes of 0 get one too.
+        Some(&s) if s > 0 && s <= 255 && sizes.iter().all(|&x| x == s) => {
             w.u8(s as u8);
             w.u32(aux.len() as u32);
         }

@@ -11,6 +11,8 @@ pub struct MovieDesc {
     pub timescale: u32,
     pub major_brand: FourCc,
     pub compatible_brands: Vec<FourCc>,
+    /// Complete `pssh` boxes written at the end of the `moov` (Common Encryption).
+    pub pssh: Vec<Vec<u8>>,
 }
 
 impl MovieDesc {
@@ -20,6 +22,7 @@ impl MovieDesc {
             timescale,
             major_brand: *b"iso6",
             compatible_brands: vec![*b"iso6", *b"iso5", *b"isom", *b"mp41"],
+            pssh: Vec::new(),
         }
     }
 
@@ -29,6 +32,7 @@ impl MovieDesc {
             timescale,
             major_brand: *b"isom",
             compatible_brands: vec![*b"isom", *b"iso2", *b"mp41"],
+            pssh: Vec::new(),
         }
     }
 }
@@ -104,6 +108,9 @@ fn write_init_with(
         w.end(trex);
     }
     w.end(mvex);
+    for p in &movie.pssh {
+        w.bytes(p);
+    }
     w.end(moov);
     let slots = recording.then_some(DurationSlots {
         mehd: mehd_at,

@@ -7,6 +7,7 @@ use gst_base::subclass::prelude::*;
 
 use super::imp::{CAT, FragMp4Mux};
 use super::index::{IndexMode, Spill, per_fragment_sidx, reference_span};
+use super::protect::{Encryption, TrackProtection, decode_pssh};
 use super::state::*;
 use super::{output, progressive, recording};
 use crate::boxes::init::write_recording_init;
@@ -89,6 +90,20 @@ impl FragMp4Mux {
         let mut movie = MovieDesc::fragmented(movie_timescale);
         if settings.cmaf {
             movie.compatible_brands.push(*b"cmfc");
+        }
+        if !state.init_sent {
+            self.start_protection(state, &settings)?;
+        }
+        if settings.protect.scheme != Encryption::None {
+            // Checked at start: the boxes are valid.
+            movie.pssh = decode_pssh(settings.protect.pssh.as_deref()).unwrap_or_default();
+            for t in &mut tracks {
+                let i = t.track_id as usize - 1;
+                if let Some(Some(p)) = state.protection.get(i) {
+                    let video = t.is_video();
+                    t.entry = p.protect_entry(&t.entry, video);
+                }
+            }
         }
         let hybrid = state.mode == Mode::Hybrid;
         let seekable = !state.init_sent && self.downstream_seekable();
@@ -401,7 +416,24 @@ impl FragMp4Mux {
             .iter()
             .find(|t| t.track as u32 + 1 == reference)
             .map(reference_span);
-        let mut chunk = match output::chunk(fragment, sequence, &track_ids, state.shift) {
+        let mut fragment = fragment;
+        let mut aux = Vec::with_capacity(fragment.tracks.len());
+        for t in &mut fragment.tracks {
+            let protection = state.protection.get_mut(t.track).and_then(Option::as_mut);
+            match protection.map(|p| p.protect(t)) {
+                Some(Ok(a)) => aux.push(Some(a)),
+                Some(Err(err)) => {
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Encode,
+                        ("track {}: {}", t.track + 1, err)
+                    );
+                    return Err(gst::FlowError::Error);
+                }
+                None => aux.push(None),
+            }
+        }
+        let mut chunk = match output::chunk(fragment, &aux, sequence, &track_ids, state.shift) {
             Ok(c) => c,
             Err(err) => {
                 gst::element_imp_error!(
@@ -479,6 +511,35 @@ impl FragMp4Mux {
             message,
             end: chunk.pts + chunk.duration,
         })
+    }
+
+    /// Sets up each track's encryption with the first init; a setting that cannot work
+    /// is an element error naming the pad, before anything is written.
+    fn start_protection(
+        &self,
+        state: &mut State,
+        settings: &Settings,
+    ) -> Result<(), gst::FlowError> {
+        let mut protection = Vec::with_capacity(state.pads.len());
+        for p in &state.pads {
+            let Some(f) = p.latest() else {
+                protection.push(None);
+                continue;
+            };
+            match TrackProtection::new(&settings.protect, &f.entry, f.nal_length_size, f.is_video) {
+                Ok(t) => protection.push(t),
+                Err(err) => {
+                    gst::element_imp_error!(
+                        self,
+                        gst::LibraryError::Settings,
+                        ("pad {}: {}", p.pad.name(), err)
+                    );
+                    return Err(gst::FlowError::NotNegotiated);
+                }
+            }
+        }
+        state.protection = protection;
+        Ok(())
     }
 
     /// Checks the `index` setting against the stream before the first byte, and for

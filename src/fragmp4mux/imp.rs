@@ -195,6 +195,45 @@ impl ObjectImpl for FragMp4Mux {
                     .blurb("sidx boxes: none; single: one before the first fragment covering all, written at EOS (fragments wait in temp-location until then); per-fragment: one before each fragment (needs one chunk per fragment: no chunk-duration, no separate-moof with several tracks)")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("encryption", super::protect::Encryption::None)
+                    .nick("Encryption")
+                    .blurb("Common Encryption of every track: none, cenc (AES-CTR) or cbcs (AES-CBC pattern); needs key-id and key")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("key-id")
+                    .nick("Key ID")
+                    .blurb("KID of the content key, 32 hex digits (tenc default_KID)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("key")
+                    .nick("Key")
+                    .blurb("The AES-128 content key, 32 hex digits")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("iv")
+                    .nick("IV")
+                    .blurb("cenc: 16 hex digits (8-byte IV, +1 per sample) or 32 (16 bytes); cbcs: 32 hex digits, the constant IV; unset: random from the OS")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("crypt-byte-block")
+                    .nick("Crypt byte block")
+                    .blurb("cbcs video pattern: encrypted 16-byte blocks per pattern")
+                    .maximum(15)
+                    .default_value(1)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("skip-byte-block")
+                    .nick("Skip byte block")
+                    .blurb("cbcs video pattern: clear 16-byte blocks per pattern")
+                    .maximum(15)
+                    .default_value(9)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("pssh")
+                    .nick("PSSH boxes")
+                    .blurb("Complete pssh boxes, base64, comma-separated, written into the moov")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoolean::builder("force-keyframes")
                     .nick("Force keyframes")
                     .blurb("Ask upstream for a keyframe (force-key-unit event) where each fragment should end, so GOPs longer than a fragment do not stretch it")
@@ -247,6 +286,15 @@ impl ObjectImpl for FragMp4Mux {
             "cmaf" => s.cmaf = value.get().unwrap_or(false),
             "separate-moof" => s.separate_moof = value.get().unwrap_or(false),
             "index" => s.index = value.get().unwrap_or_default(),
+            "encryption" => s.protect.scheme = value.get().unwrap_or_default(),
+            "key-id" => s.protect.key_id = value.get().unwrap_or(None),
+            "key" => s.protect.key = value.get().unwrap_or(None),
+            "iv" => s.protect.iv = value.get().unwrap_or(None),
+            "crypt-byte-block" => {
+                s.protect.crypt_byte_block = value.get::<u32>().unwrap_or(1) as u8
+            }
+            "skip-byte-block" => s.protect.skip_byte_block = value.get::<u32>().unwrap_or(9) as u8,
+            "pssh" => s.protect.pssh = value.get().unwrap_or(None),
             "mode" => s.mode = value.get().unwrap_or_default(),
             "interleave-time" => s.interleave_time = value.get().unwrap_or(DEFAULT_INTERLEAVE_TIME),
             "temp-location" => s.temp_location = value.get().unwrap_or(None),
@@ -268,6 +316,19 @@ impl ObjectImpl for FragMp4Mux {
             "cmaf" => s.cmaf.to_value(),
             "separate-moof" => s.separate_moof.to_value(),
             "index" => s.index.to_value(),
+            "encryption" => s.protect.scheme.to_value(),
+            "key-id" => s.protect.key_id.to_value(),
+            // The key is write-only in spirit: never read back in the clear.
+            "key" => s
+                .protect
+                .key
+                .as_ref()
+                .map(|_| "(set)".to_string())
+                .to_value(),
+            "iv" => s.protect.iv.to_value(),
+            "crypt-byte-block" => u32::from(s.protect.crypt_byte_block).to_value(),
+            "skip-byte-block" => u32::from(s.protect.skip_byte_block).to_value(),
+            "pssh" => s.protect.pssh.to_value(),
             "mode" => s.mode.to_value(),
             "interleave-time" => s.interleave_time.to_value(),
             "temp-location" => s.temp_location.to_value(),
@@ -514,6 +575,17 @@ impl AggregatorImpl for FragMp4Mux {
                 gst::LibraryError::Settings,
                 ("index={:?} cannot be used here: {}", settings.index, why)
             ));
+        }
+        if settings.protect.scheme != super::protect::Encryption::None
+            && settings.mode != Mode::Fragmented
+        {
+            return Err(gst::error_msg!(
+                gst::LibraryError::Settings,
+                ("encryption needs mode=fragmented (progressive and hybrid files have no senc)")
+            ));
+        }
+        if let Err(e) = super::protect::decode_pssh(settings.protect.pssh.as_deref()) {
+            return Err(gst::error_msg!(gst::LibraryError::Settings, ("{}", e)));
         }
         self.with_state(|s| s.reset_stream(&settings));
         self.report_latency(&settings);

@@ -10,6 +10,7 @@ mod input;
 mod output;
 mod pad;
 mod progressive;
+mod protect;
 mod recording;
 mod state;
 

@@ -1,6 +1,8 @@
 //! Turns a finished fragment into the buffers pushed downstream (DESIGN.md O).
 
-use crate::boxes::{ChunkError, TrafDesc, write_chunk_header};
+use crate::boxes::cenc::SampleAux;
+use crate::boxes::fragment::write_protected_chunk_header;
+use crate::boxes::{ChunkError, TrafDesc};
 use crate::fragmenter::Fragment;
 
 /// A chunk ready to push, with the facts the per-fragment message reports.
@@ -21,8 +23,10 @@ pub fn output_time(running_time: i64, shift: i64) -> gst::ClockTime {
 /// then the sample buffers, whose memories pass through untouched.
 ///
 /// `track_ids[i]` is the track ID of fragmenter track `i`.
+/// `aux[i]` is the encryption information of `fragment.tracks[i]` if it is encrypted.
 pub fn chunk(
     fragment: Fragment<gst::Buffer>,
+    aux: &[Option<Vec<SampleAux>>],
     sequence: u32,
     track_ids: &[u32],
     shift: i64,
@@ -39,7 +43,8 @@ pub fn chunk(
             samples: &t.samples,
         })
         .collect();
-    let header = write_chunk_header(sequence, &trafs)?;
+    let aux: Vec<Option<&[SampleAux]>> = aux.iter().map(|a| a.as_deref()).collect();
+    let header = write_protected_chunk_header(sequence, &trafs, &aux)?;
     let count: usize = fragment.tracks.iter().map(|t| t.payloads.len()).sum();
     let pts = output_time(fragment.start_pts, shift);
     let duration = gst::ClockTime::from_nseconds(

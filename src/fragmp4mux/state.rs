@@ -66,6 +66,7 @@ pub(super) struct Settings {
     pub(super) cmaf: bool,
     pub(super) separate_moof: bool,
     pub(super) index: super::index::IndexMode,
+    pub(super) protect: super::protect::ProtectSettings,
     pub(super) mode: Mode,
     pub(super) interleave_time: u64,
     pub(super) temp_location: Option<String>,
@@ -83,6 +84,7 @@ impl Default for Settings {
             cmaf: false,
             separate_moof: false,
             index: super::index::IndexMode::None,
+            protect: super::protect::ProtectSettings::default(),
             mode: Mode::Fragmented,
             interleave_time: DEFAULT_INTERLEAVE_TIME,
             temp_location: None,
@@ -209,6 +211,8 @@ pub(super) struct State {
     pub(super) index_reference: u32,
     pub(super) index_timescale: u32,
     pub(super) index_end: u64,
+    /// Per track (fragmenter index): its encryption, set up with the first init.
+    pub(super) protection: Vec<Option<super::protect::TrackProtection>>,
     /// Tracks whose frame-grid shift (T3) was logged.
     pub(super) snap_logged: std::collections::HashSet<usize>,
     pub(super) take_scratch: super::input::TakeScratch,
@@ -261,6 +265,7 @@ impl State {
             index_reference: 1,
             index_timescale: 1,
             index_end: 0,
+            protection: Vec::new(),
             snap_logged: Default::default(),
             take_scratch: Default::default(),
         }

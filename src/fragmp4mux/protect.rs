@@ -1,0 +1,259 @@
+//! Common Encryption in the muxer (DESIGN.md wave 2, `encrypt`): the settings checked
+//! before the first byte, the protected sample entry, and each chunk's payload
+//! encrypted into new memories (clear tracks stay zero-copy) with its `senc` facts.
+
+use gst::glib;
+
+use crate::boxes::SampleEntry;
+use crate::boxes::cenc::{SampleAux, TrackEncryption, check_pssh, sinf};
+use crate::encrypt::{
+    CencIv, NalCodec, SampleEncryptor, nal_subsamples, parse_hex16, whole_sample,
+};
+use crate::fragmenter::FragmentTrack;
+
+/// The `encryption` property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, glib::Enum)]
+#[enum_type(name = "GstFragMp4MuxEncryption")]
+pub enum Encryption {
+    #[default]
+    #[enum_value(name = "No encryption", nick = "none")]
+    None,
+    /// AES-CTR, per-sample IVs (ISO/IEC 23001-7 `cenc`).
+    #[enum_value(name = "cenc: AES-CTR with per-sample IVs", nick = "cenc")]
+    Cenc,
+    /// AES-CBC with a constant IV and a 1:9 pattern on video (`cbcs`, FairPlay/HLS).
+    #[enum_value(name = "cbcs: AES-CBC pattern encryption, constant IV", nick = "cbcs")]
+    Cbcs,
+}
+
+/// What the encryption properties ask for, as the user gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtectSettings {
+    pub scheme: Encryption,
+    pub key_id: Option<String>,
+    pub key: Option<String>,
+    pub iv: Option<String>,
+    pub crypt_byte_block: u8,
+    pub skip_byte_block: u8,
+    /// Complete `pssh` boxes as base64, comma-separated.
+    pub pssh: Option<String>,
+}
+
+impl Default for ProtectSettings {
+    fn default() -> Self {
+        Self {
+            scheme: Encryption::None,
+            key_id: None,
+            key: None,
+            iv: None,
+            crypt_byte_block: 1,
+            skip_byte_block: 9,
+            pssh: None,
+        }
+    }
+}
+
+/// A setting that cannot be used, named so the user can fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtectError {
+    #[error("{0} must be 32 hex digits (16 bytes)")]
+    BadHex(&'static str),
+    #[error("iv must be 16 hex digits (8 bytes, cenc) or 32 (16 bytes), got {0} characters")]
+    BadIv(usize),
+    #[error("cbcs needs a 16-byte iv (the constant IV)")]
+    CbcsIv,
+    #[error("cbcs with a 0:0 pattern on video: set crypt-byte-block and skip-byte-block (1:9)")]
+    NoPattern,
+    #[error("key-id and key are needed for encryption")]
+    Missing,
+    #[error("pssh: {0}")]
+    Pssh(String),
+    #[error("{0}: no subsample rules for this codec; leave the track clear")]
+    Codec(String),
+    #[error("no random IV from the operating system: {0}")]
+    Random(String),
+    #[error("sample {index}: {why}")]
+    Sample { index: usize, why: String },
+}
+
+/// How one track is protected.
+pub struct TrackProtection {
+    pub tenc: TrackEncryption,
+    encryptor: SampleEncryptor,
+    /// Length-prefixed NAL video: (length size, codec); `None`: whole samples.
+    nal: Option<(usize, NalCodec)>,
+    /// Bytes after a VCL NAL header kept clear (cbcs: room for the slice header).
+    clear_after_header: usize,
+}
+
+/// cbcs keeps the slice header clear (ISO/IEC 23001-7 10.2). It is not parsed: this
+/// bound covers the slice headers of common encoders' streams.
+const CBCS_SLICE_HEADER_ROOM: usize = 32;
+
+fn hex(text: &Option<String>, what: &'static str) -> Result<[u8; 16], ProtectError> {
+    text.as_deref()
+        .map(parse_hex16)
+        .ok_or(ProtectError::Missing)?
+        .ok_or(ProtectError::BadHex(what))
+}
+
+/// Decodes the `pssh` property (base64 of whole boxes, comma-separated) and checks
+/// each box.
+pub fn decode_pssh(list: Option<&str>) -> Result<Vec<Vec<u8>>, ProtectError> {
+    list.unwrap_or("")
+        .split(',')
+        .filter(|b| !b.trim().is_empty())
+        .map(|b64| {
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|e| ProtectError::Pssh(format!("not base64: {e}")))?;
+            check_pssh(&bytes).map_err(|e| ProtectError::Pssh(e.to_string()))?;
+            Ok(bytes)
+        })
+        .collect()
+}
+
+impl TrackProtection {
+    /// The protection of a track with sample entry `entry` (NAL length size for AVC/HEVC),
+    /// or `None` when `encryption=none`.
+    pub fn new(
+        s: &ProtectSettings,
+        entry: &SampleEntry,
+        nal_length_size: Option<u8>,
+        is_video: bool,
+    ) -> Result<Option<TrackProtection>, ProtectError> {
+        let cbcs = match s.scheme {
+            Encryption::None => return Ok(None),
+            Encryption::Cenc => false,
+            Encryption::Cbcs => true,
+        };
+        let kid = hex(&s.key_id, "key-id")?;
+        let key = hex(&s.key, "key")?;
+        let iv: Vec<u8> = match s.iv.as_deref().map(str::trim) {
+            Some(t) if t.len() == 16 || t.len() == 32 => (0..t.len() / 2)
+                .map(|i| u8::from_str_radix(&t[2 * i..2 * i + 2], 16))
+                .collect::<Result<_, _>>()
+                .map_err(|_| ProtectError::BadHex("iv"))?,
+            Some(t) => return Err(ProtectError::BadIv(t.len())),
+            None => random_iv(if cbcs { 16 } else { 8 })?,
+        };
+        let nal = match &entry.fourcc {
+            b"avc1" | b"avc3" => Some((nal_length_size.unwrap_or(4) as usize, NalCodec::Avc)),
+            b"hvc1" | b"hev1" => Some((nal_length_size.unwrap_or(4) as usize, NalCodec::Hevc)),
+            _ if is_video => {
+                return Err(ProtectError::Codec(
+                    String::from_utf8_lossy(&entry.fourcc).to_string(),
+                ));
+            }
+            _ => None,
+        };
+        let (crypt, skip) = if is_video {
+            (s.crypt_byte_block, s.skip_byte_block)
+        } else {
+            (0, 0)
+        };
+        let (encryptor, tenc) = if cbcs {
+            let Ok(constant) = <[u8; 16]>::try_from(iv.as_slice()) else {
+                return Err(ProtectError::CbcsIv);
+            };
+            if is_video && crypt == 0 && skip == 0 {
+                return Err(ProtectError::NoPattern);
+            }
+            (
+                SampleEncryptor::cbcs(key, constant, crypt, skip),
+                TrackEncryption {
+                    scheme: *b"cbcs",
+                    default_kid: kid,
+                    per_sample_iv_size: 0,
+                    constant_iv: Some(constant),
+                    crypt_byte_block: crypt,
+                    skip_byte_block: skip,
+                },
+            )
+        } else {
+            let civ = match <[u8; 8]>::try_from(iv.as_slice()) {
+                Ok(e) => CencIv::Eight(e),
+                Err(_) => CencIv::Sixteen(
+                    iv.as_slice()
+                        .try_into()
+                        .map_err(|_| ProtectError::BadIv(iv.len() * 2))?,
+                ),
+            };
+            (
+                SampleEncryptor::cenc(key, civ),
+                TrackEncryption {
+                    scheme: *b"cenc",
+                    default_kid: kid,
+                    per_sample_iv_size: iv.len() as u8,
+                    constant_iv: None,
+                    crypt_byte_block: 0,
+                    skip_byte_block: 0,
+                },
+            )
+        };
+        Ok(Some(TrackProtection {
+            tenc,
+            encryptor,
+            nal,
+            clear_after_header: if cbcs { CBCS_SLICE_HEADER_ROOM } else { 0 },
+        }))
+    }
+
+    /// The sample entry as an encrypted track shows it: `encv`/`enca` with a `sinf`.
+    pub fn protect_entry(&self, entry: &SampleEntry, is_video: bool) -> SampleEntry {
+        let mut e = entry.clone();
+        e.children.push(sinf(entry.fourcc, &self.tenc));
+        e.fourcc = if is_video { *b"encv" } else { *b"enca" };
+        e
+    }
+
+    /// Encrypts the track's part of a chunk: every payload is copied once into a new
+    /// buffer and encrypted; returns each sample's `senc` entry.
+    pub fn protect(
+        &mut self,
+        track: &mut FragmentTrack<gst::Buffer>,
+    ) -> Result<Vec<SampleAux>, ProtectError> {
+        let mut aux = Vec::with_capacity(track.payloads.len());
+        for (index, payload) in track.payloads.iter_mut().enumerate() {
+            let mut data = Vec::with_capacity(payload.size());
+            for m in payload.iter_memories() {
+                let map = m.map_readable().map_err(|_| ProtectError::Sample {
+                    index,
+                    why: "not readable".into(),
+                })?;
+                data.extend_from_slice(&map);
+            }
+            let map = match self.nal {
+                Some((len, codec)) => nal_subsamples(&data, len, codec, self.clear_after_header)
+                    .map_err(|e| ProtectError::Sample {
+                        index,
+                        why: e.to_string(),
+                    })?,
+                None => whole_sample(data.len()),
+            };
+            let iv = self.encryptor.encrypt(&mut data, &map);
+            let mut out = gst::Buffer::from_mut_slice(data);
+            if let Some(b) = out.get_mut() {
+                let _ = payload.copy_into(
+                    b,
+                    gst::BufferCopyFlags::FLAGS | gst::BufferCopyFlags::TIMESTAMPS,
+                    ..,
+                );
+            }
+            *payload = out;
+            aux.push(SampleAux {
+                iv,
+                subsamples: if self.nal.is_some() { map } else { Vec::new() },
+            });
+        }
+        Ok(aux)
+    }
+}
+
+/// `n` random bytes from the operating system.
+fn random_iv(n: usize) -> Result<Vec<u8>, ProtectError> {
+    let mut buf = vec![0u8; n];
+    getrandom::fill(&mut buf).map_err(|e| ProtectError::Random(e.to_string()))?;
+    Ok(buf)
+}
