@@ -355,6 +355,10 @@ impl FragMp4Mux {
             .map_or(fragment.end_pts, |e| e.max(fragment.end_pts));
         state.presentation_end = Some(end);
         let presentation_end = output::output_time(end, state.shift);
+        let reference_end = output::output_time(
+            fragment.presentation_end.max(fragment.presentation_start),
+            state.shift,
+        );
         let chunk = match output::chunk(fragment, sequence, &track_ids, state.shift) {
             Ok(c) => c,
             Err(err) => {
@@ -390,6 +394,7 @@ impl FragMp4Mux {
             .field("keyframe-start", keyframe_start)
             .field("earliest-presentation-time", presentation_start)
             .field("presentation-end", presentation_end)
+            .field("reference-end", reference_end)
             .build();
         Ok(Pending::Fragment {
             list: chunk.list,
@@ -493,6 +498,7 @@ fn split_per_track(fragment: Fragment<gst::Buffer>, separate: bool) -> Vec<Fragm
         start_pts,
         end_pts,
         presentation_start,
+        presentation_end,
         keyframe_start,
     } = fragment;
     tracks
@@ -504,6 +510,7 @@ fn split_per_track(fragment: Fragment<gst::Buffer>, separate: bool) -> Vec<Fragm
             start_pts,
             end_pts,
             presentation_start,
+            presentation_end,
             keyframe_start: keyframe_start && i == 0,
         })
         .collect()

@@ -5,6 +5,9 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod live;
+pub mod ll_playlist;
+pub mod parts;
 pub mod playlist;
 mod writer;
 
