@@ -191,6 +191,28 @@ fn follow(live: &Live, d: &Path, seconds: u64, snapshots: &mut Vec<PathBuf>) -> 
         held * 2 > answers,
         "blocking reloads were held until the part appeared: {held} of {answers}"
     );
+    // Everything listed can be downloaded.
+    let prefix = live.path.rsplit_once('/').unwrap().0;
+    let mut listed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("#EXT-X-PART:") || l.starts_with("#EXT-X-MAP:"))
+        .filter_map(|l| l.split("URI=\"").nth(1)?.split('"').next())
+        .collect();
+    listed.extend(
+        text.lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#')),
+    );
+    listed.sort_unstable();
+    listed.dedup();
+    assert!(listed.len() > 3, "{text}");
+    for uri in listed {
+        let got = get(live.addr, &format!("{prefix}/{uri}"), "");
+        assert_eq!(
+            got.status, 200,
+            "{uri} is listed but answers {}",
+            got.status
+        );
+    }
     text
 }
 

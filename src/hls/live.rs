@@ -217,6 +217,10 @@ impl LiveWriter {
             .ok_or_else(|| io::Error::other("no segment"))?;
         let k = current.parts.len();
         let part_name = part_name(&seg_name, k);
+        if self.hinted.as_deref() == Some(part_name.as_str()) {
+            // The hint came true: its object is this part.
+            self.hinted = None;
+        }
         let byterange = self
             .layout
             .byteranges
