@@ -511,3 +511,66 @@ fn a_port_in_use_is_an_element_error_naming_the_address() {
     );
     p.set_state(gst::State::Null).unwrap();
 }
+
+#[test]
+fn ll_hls_parts_written_as_files_without_a_server() {
+    support::init();
+    let d = dir("files");
+    // 2.5 s of live video.
+    let video = VIDEO.replacen("is-live=true", "is-live=true num-buffers=75", 1);
+    let launch = format!(
+        "{video} ! h.video_0 fragmp4hlssink name=h target-duration=1 \
+         part-duration=200000000 location={0}/seg%05d.m4s init-location={0}/init%d.mp4 \
+         playlist-location={0}/playlist.m3u8",
+        d.display()
+    );
+    let p = gst::parse::launch(&launch).unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    let sink = p.downcast_ref::<gst::Bin>().unwrap().by_name("h").unwrap();
+    assert_eq!(sink.property::<Option<String>>("http-url"), None);
+    let playlist = d.join("playlist.m3u8");
+    let mut last = String::new();
+    let mut snapshots = Vec::new();
+    let bus = p.bus().unwrap();
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&playlist)
+            && text != last
+        {
+            let path = d.join(format!("snapshot-{:04}.m3u8", snapshots.len()));
+            std::fs::write(&path, &text).unwrap();
+            snapshots.push(path);
+            last = text;
+        }
+        if last.contains("#EXT-X-ENDLIST") {
+            break;
+        }
+        if let Some(msg) =
+            bus.timed_pop_filtered(gst::ClockTime::from_mseconds(5), &[gst::MessageType::Error])
+            && let gst::MessageView::Error(e) = msg.view()
+        {
+            panic!("{} ({:?})", e.error(), e.debug());
+        }
+        assert!(Instant::now() < until, "no ENDLIST in 20 s");
+    }
+    p.set_state(gst::State::Null).unwrap();
+    assert!(
+        snapshots.len() > 8,
+        "a playlist per part: {}",
+        snapshots.len()
+    );
+    let judged = judge(&snapshots);
+    assert!(judged.contains("segment 2 seg00002.m4s"), "{judged}");
+    // Every part listed is a file of its own, a moof+mdat chunk.
+    let parts: Vec<&str> = last
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-PART:"))
+        .filter_map(|l| l.split("URI=\"").nth(1)?.split('"').next())
+        .collect();
+    assert!(!parts.is_empty());
+    for part in parts {
+        let bytes = std::fs::read(d.join(part)).unwrap();
+        assert_eq!(&bytes[4..8], b"moof", "{part}");
+    }
+    let _ = std::fs::remove_dir_all(d);
+}

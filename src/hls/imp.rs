@@ -87,6 +87,8 @@ pub struct FragMp4HlsSink {
     writer: Mutex<Option<Writer>>,
     live: Mutex<Option<LiveWriter>>,
     serving: Mutex<Option<Serving>>,
+    /// (running time ns, UTC ms) sampled when going to PLAYING.
+    clock: Mutex<Option<(u64, i64)>>,
     codecs: Mutex<String>,
 }
 
@@ -126,6 +128,7 @@ impl FragMp4HlsSink {
         }
         let mut guard = lock(&self.writer);
         let writer = guard.get_or_insert_with(|| Writer::new(self.layout()));
+        writer.set_clock(*lock(&self.clock));
         if let Some(list) = sample.buffer_list() {
             let Some(head) = list.get(0) else {
                 return Ok(gst::FlowSuccess::Ok);
@@ -434,6 +437,7 @@ impl FragMp4HlsSink {
         let utc = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
+        lock(&self.clock).get_or_insert((running, utc));
         if let Some(live) = lock(&self.live).as_mut() {
             live.set_clock(running, utc);
         }
@@ -461,6 +465,7 @@ impl ObjectSubclass for FragMp4HlsSink {
             writer: Mutex::new(None),
             live: Mutex::new(None),
             serving: Mutex::new(None),
+            clock: Mutex::new(None),
             codecs: Mutex::new(String::new()),
         }
     }
@@ -736,6 +741,7 @@ impl ElementImpl for FragMp4HlsSink {
             gst::StateChange::ReadyToPaused => {
                 // A new presentation.
                 *lock(&self.writer) = None;
+                *lock(&self.clock) = None;
                 self.start_live()?;
             }
             gst::StateChange::PausedToPlaying => self.sample_clock(),
