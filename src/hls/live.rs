@@ -466,3 +466,71 @@ fn part_name(segment: &str, k: usize) -> String {
         None => format!("{segment}.{k}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::origin::Skip;
+
+    const MS: u64 = 1_000_000;
+
+    fn writer(byteranges: bool) -> LiveWriter {
+        let mut w = LiveWriter::new(
+            LiveLayout {
+                segment: "seg%05d.m4s".into(),
+                init: "init%d.mp4".into(),
+                playlist: "p.m3u8".into(),
+                multivariant: None,
+                files: None,
+                target_duration: 1,
+                part_ns: 200 * MS,
+                byteranges,
+                playlist_length: 0,
+            },
+            None,
+        );
+        // 25 fps: full parts of five frames.
+        w.set_frame(Some(40 * MS));
+        w.init(Bytes::from_static(b"init")).unwrap();
+        w
+    }
+
+    /// Feeds chunks `from..to` of 200 ms from 40 ms on; a fragment starts every fifth.
+    fn feed(w: &mut LiveWriter, from: u64, to: u64) {
+        for k in from..to {
+            let t = 40 * MS + k * 200 * MS;
+            w.append(&[k as u8; 10]);
+            w.chunk(ChunkFacts {
+                keyframe_start: k % 5 == 0,
+                earliest: Some(t),
+                reference_end: Some(t + 200 * MS),
+            })
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn the_hint_names_the_next_part_or_the_next_segment() {
+        let mut w = writer(false);
+        feed(&mut w, 0, 3);
+        let hint = w.playlist.hint.clone().unwrap();
+        assert_eq!(hint.uri, "seg00000.3.m4s");
+        feed(&mut w, 3, 5);
+        // Five parts make the target: the next part starts the next segment.
+        assert_eq!(w.playlist.hint.clone().unwrap().uri, "seg00001.0.m4s");
+        assert_eq!(w.playlist.part_target_us, Some(200_001));
+    }
+
+    #[test]
+    fn parts_tile_segments_and_byteranges_count_the_bytes() {
+        let mut w = writer(true);
+        feed(&mut w, 0, 7);
+        w.finish().unwrap();
+        let text = w.playlist.render(Skip::No);
+        assert!(text.contains("#EXTINF:1.000000,\nseg00000.m4s\n"), "{text}");
+        assert!(text.contains("URI=\"seg00000.m4s\",BYTERANGE=\"10@40\"\n"));
+        assert!(text.contains("URI=\"seg00001.m4s\",BYTERANGE=\"10@0\",INDEPENDENT=YES\n"));
+        assert!(text.contains("#EXTINF:0.400000,\nseg00001.m4s\n#EXT-X-ENDLIST\n"));
+        assert!(!text.contains("PRELOAD-HINT"));
+    }
+}
