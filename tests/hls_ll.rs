@@ -574,3 +574,65 @@ fn ll_hls_parts_written_as_files_without_a_server() {
     }
     let _ = std::fs::remove_dir_all(d);
 }
+
+/// Runs a files-only LL pipeline to EOS with the encoded video held up once for
+/// `stall_ms` at frame 40 (an encoder or a CPU falling behind), returning the EXTINFs.
+fn run_with_a_stalled_encoder(d: &Path, stall_ms: u64) -> Vec<String> {
+    support::init();
+    let launch = format!(
+        "videotestsrc is-live=true num-buffers=150 ! video/x-raw,width=320,height=180,framerate=30/1 \
+         ! x264enc tune=zerolatency key-int-max=30 speed-preset=ultrafast ! identity name=late \
+         ! h.video_0 audiotestsrc is-live=true num-buffers=235 ! audio/x-raw,rate=48000 \
+         ! avenc_aac ! h.audio_0 fragmp4hlssink name=h target-duration=1 \
+         part-duration=200000000 location={0}/seg%05d.m4s init-location={0}/init%d.mp4 \
+         playlist-location={0}/playlist.m3u8",
+        d.display()
+    );
+    let p = gst::parse::launch(&launch).unwrap();
+    let late = p
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("late")
+        .unwrap();
+    let frames = std::sync::atomic::AtomicU32::new(0);
+    late.static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            if frames.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 40 {
+                std::thread::sleep(Duration::from_millis(stall_ms));
+            }
+            gst::PadProbeReturn::Ok
+        });
+    p.set_state(gst::State::Playing).unwrap();
+    let msg = p
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(20),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("EOS");
+    if let gst::MessageView::Error(e) = msg.view() {
+        panic!("{} ({:?})", e.error(), e.debug());
+    }
+    p.set_state(gst::State::Null).unwrap();
+    let text = std::fs::read_to_string(d.join("playlist.m3u8")).unwrap();
+    judge(&[d.join("playlist.m3u8")]);
+    text.lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_late_encoder_does_not_cut_parts_or_segments_short() {
+    // Held up 400 ms, two parts: within PART-HOLD-BACK (600 ms), the muxer waits.
+    let d = dir("late");
+    let extinfs = run_with_a_stalled_encoder(&d, 400);
+    // 5 s of 30 fps video in 1 s segments (the audio runs a little longer).
+    assert!(extinfs.len() >= 5, "{extinfs:?}");
+    for e in &extinfs[..4] {
+        assert_eq!(e, "1.000000,", "{extinfs:?}");
+    }
+    let _ = std::fs::remove_dir_all(d);
+}

@@ -89,6 +89,8 @@ pub struct FragMp4HlsSink {
     serving: Mutex<Option<Serving>>,
     /// (running time ns, UTC ms) sampled when going to PLAYING.
     clock: Mutex<Option<(u64, i64)>>,
+    /// The inner muxer's `latency` as this sink set it for parts.
+    mux_latency: Mutex<Option<u64>>,
     codecs: Mutex<String>,
 }
 
@@ -322,6 +324,21 @@ impl FragMp4HlsSink {
             d => super::parts::chunk_duration(d),
         };
         self.mux.set_property("chunk-duration", chunk);
+        // A part is due one part after it starts; an encoder falling behind by more would
+        // make the muxer's live timeout cut the segment short on the audio (DESIGN.md C4).
+        // Waiting up to PART-HOLD-BACK for late input costs nothing while input is on
+        // time, and a player holding back that much does not notice the delay.
+        // (The muxer is private to the bin: its latency is the sink's to set.)
+        let mut ours = lock(&self.mux_latency);
+        if s.part_duration > 0 {
+            let wait = 3 * s.part_duration;
+            self.mux.set_property("latency", wait);
+            *ours = Some(wait);
+        } else if ours.take().is_some() {
+            // Back to the muxer's own choice.
+            self.mux.set_property("latency", 0u64);
+        }
+        drop(ours);
         if !s.live() {
             return Ok(());
         }
@@ -466,6 +483,7 @@ impl ObjectSubclass for FragMp4HlsSink {
             live: Mutex::new(None),
             serving: Mutex::new(None),
             clock: Mutex::new(None),
+            mux_latency: Mutex::new(None),
             codecs: Mutex::new(String::new()),
         }
     }
