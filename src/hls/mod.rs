@@ -9,6 +9,7 @@ mod live;
 pub mod ll_playlist;
 pub mod parts;
 pub mod playlist;
+mod props;
 mod writer;
 
 glib::wrapper! {
