@@ -109,6 +109,10 @@ pub struct Fragment<P> {
     /// running time, ns, from its ticks): where the fragment starts on the presentation
     /// timeline (DESIGN.md T4).
     pub presentation_start: i64,
+    /// Latest presentation end (PTS + duration) of the cutting track's samples (running
+    /// time, ns, from its ticks): where the next chunk of that track starts, so the
+    /// chunks of a fragment tile its duration (LL-HLS part durations).
+    pub presentation_end: i64,
     /// True when the fragment starts with a keyframe of the reference track.
     pub keyframe_start: bool,
 }
@@ -505,6 +509,7 @@ impl<P> Fragmenter<P> {
         let mut start_pts = i64::MAX;
         let mut end_pts = i64::MIN;
         let mut presentation_start = i64::MAX;
+        let mut presentation_end = i64::MIN;
         for (index, t) in self.tracks.iter_mut().enumerate() {
             let take = if index == cut.reference {
                 cut.take
@@ -588,6 +593,8 @@ impl<P> Fragmenter<P> {
                     let ns = i128::from(origin) + t.ticks_to_ns(pts_tick);
                     presentation_start =
                         presentation_start.min(ns.clamp(i64::MIN as i128, i64::MAX as i128) as i64);
+                    presentation_end = presentation_end
+                        .max(end_ns.clamp(i64::MIN as i128, i64::MAX as i128) as i64);
                 }
                 samples.push(SampleDesc {
                     duration: u32::try_from(dur).unwrap_or(u32::MAX),
@@ -616,6 +623,7 @@ impl<P> Fragmenter<P> {
             start_pts,
             end_pts,
             presentation_start,
+            presentation_end,
             keyframe_start: cut.keyframe_start,
         }
     }

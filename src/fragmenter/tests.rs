@@ -892,3 +892,32 @@ fn presentation_end_covers_reordered_frames() {
     assert_eq!(t.first_presentation(), 3000);
     assert_eq!(t.presentation_end(), 5 * 3000);
 }
+
+#[test]
+fn chunks_of_the_cutting_track_tile_its_fragment() {
+    // 25 fps video with audio, chunks of 200 ms: each chunk's presentation end on the
+    // video is where the next chunk starts, and the last one's is the fragment's end.
+    let mut f: Fragmenter<()> = Fragmenter::new(SEC as u64);
+    f.set_chunk_duration(Some(180 * MS as u64));
+    let v = f.add_track(video(90000, 40_000_000));
+    let a = f.add_track(audio());
+    let afr = 1024 * SEC / 48000;
+    let frame = SEC / 25;
+    let mut ai = 0;
+    for i in 0..60 {
+        let pts = i * frame;
+        while ai * afr < pts + frame {
+            f.push(a, s(ai * afr, ai * afr, true));
+            ai += 1;
+        }
+        f.push(v, s(pts, pts, i % 25 == 0));
+    }
+    let chunks = drain(&mut f);
+    assert!(chunks.len() >= 10, "{} chunks", chunks.len());
+    for pair in chunks.windows(2) {
+        assert_eq!(pair[0].presentation_end, pair[1].presentation_start);
+    }
+    for c in &chunks {
+        assert_eq!(c.presentation_end - c.presentation_start, 5 * frame);
+    }
+}

@@ -416,6 +416,10 @@ impl FragMp4Mux {
             .iter()
             .find(|t| t.track as u32 + 1 == reference)
             .map(reference_span);
+        let reference_end = output::output_time(
+            fragment.presentation_end.max(fragment.presentation_start),
+            state.shift,
+        );
         let mut fragment = fragment;
         let mut aux = Vec::with_capacity(fragment.tracks.len());
         for t in &mut fragment.tracks {
@@ -488,6 +492,7 @@ impl FragMp4Mux {
             .field("keyframe-start", keyframe_start)
             .field("earliest-presentation-time", presentation_start)
             .field("presentation-end", presentation_end)
+            .field("reference-end", reference_end)
             .build();
         if let Some(spill) = state.spill.as_mut() {
             // A file with one index: the fragment waits on disk for the sidx at EOS.
@@ -737,6 +742,7 @@ fn split_per_track(fragment: Fragment<gst::Buffer>, separate: bool) -> Vec<Fragm
         start_pts,
         end_pts,
         presentation_start,
+        presentation_end,
         keyframe_start,
     } = fragment;
     tracks
@@ -748,6 +754,7 @@ fn split_per_track(fragment: Fragment<gst::Buffer>, separate: bool) -> Vec<Fragm
             start_pts,
             end_pts,
             presentation_start,
+            presentation_end,
             keyframe_start: keyframe_start && i == 0,
         })
         .collect()

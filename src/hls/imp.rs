@@ -1,14 +1,18 @@
 //! The bin: ghost pads onto an inner `fragmp4mux`, whose output an `appsink` hands to
 //! the [`Writer`].
 
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+use std::time::Duration;
+
+use super::live::{ChunkFacts, Files, LiveLayout, LiveWriter, Served};
 use super::writer::{Layout, Writer};
 use crate::fragmp4mux::{FragMp4Mux, audio_sink_caps, video_sink_caps};
+use crate::origin::{Limits, Origin};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -27,7 +31,25 @@ struct Settings {
     target_duration: u32,
     playlist_length: u32,
     max_files: u32,
+    /// `location` was set: with the HTTP origin, files are written only then.
+    location_set: bool,
+    part_duration: u64,
+    part_byteranges: bool,
+    http_port: i32,
+    http_address: String,
+    http_path: Option<String>,
+    http_max_connections: u32,
+    http_header_timeout: u64,
 }
+
+impl Settings {
+    /// Parts or the HTTP origin: the live (LL-HLS) presentation instead of files only.
+    fn live(&self) -> bool {
+        self.part_duration > 0 || self.http_port >= 0
+    }
+}
+
+use super::props::DEFAULT_HEADER_TIMEOUT;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -39,8 +61,23 @@ impl Default for Settings {
             target_duration: 6,
             playlist_length: 0,
             max_files: 0,
+            location_set: false,
+            part_duration: 0,
+            part_byteranges: false,
+            http_port: -1,
+            http_address: "127.0.0.1".into(),
+            http_path: None,
+            http_max_connections: 1024,
+            http_header_timeout: DEFAULT_HEADER_TIMEOUT,
         }
     }
+}
+
+/// The HTTP origin this sink serves through, while PAUSED or PLAYING.
+struct Serving {
+    origin: Arc<Origin>,
+    prefix: String,
+    url: String,
 }
 
 pub struct FragMp4HlsSink {
@@ -48,6 +85,12 @@ pub struct FragMp4HlsSink {
     sink: gst_app::AppSink,
     settings: Mutex<Settings>,
     writer: Mutex<Option<Writer>>,
+    live: Mutex<Option<LiveWriter>>,
+    serving: Mutex<Option<Serving>>,
+    /// (running time ns, UTC ms) sampled when going to PLAYING.
+    clock: Mutex<Option<(u64, i64)>>,
+    /// The inner muxer's `latency` as this sink set it for parts.
+    mux_latency: Mutex<Option<u64>>,
     codecs: Mutex<String>,
 }
 
@@ -82,8 +125,12 @@ impl FragMp4HlsSink {
         {
             *lock(&self.codecs) = codecs;
         }
+        if let Some(live) = lock(&self.live).as_mut() {
+            return self.live_sample(live, sample);
+        }
         let mut guard = lock(&self.writer);
         let writer = guard.get_or_insert_with(|| Writer::new(self.layout()));
+        writer.set_clock(*lock(&self.clock));
         if let Some(list) = sample.buffer_list() {
             let Some(head) = list.get(0) else {
                 return Ok(gst::FlowSuccess::Ok);
@@ -123,6 +170,74 @@ impl FragMp4HlsSink {
         Ok(gst::FlowSuccess::Ok)
     }
 
+    /// A sample of the muxer's output for the live presentation.
+    fn live_sample(
+        &self,
+        live: &mut LiveWriter,
+        sample: &gst::Sample,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        if let Some(list) = sample.buffer_list() {
+            for b in list.iter() {
+                for memory in b.iter_memories() {
+                    let map = memory.map_readable().map_err(|_| gst::FlowError::Error)?;
+                    live.append(&map);
+                }
+            }
+        } else if let Some(b) = sample.buffer() {
+            let map = b.map_readable().map_err(|_| gst::FlowError::Error)?;
+            if !b.flags().contains(gst::BufferFlags::HEADER) {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    ["fragmp4hlssink needs fragmented output (mode=fragmented)"]
+                );
+                return Err(gst::FlowError::Error);
+            }
+            live.init(bytes::Bytes::copy_from_slice(&map))
+                .map_err(|e| self.fail("cannot write the init segment", e))?;
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    /// The resolution of the video input, if any.
+    fn resolution(&self) -> Option<(u32, u32)> {
+        self.obj().sink_pads().iter().find_map(|p| {
+            let caps = p.current_caps()?;
+            let s = caps.structure(0)?;
+            Some((
+                s.get::<i32>("width").ok()? as u32,
+                s.get::<i32>("height").ok()? as u32,
+            ))
+        })
+    }
+
+    /// The frame length of the track the muxer cuts on: the video's, else the audio's
+    /// (AAC frames of 1024 samples).
+    fn frame_ns(&self) -> Option<u64> {
+        let caps: Vec<gst::Caps> = self
+            .obj()
+            .sink_pads()
+            .iter()
+            .filter_map(|p| p.current_caps())
+            .collect();
+        let video = caps.iter().find_map(|c| {
+            let s = c.structure(0)?;
+            let f = s.get::<gst::Fraction>("framerate").ok()?;
+            Some(super::parts::frame_ns(f.numer(), f.denom()))
+        });
+        match video {
+            Some(frame) => frame,
+            None => caps.iter().find_map(|c| {
+                let s = c.structure(0)?;
+                if s.name() != "audio/mpeg" {
+                    return None;
+                }
+                let rate = s.get::<i32>("rate").ok().filter(|r| *r > 0)?;
+                Some(1024 * 1_000_000_000 / rate as u64)
+            }),
+        }
+    }
+
     /// The muxer's facts about the chunk it just pushed (DESIGN.md T4 durations).
     fn handle_fragment(&self, s: &gst::StructureRef) {
         let time = |name: &str| {
@@ -131,6 +246,21 @@ impl FragMp4HlsSink {
                 .map(gst::ClockTime::nseconds)
         };
         let keyframe_start = s.get::<bool>("keyframe-start").unwrap_or(false);
+        if let Some(live) = lock(&self.live).as_mut() {
+            if keyframe_start {
+                live.set_frame(self.frame_ns());
+                live.set_stream_info(&lock(&self.codecs), self.resolution());
+            }
+            let facts = ChunkFacts {
+                keyframe_start,
+                earliest: time("earliest-presentation-time"),
+                reference_end: time("reference-end"),
+            };
+            if let Err(e) = live.chunk(facts) {
+                let _ = self.fail("cannot publish a part", e);
+            }
+            return;
+        }
         let result = match lock(&self.writer).as_mut() {
             Some(w) => w
                 .fragment(
@@ -156,15 +286,15 @@ impl FragMp4HlsSink {
     }
 
     fn finish(&self) {
-        let resolution = self.obj().sink_pads().iter().find_map(|p| {
-            let caps = p.current_caps()?;
-            let s = caps.structure(0)?;
-            Some((
-                s.get::<i32>("width").ok()? as u32,
-                s.get::<i32>("height").ok()? as u32,
-            ))
-        });
+        let resolution = self.resolution();
         let codecs = lock(&self.codecs).clone();
+        if let Some(live) = lock(&self.live).as_mut() {
+            live.set_stream_info(&codecs, resolution);
+            if let Err(e) = live.finish() {
+                let _ = self.fail("cannot write the playlist", e);
+            }
+            return;
+        }
         let result = lock(&self.writer)
             .as_mut()
             .map(|w| w.finish(&codecs, resolution).map(|()| w.take_warnings()));
@@ -174,6 +304,159 @@ impl FragMp4HlsSink {
                 let _ = self.fail("cannot write the playlist", e);
             }
             None => {}
+        }
+    }
+}
+
+/// The last component of a path: the name an object is served under.
+fn base_name(path: &str) -> String {
+    std::path::Path::new(path)
+        .file_name()
+        .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+impl FragMp4HlsSink {
+    /// Sets up the live presentation (parts, the HTTP origin) for a new stream.
+    fn start_live(&self) -> Result<(), gst::StateChangeError> {
+        let s = lock(&self.settings).clone();
+        let chunk = match s.part_duration {
+            0 => 0,
+            d => super::parts::chunk_duration(d),
+        };
+        self.mux.set_property("chunk-duration", chunk);
+        // A part is due one part after it starts; an encoder falling behind by more would
+        // make the muxer's live timeout cut the segment short on the audio (DESIGN.md C4).
+        // Waiting up to PART-HOLD-BACK for late input costs nothing while input is on
+        // time, and a player holding back that much does not notice the delay.
+        // (The muxer is private to the bin: its latency is the sink's to set.)
+        let mut ours = lock(&self.mux_latency);
+        if s.part_duration > 0 {
+            let wait = 3 * s.part_duration;
+            self.mux.set_property("latency", wait);
+            *ours = Some(wait);
+        } else if ours.take().is_some() {
+            // Back to the muxer's own choice.
+            self.mux.set_property("latency", 0u64);
+        }
+        drop(ours);
+        if !s.live() {
+            return Ok(());
+        }
+        let playlist = base_name(&s.playlist_location);
+        let served = if s.http_port >= 0 {
+            Some(self.serve(&s, &playlist)?)
+        } else {
+            None
+        };
+        let files = (served.is_none() || s.location_set).then(|| Files {
+            segment: s.location.clone(),
+            init: s.init_location.clone(),
+            playlist: s.playlist_location.clone(),
+            multivariant: s.multivariant_location.clone(),
+        });
+        let multivariant = s
+            .multivariant_location
+            .as_deref()
+            .map(base_name)
+            .or_else(|| served.is_some().then(|| "multivariant.m3u8".to_string()));
+        let layout = LiveLayout {
+            segment: base_name(&s.location),
+            init: base_name(&s.init_location),
+            playlist,
+            multivariant,
+            files,
+            target_duration: s.target_duration,
+            part_ns: s.part_duration,
+            byteranges: s.part_byteranges,
+            playlist_length: s.playlist_length,
+        };
+        *lock(&self.live) = Some(LiveWriter::new(layout, served));
+        Ok(())
+    }
+
+    /// Binds (or joins) the HTTP origin and adds this sink's rendition.
+    fn serve(&self, s: &Settings, playlist: &str) -> Result<Served, gst::StateChangeError> {
+        let ip: std::net::IpAddr = s.http_address.parse().map_err(|_| {
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::Settings,
+                ("http-address {:?} is not an IP address", s.http_address)
+            );
+            gst::StateChangeError
+        })?;
+        let prefix = s
+            .http_path
+            .clone()
+            .unwrap_or_else(|| self.obj().name().to_string());
+        let prefix = prefix.trim_matches('/').to_string();
+        if !prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            || prefix == "."
+            || prefix == ".."
+        {
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::Settings,
+                (
+                    "http-path {:?}: use one path segment of letters, digits, '.', '_' and '-'",
+                    prefix
+                )
+            );
+            return Err(gst::StateChangeError);
+        }
+        let limits = Limits {
+            max_connections: s.http_max_connections.max(1) as usize,
+            header_timeout: Duration::from_nanos(s.http_header_timeout.max(1)),
+        };
+        let bound = Origin::bind(ip, s.http_port as u16, limits).and_then(|origin| {
+            let rendition = origin.add_rendition(&prefix)?;
+            Ok((origin, rendition))
+        });
+        let (origin, rendition) = bound.map_err(|e| {
+            gst::element_imp_error!(self, gst::ResourceError::OpenWrite, ("{}", e));
+            gst::StateChangeError
+        })?;
+        let path = if prefix.is_empty() {
+            playlist.to_string()
+        } else {
+            format!("{prefix}/{playlist}")
+        };
+        let url = format!("http://{}/{path}", origin.local_addr());
+        gst::info!(CAT, imp = self, "serving {}", url);
+        *lock(&self.serving) = Some(Serving {
+            origin: origin.clone(),
+            prefix: prefix.clone(),
+            url,
+        });
+        Ok(Served {
+            origin,
+            rendition,
+            prefix,
+        })
+    }
+
+    /// Stops serving: the server stops and frees its port with its last rendition.
+    fn stop_live(&self) {
+        *lock(&self.live) = None;
+        if let Some(serving) = lock(&self.serving).take() {
+            serving.origin.remove_rendition(&serving.prefix);
+        }
+    }
+
+    /// Pairs the pipeline clock's running time with UTC once, for PROGRAM-DATE-TIME.
+    fn sample_clock(&self) {
+        let obj = self.obj();
+        let (Some(clock), Some(base)) = (obj.clock(), obj.base_time()) else {
+            return;
+        };
+        let running = clock.time().saturating_sub(base).nseconds();
+        let utc = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        lock(&self.clock).get_or_insert((running, utc));
+        if let Some(live) = lock(&self.live).as_mut() {
+            live.set_clock(running, utc);
         }
     }
 }
@@ -197,6 +480,10 @@ impl ObjectSubclass for FragMp4HlsSink {
             sink,
             settings: Mutex::new(Settings::default()),
             writer: Mutex::new(None),
+            live: Mutex::new(None),
+            serving: Mutex::new(None),
+            clock: Mutex::new(None),
+            mux_latency: Mutex::new(None),
             codecs: Mutex::new(String::new()),
         }
     }
@@ -238,53 +525,7 @@ impl ObjectImpl for FragMp4HlsSink {
     }
 
     fn properties() -> &'static [glib::ParamSpec] {
-        static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
-                glib::ParamSpecString::builder("location")
-                    .nick("Segment location")
-                    .blurb("Path of the media segments, with %d or %05d for the index")
-                    .default_value(Some("segment%05d.m4s"))
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("init-location")
-                    .nick("Init segment location")
-                    .blurb("Path of the init segments (EXT-X-MAP), with %d for the index")
-                    .default_value(Some("init%d.mp4"))
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("playlist-location")
-                    .nick("Playlist location")
-                    .blurb("Path of the media playlist")
-                    .default_value(Some("playlist.m3u8"))
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("multivariant-location")
-                    .nick("Multivariant playlist location")
-                    .blurb("Path of a multivariant playlist naming the codecs (RFC 6381), written at EOS; none if unset")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("target-duration")
-                    .nick("Target duration")
-                    .blurb("Segment duration in seconds; keyframes are requested upstream at segment boundaries")
-                    .minimum(1)
-                    .maximum(3600)
-                    .default_value(6)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("playlist-length")
-                    .nick("Playlist length")
-                    .blurb("Segments listed in the playlist, a sliding window for live (0 = all)")
-                    .default_value(0)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("max-files")
-                    .nick("Max files")
-                    .blurb("Segment files kept on disk, the oldest deleted first (0 = all)")
-                    .default_value(0)
-                    .mutable_ready()
-                    .build(),
-            ]
-        });
+        static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(super::props::param_specs);
         PROPS.as_ref()
     }
 
@@ -297,7 +538,19 @@ impl ObjectImpl for FragMp4HlsSink {
                 .unwrap_or_else(|| default.to_string())
         };
         match pspec.name() {
-            "location" => s.location = string(value, "segment%05d.m4s"),
+            "location" => {
+                s.location = string(value, "segment%05d.m4s");
+                s.location_set = true;
+            }
+            "part-duration" => s.part_duration = value.get().unwrap_or(0),
+            "part-byteranges" => s.part_byteranges = value.get().unwrap_or(false),
+            "http-port" => s.http_port = value.get().unwrap_or(-1),
+            "http-address" => s.http_address = string(value, "127.0.0.1"),
+            "http-path" => s.http_path = value.get().ok().flatten(),
+            "http-max-connections" => s.http_max_connections = value.get().unwrap_or(1024),
+            "http-header-timeout" => {
+                s.http_header_timeout = value.get().unwrap_or(DEFAULT_HEADER_TIMEOUT)
+            }
             "init-location" => s.init_location = string(value, "init%d.mp4"),
             "playlist-location" => s.playlist_location = string(value, "playlist.m3u8"),
             "multivariant-location" => s.multivariant_location = value.get().ok().flatten(),
@@ -322,6 +575,17 @@ impl ObjectImpl for FragMp4HlsSink {
             "target-duration" => s.target_duration.to_value(),
             "playlist-length" => s.playlist_length.to_value(),
             "max-files" => s.max_files.to_value(),
+            "part-duration" => s.part_duration.to_value(),
+            "part-byteranges" => s.part_byteranges.to_value(),
+            "http-port" => s.http_port.to_value(),
+            "http-address" => s.http_address.to_value(),
+            "http-path" => s.http_path.to_value(),
+            "http-url" => lock(&self.serving)
+                .as_ref()
+                .map(|v| v.url.clone())
+                .to_value(),
+            "http-max-connections" => s.http_max_connections.to_value(),
+            "http-header-timeout" => s.http_header_timeout.to_value(),
             _ => 0u32.to_value(),
         }
     }
@@ -394,11 +658,25 @@ impl ElementImpl for FragMp4HlsSink {
         &self,
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        if transition == gst::StateChange::ReadyToPaused {
-            // A new presentation.
-            *lock(&self.writer) = None;
+        match transition {
+            gst::StateChange::ReadyToPaused => {
+                // A new presentation.
+                *lock(&self.writer) = None;
+                *lock(&self.clock) = None;
+                self.start_live()?;
+            }
+            gst::StateChange::PausedToPlaying => self.sample_clock(),
+            _ => {}
         }
-        self.parent_change_state(transition)
+        let result = self.parent_change_state(transition);
+        if matches!(
+            transition,
+            gst::StateChange::PausedToReady | gst::StateChange::ReadyToNull
+        ) || (result.is_err() && transition == gst::StateChange::ReadyToPaused)
+        {
+            self.stop_live();
+        }
+        result
     }
 }
 

@@ -5,7 +5,11 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod live;
+pub mod ll_playlist;
+pub mod parts;
 pub mod playlist;
+mod props;
 mod writer;
 
 glib::wrapper! {

@@ -13,6 +13,8 @@ pub struct Segment {
     pub map: String,
     /// A new init segment starts here (`EXT-X-DISCONTINUITY`).
     pub discontinuity: bool,
+    /// `EXT-X-PROGRAM-DATE-TIME` of its start, ms since the Unix epoch (UTC).
+    pub date_time_ms: Option<i64>,
 }
 
 /// A segment duration as RFC 8216 4.3.3.1 compares it with the target: rounded to the
@@ -124,6 +126,13 @@ impl MediaPlaylist {
                 let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", s.map);
                 map = Some(&s.map);
             }
+            if let Some(t) = s.date_time_ms {
+                let _ = writeln!(
+                    out,
+                    "#EXT-X-PROGRAM-DATE-TIME:{}",
+                    super::ll_playlist::iso8601(t)
+                );
+            }
             let _ = writeln!(out, "#EXTINF:{:.6},", s.duration);
             let _ = writeln!(out, "{}", s.uri);
         }
@@ -163,6 +172,7 @@ mod tests {
             duration,
             map: map.into(),
             discontinuity,
+            date_time_ms: Some(1_000 * i64::from(n)),
         }
     }
 
@@ -176,7 +186,9 @@ mod tests {
         assert!(text.starts_with("#EXTM3U\n"));
         // 2.533 rounds to 3: the target duration follows.
         assert!(text.contains("#EXT-X-TARGETDURATION:3\n"));
-        assert!(text.contains("#EXTINF:2.533000,\nsegment00001.m4s\n"));
+        assert!(text.contains(
+            "#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:01.000Z\n#EXTINF:2.533000,\nsegment00001.m4s\n"
+        ));
         assert_eq!(text.matches("#EXT-X-MAP:URI=\"init0.mp4\"").count(), 1);
         assert!(text.ends_with("#EXT-X-ENDLIST\n"));
         assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD"));

@@ -87,6 +87,8 @@ pub struct Writer {
     bytes: u64,
     media_ns: u64,
     warnings: Vec<String>,
+    /// (running time ns, UTC ms) sampled once when playing started.
+    clock: Option<(u64, i64)>,
 }
 
 impl Writer {
@@ -106,6 +108,14 @@ impl Writer {
             bytes: 0,
             media_ns: 0,
             warnings: Vec::new(),
+            clock: None,
+        }
+    }
+
+    /// Maps running times to UTC (`EXT-X-PROGRAM-DATE-TIME`) from one sampled pair.
+    pub fn set_clock(&mut self, clock: Option<(u64, i64)>) {
+        if self.clock.is_none() {
+            self.clock = clock;
         }
     }
 
@@ -212,6 +222,9 @@ impl Writer {
             duration: seconds,
             map: seg.map,
             discontinuity: seg.discontinuity,
+            date_time_ms: self
+                .clock
+                .map(|(at, utc)| utc + (seg.start as i64 - at as i64).div_euclid(1_000_000)),
         });
         self.on_disk.push_back(PathBuf::from(&seg.path));
         while self.layout.max_files > 0 && self.on_disk.len() > self.layout.max_files as usize {

@@ -137,6 +137,29 @@ impl Origin {
         };
     }
 
+    /// Where every rendition's live playlist stands: (prefix, playlist name, progress),
+    /// for rendition reports.
+    pub fn playlists(&self) -> Vec<(String, String, Progress)> {
+        let renditions: Vec<(String, Arc<Rendition>)> = self
+            .shared
+            .renditions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut out = Vec::new();
+        for (prefix, r) in renditions {
+            if let Some(name) = r.playlist_name()
+                && let store::Found::Playlist(p) = r.find(&name)
+            {
+                out.push((prefix, name, p.progress.clone()));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// The multivariant entries of every rendition served, by prefix.
     pub fn variants(&self) -> Vec<(String, String)> {
         self.shared

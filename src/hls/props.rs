@@ -1,0 +1,107 @@
+//! The properties of `fragmp4hlssink`, as gst-inspect shows them.
+
+use gst::glib;
+use gst::prelude::*;
+
+/// `http-header-timeout` by default (ns).
+pub const DEFAULT_HEADER_TIMEOUT: u64 = 10_000_000_000;
+
+/// Every property with its range, default and description.
+pub fn param_specs() -> Vec<glib::ParamSpec> {
+    vec![
+        glib::ParamSpecString::builder("location")
+            .nick("Segment location")
+            .blurb("Path of the media segments, with %d or %05d for the index")
+            .default_value(Some("segment%05d.m4s"))
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("init-location")
+            .nick("Init segment location")
+            .blurb("Path of the init segments (EXT-X-MAP), with %d for the index")
+            .default_value(Some("init%d.mp4"))
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("playlist-location")
+            .nick("Playlist location")
+            .blurb("Path of the media playlist")
+            .default_value(Some("playlist.m3u8"))
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("multivariant-location")
+            .nick("Multivariant playlist location")
+            .blurb("Path of a multivariant playlist naming the codecs (RFC 6381), written at EOS; none if unset")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("target-duration")
+            .nick("Target duration")
+            .blurb("Segment duration in seconds; keyframes are requested upstream at segment boundaries")
+            .minimum(1)
+            .maximum(3600)
+            .default_value(6)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("playlist-length")
+            .nick("Playlist length")
+            .blurb("Segments listed in the playlist, a sliding window for live (0 = all)")
+            .default_value(0)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("max-files")
+            .nick("Max files")
+            .blurb("Segment files kept on disk, the oldest deleted first (0 = all)")
+            .default_value(0)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt64::builder("part-duration")
+            .nick("Part duration")
+            .blurb("Low-Latency HLS: write each segment as parts of about this many nanoseconds, published as each completes; parts are whole frames, PART-TARGET the length of a full one (0 = no parts)")
+            .maximum(10_000_000_000)
+            .default_value(0)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecBoolean::builder("part-byteranges")
+            .nick("Parts as byte ranges")
+            .blurb("Parts are byte ranges of their segment (one object per segment), not objects of their own")
+            .default_value(false)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecInt::builder("http-port")
+            .nick("HTTP port")
+            .blurb("Serve the presentation over HTTP on this port (-1 = no server, 0 = any free port); sinks of one process on the same address and port share one server")
+            .minimum(-1)
+            .maximum(65535)
+            .default_value(-1)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("http-address")
+            .nick("HTTP address")
+            .blurb("IP address the HTTP server listens on")
+            .default_value(Some("127.0.0.1"))
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("http-path")
+            .nick("HTTP path")
+            .blurb("URL path prefix of this rendition on the server (one segment; default: the element's name; \"\" = the root)")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("http-url")
+            .nick("HTTP URL")
+            .blurb("URL of the media playlist once the server listens (from PAUSED on)")
+            .read_only()
+            .build(),
+        glib::ParamSpecUInt::builder("http-max-connections")
+            .nick("HTTP max connections")
+            .blurb("Connections the server serves at once; more are closed at once")
+            .minimum(1)
+            .default_value(1024)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt64::builder("http-header-timeout")
+            .nick("HTTP header timeout")
+            .blurb("Nanoseconds a client has to send a request's header before it is disconnected (idle and slow clients)")
+            .minimum(1_000_000)
+            .default_value(DEFAULT_HEADER_TIMEOUT)
+            .mutable_ready()
+            .build(),
+    ]
+}
