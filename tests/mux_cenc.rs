@@ -386,3 +386,27 @@ fn cbcs_audio_equals_shaka_packagers_own_encryption() {
         streams(&packets(&clear, &[]))
     );
 }
+
+#[test]
+fn chromium_plays_cenc_through_eme_with_clearkey() {
+    let (_, out) = pipeline::run(&format!(
+        "videotestsrc num-buffers=90 ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 \
+         ! x264enc key-int-max=30 speed-preset=ultrafast ! h264parse ! mux.video_0 \
+         audiotestsrc num-buffers=141 ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! mux.audio_0 \
+         fragmp4mux name=mux fragment-duration=1000000000 encryption=cenc key={KEY} key-id={KID} \
+         ! appsink name=sink"
+    ));
+    let path = pipeline::temp_file("eme.mp4", &out.bytes);
+    let mime = format!("video/mp4; codecs=\"{}\"", out.codecs());
+    // The page gets its licence (the key) from itself and must render frames.
+    let result = judges::chromium(
+        "eme.mjs",
+        &[
+            path.as_os_str(),
+            std::ffi::OsStr::new(&mime),
+            std::ffi::OsStr::new(KID),
+            std::ffi::OsStr::new(KEY),
+        ],
+    );
+    assert!(result.contains("\"licences\":1"), "{result}");
+}
