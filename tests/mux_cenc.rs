@@ -410,3 +410,53 @@ fn chromium_plays_cenc_through_eme_with_clearkey() {
     );
     assert!(result.contains("\"licences\":1"), "{result}");
 }
+
+#[test]
+fn the_hls_sink_encrypts_and_names_the_key_in_its_playlist() {
+    let d = dir().join("hls");
+    std::fs::create_dir_all(&d).unwrap();
+    for scheme in ["cenc", "cbcs"] {
+        pipeline::run_to_eos(
+            &format!(
+                "videotestsrc num-buffers=60 ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
+                 ! x264enc key-int-max=30 speed-preset=ultrafast ! h264parse ! h.video_0 \
+                 fragmp4hlssink name=h target-duration=1 location={0}/{scheme}-%05d.m4s \
+                 init-location={0}/{scheme}-init%d.mp4 playlist-location={0}/{scheme}.m3u8 \
+                 encryption={scheme} key={KEY} key-id={KID} key-uri=https://keys.example/k1 \
+                 key-format=com.apple.streamingkeydelivery",
+                d.display()
+            ),
+            60,
+        );
+        // The independent m3u8 parser reads the key.
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(
+                "import m3u8,sys; p=m3u8.load(sys.argv[1]); k=p.segments[0].key; \
+                 print(k.method, k.uri, k.keyformat, len(p.segments))",
+            )
+            .arg(d.join(format!("{scheme}.m3u8")))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let method = if scheme == "cenc" {
+            "SAMPLE-AES-CTR"
+        } else {
+            "SAMPLE-AES"
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            format!("{method} https://keys.example/k1 com.apple.streamingkeydelivery 2")
+        );
+        // The init announces the protection; the segments carry senc.
+        let init = std::fs::read(d.join(format!("{scheme}-init0.mp4"))).unwrap();
+        assert!(init.windows(4).any(|w| w == b"encv"));
+        assert!(init.windows(4).any(|w| w == scheme.as_bytes()));
+        let seg = std::fs::read(d.join(format!("{scheme}-00000.m4s"))).unwrap();
+        assert!(seg.windows(4).any(|w| w == b"senc"));
+    }
+}

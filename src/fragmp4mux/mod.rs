@@ -16,6 +16,7 @@ mod state;
 
 pub(crate) use imp::{audio_sink_caps, video_sink_caps};
 pub use pad::FragMp4MuxPad;
+pub(crate) use protect::Encryption;
 
 glib::wrapper! {
     /// Fragmented MP4 muxer (`fragmp4mux`).

@@ -40,9 +40,31 @@ struct Settings {
     http_path: Option<String>,
     http_max_connections: u32,
     http_header_timeout: u64,
+    /// Encryption asked of the muxer (`none`, `cenc`, `cbcs`), and the key's URI and
+    /// format for `EXT-X-KEY`.
+    encryption: String,
+    key_uri: Option<String>,
+    key_format: Option<String>,
 }
 
 impl Settings {
+    /// `EXT-X-KEY` attributes for encrypted segments (RFC 8216bis 4.4.4.4).
+    fn key_line(&self) -> Option<String> {
+        let method = match self.encryption.as_str() {
+            "cenc" => "SAMPLE-AES-CTR",
+            "cbcs" => "SAMPLE-AES",
+            _ => return None,
+        };
+        let mut line = format!("METHOD={method}");
+        if let Some(uri) = &self.key_uri {
+            line.push_str(&format!(",URI=\"{uri}\""));
+        }
+        if let Some(f) = &self.key_format {
+            line.push_str(&format!(",KEYFORMAT=\"{f}\",KEYFORMATVERSIONS=\"1\""));
+        }
+        Some(line)
+    }
+
     /// Parts or the HTTP origin: the live (LL-HLS) presentation instead of files only.
     fn live(&self) -> bool {
         self.part_duration > 0 || self.http_port >= 0
@@ -69,6 +91,9 @@ impl Default for Settings {
             http_path: None,
             http_max_connections: 1024,
             http_header_timeout: DEFAULT_HEADER_TIMEOUT,
+            encryption: "none".into(),
+            key_uri: None,
+            key_format: None,
         }
     }
 }
@@ -101,6 +126,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl FragMp4HlsSink {
     fn layout(&self) -> Layout {
         let s = lock(&self.settings).clone();
+        let key = s.key_line();
         Layout {
             segment: s.location,
             init: s.init_location,
@@ -109,6 +135,7 @@ impl FragMp4HlsSink {
             target_duration: s.target_duration,
             playlist_length: s.playlist_length,
             max_files: s.max_files,
+            key,
         }
     }
 
@@ -369,6 +396,7 @@ impl FragMp4HlsSink {
             part_ns: s.part_duration,
             byteranges: s.part_byteranges,
             playlist_length: s.playlist_length,
+            key: s.key_line(),
         };
         *lock(&self.live) = Some(LiveWriter::new(layout, served));
         Ok(())
@@ -548,6 +576,24 @@ impl ObjectImpl for FragMp4HlsSink {
             "http-address" => s.http_address = string(value, "127.0.0.1"),
             "http-path" => s.http_path = value.get().ok().flatten(),
             "http-max-connections" => s.http_max_connections = value.get().unwrap_or(1024),
+            "encryption" | "key-id" | "key" | "iv" | "crypt-byte-block" | "skip-byte-block"
+            | "pssh" => {
+                // The muxer encrypts; the sink names the method in EXT-X-KEY.
+                if pspec.name() == "encryption" {
+                    let e = value
+                        .get::<crate::fragmp4mux::Encryption>()
+                        .unwrap_or_default();
+                    s.encryption = match e {
+                        crate::fragmp4mux::Encryption::None => "none",
+                        crate::fragmp4mux::Encryption::Cenc => "cenc",
+                        crate::fragmp4mux::Encryption::Cbcs => "cbcs",
+                    }
+                    .into();
+                }
+                self.mux.set_property_from_value(pspec.name(), value);
+            }
+            "key-uri" => s.key_uri = value.get().ok().flatten(),
+            "key-format" => s.key_format = value.get().ok().flatten(),
             "http-header-timeout" => {
                 s.http_header_timeout = value.get().unwrap_or(DEFAULT_HEADER_TIMEOUT)
             }
@@ -586,6 +632,10 @@ impl ObjectImpl for FragMp4HlsSink {
                 .to_value(),
             "http-max-connections" => s.http_max_connections.to_value(),
             "http-header-timeout" => s.http_header_timeout.to_value(),
+            "encryption" | "key-id" | "key" | "iv" | "crypt-byte-block" | "skip-byte-block"
+            | "pssh" => self.mux.property_value(pspec.name()),
+            "key-uri" => s.key_uri.to_value(),
+            "key-format" => s.key_format.to_value(),
             _ => 0u32.to_value(),
         }
     }

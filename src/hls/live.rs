@@ -39,6 +39,8 @@ pub struct LiveLayout {
     pub byteranges: bool,
     /// Segments listed (0: all).
     pub playlist_length: u32,
+    /// `EXT-X-KEY` attributes when the segments are encrypted.
+    pub key: Option<String>,
 }
 
 /// Paths of the files written beside the served objects.
@@ -124,7 +126,8 @@ impl LiveWriter {
                 layout.target_duration,
                 part_target,
                 layout.playlist_length as usize,
-            ),
+            )
+            .with_key(layout.key.clone()),
             layout,
             served,
             pending: BytesMut::new(),
@@ -486,6 +489,7 @@ mod tests {
                 part_ns: 200 * MS,
                 byteranges,
                 playlist_length: 0,
+                key: None,
             },
             None,
         );

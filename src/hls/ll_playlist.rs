@@ -88,6 +88,8 @@ pub struct LlPlaylist {
     pub hint: Option<Hint>,
     pub reports: Vec<Report>,
     ended: bool,
+    /// Attributes of `EXT-X-KEY` (encrypted segments), written after each `EXT-X-MAP`.
+    pub key: Option<String>,
 }
 
 /// Writes `us` microseconds as seconds with six decimals.
@@ -119,6 +121,12 @@ pub fn iso8601(ms: i64) -> String {
 }
 
 impl LlPlaylist {
+    /// With `EXT-X-KEY` attributes written after each `EXT-X-MAP`.
+    pub fn with_key(mut self, key: Option<String>) -> Self {
+        self.key = key;
+        self
+    }
+
     pub fn new(target_duration: u32, part_target_us: Option<u64>, window: usize) -> Self {
         Self {
             target_duration: target_duration.max(1),
@@ -131,6 +139,7 @@ impl LlPlaylist {
             hint: None,
             reports: Vec::new(),
             ended: false,
+            key: None,
         }
     }
 
@@ -287,6 +296,9 @@ impl LlPlaylist {
             }
             if map != Some(s.map.as_str()) {
                 let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", s.map);
+                if let Some(k) = &self.key {
+                    let _ = writeln!(out, "#EXT-X-KEY:{k}");
+                }
                 map = Some(&s.map);
             }
             if let Some(t) = s.date_time_ms {
@@ -306,6 +318,9 @@ impl LlPlaylist {
             }
             if listed && map != Some(c.map.as_str()) {
                 let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", c.map);
+                if let Some(k) = &self.key {
+                    let _ = writeln!(out, "#EXT-X-KEY:{k}");
+                }
             }
             if let (Some(t), false) = (c.date_time_ms, c.parts.is_empty()) {
                 let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", iso8601(t));

@@ -239,3 +239,14 @@ fn sliding_window_and_reports() {
     );
     assert_eq!(p.progress().next_msn, 6);
 }
+
+#[test]
+fn the_key_follows_each_map() {
+    let mut p = live(2, 2, 0).with_key(Some("METHOD=SAMPLE-AES-CTR,URI=\"k\"".into()));
+    let text = p.render(Skip::No);
+    let map = text.find("#EXT-X-MAP:").expect("map");
+    let next = text[map..].lines().nth(1).unwrap();
+    assert_eq!(next, "#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI=\"k\"");
+    p.key = None;
+    assert!(!p.render(Skip::No).contains("EXT-X-KEY"));
+}

@@ -37,9 +37,17 @@ pub struct MediaPlaylist {
     media_sequence: u64,
     discontinuity_sequence: u64,
     ended: bool,
+    /// Attributes of `EXT-X-KEY` (encrypted segments), written after each `EXT-X-MAP`.
+    pub key: Option<String>,
 }
 
 impl MediaPlaylist {
+    /// With `EXT-X-KEY` attributes written after each `EXT-X-MAP`.
+    pub fn with_key(mut self, key: Option<String>) -> Self {
+        self.key = key;
+        self
+    }
+
     pub fn new(target_duration: u32, window: usize) -> Self {
         Self {
             target_duration: target_duration.max(1),
@@ -49,6 +57,7 @@ impl MediaPlaylist {
             media_sequence: 0,
             discontinuity_sequence: 0,
             ended: false,
+            key: None,
         }
     }
 
@@ -124,6 +133,9 @@ impl MediaPlaylist {
             }
             if map != Some(s.map.as_str()) {
                 let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", s.map);
+                if let Some(k) = &self.key {
+                    let _ = writeln!(out, "#EXT-X-KEY:{k}");
+                }
                 map = Some(&s.map);
             }
             if let Some(t) = s.date_time_ms {

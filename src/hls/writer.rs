@@ -20,6 +20,8 @@ pub struct Layout {
     pub playlist_length: u32,
     /// Segment files kept on disk (0: all).
     pub max_files: u32,
+    /// `EXT-X-KEY` attributes when the segments are encrypted.
+    pub key: Option<String>,
 }
 
 /// Fills the first `%d` or `%0Nd` of `pattern` with `n`.
@@ -95,7 +97,8 @@ impl Writer {
     pub fn new(layout: Layout) -> Self {
         let window = layout.playlist_length as usize;
         Self {
-            playlist: MediaPlaylist::new(layout.target_duration, window),
+            playlist: MediaPlaylist::new(layout.target_duration, window)
+                .with_key(layout.key.clone()),
             layout,
             segment_index: 0,
             init_index: 0,
@@ -314,6 +317,7 @@ mod tests {
             target_duration: 1,
             playlist_length: 0,
             max_files: 0,
+            key: None,
         });
         w.init(b"init").unwrap();
         // The bytes of each fragment start with audio (its buffer PTS), the video 7 ms
