@@ -145,7 +145,7 @@ impl ObjectImpl for FragMp4Mux {
 
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
+            let mut specs = vec![
                 glib::ParamSpecUInt64::builder("fragment-duration")
                     .nick("Fragment duration")
                     .blurb("Minimum fragment duration in nanoseconds: a fragment ends at the first video keyframe at least this long after its start")
@@ -195,45 +195,6 @@ impl ObjectImpl for FragMp4Mux {
                     .blurb("sidx boxes: none; single: one before the first fragment covering all, written at EOS (fragments wait in temp-location until then); per-fragment: one before each fragment (needs one chunk per fragment: no chunk-duration, no separate-moof with several tracks)")
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecEnum::builder_with_default("encryption", super::protect::Encryption::None)
-                    .nick("Encryption")
-                    .blurb("Common Encryption of every track: none, cenc (AES-CTR) or cbcs (AES-CBC pattern); needs key-id and key")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("key-id")
-                    .nick("Key ID")
-                    .blurb("KID of the content key, 32 hex digits (tenc default_KID)")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("key")
-                    .nick("Key")
-                    .blurb("The AES-128 content key, 32 hex digits")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("iv")
-                    .nick("IV")
-                    .blurb("cenc: 16 hex digits (8-byte IV, +1 per sample) or 32 (16 bytes); cbcs: 32 hex digits, the constant IV; unset: random from the OS")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("crypt-byte-block")
-                    .nick("Crypt byte block")
-                    .blurb("cbcs video pattern: encrypted 16-byte blocks per pattern")
-                    .maximum(15)
-                    .default_value(1)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("skip-byte-block")
-                    .nick("Skip byte block")
-                    .blurb("cbcs video pattern: clear 16-byte blocks per pattern")
-                    .maximum(15)
-                    .default_value(9)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("pssh")
-                    .nick("PSSH boxes")
-                    .blurb("Complete pssh boxes, base64, comma-separated, written into the moov")
-                    .mutable_ready()
-                    .build(),
                 glib::ParamSpecBoolean::builder("force-keyframes")
                     .nick("Force keyframes")
                     .blurb("Ask upstream for a keyframe (force-key-unit event) where each fragment should end, so GOPs longer than a fragment do not stretch it")
@@ -262,7 +223,9 @@ impl ObjectImpl for FragMp4Mux {
                     .blurb("Fragments and bytes written, samples dropped before the first keyframe or for non-increasing DTS")
                     .read_only()
                     .build(),
-            ]
+            ];
+            specs.extend(super::protect::param_specs());
+            specs
         });
         PROPS.as_ref()
     }

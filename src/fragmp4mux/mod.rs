@@ -16,7 +16,7 @@ mod state;
 
 pub(crate) use imp::{audio_sink_caps, video_sink_caps};
 pub use pad::FragMp4MuxPad;
-pub(crate) use protect::Encryption;
+pub(crate) use protect::{Encryption, param_specs as encryption_param_specs};
 
 glib::wrapper! {
     /// Fragmented MP4 muxer (`fragmp4mux`).

@@ -3,6 +3,7 @@
 //! encrypted into new memories (clear tracks stay zero-copy) with its `senc` facts.
 
 use gst::glib;
+use gst::prelude::*;
 
 use crate::boxes::SampleEntry;
 use crate::boxes::cenc::{SampleAux, TrackEncryption, check_pssh, sinf};
@@ -51,6 +52,52 @@ impl Default for ProtectSettings {
             pssh: None,
         }
     }
+}
+
+/// The encryption properties, shared by `fragmp4mux` and `fragmp4hlssink` (which passes
+/// them to its muxer).
+pub(crate) fn param_specs() -> Vec<glib::ParamSpec> {
+    vec![
+    glib::ParamSpecEnum::builder_with_default("encryption", Encryption::None)
+        .nick("Encryption")
+        .blurb("Common Encryption of every track: none, cenc (AES-CTR) or cbcs (AES-CBC pattern); needs key-id and key")
+        .mutable_ready()
+        .build(),
+    glib::ParamSpecString::builder("key-id")
+        .nick("Key ID")
+        .blurb("KID of the content key, 32 hex digits (tenc default_KID)")
+        .mutable_ready()
+        .build(),
+    glib::ParamSpecString::builder("key")
+        .nick("Key")
+        .blurb("The AES-128 content key, 32 hex digits")
+        .mutable_ready()
+        .build(),
+    glib::ParamSpecString::builder("iv")
+        .nick("IV")
+        .blurb("cenc: 16 hex digits (8-byte IV, +1 per sample) or 32 (16 bytes); cbcs: 32 hex digits, the constant IV; unset: random from the OS")
+        .mutable_ready()
+        .build(),
+    glib::ParamSpecUInt::builder("crypt-byte-block")
+        .nick("Crypt byte block")
+        .blurb("cbcs video pattern: encrypted 16-byte blocks per pattern")
+        .maximum(15)
+        .default_value(1)
+        .mutable_ready()
+        .build(),
+    glib::ParamSpecUInt::builder("skip-byte-block")
+        .nick("Skip byte block")
+        .blurb("cbcs video pattern: clear 16-byte blocks per pattern")
+        .maximum(15)
+        .default_value(9)
+        .mutable_ready()
+        .build(),
+    glib::ParamSpecString::builder("pssh")
+        .nick("PSSH boxes")
+        .blurb("Complete pssh boxes, base64, comma-separated, written into the moov")
+        .mutable_ready()
+        .build(),
+    ]
 }
 
 /// A setting that cannot be used, named so the user can fix it.

@@ -8,7 +8,7 @@ pub const DEFAULT_HEADER_TIMEOUT: u64 = 10_000_000_000;
 
 /// Every property with its range, default and description.
 pub fn param_specs() -> Vec<glib::ParamSpec> {
-    vec![
+    let mut specs = vec![
         glib::ParamSpecString::builder("location")
             .nick("Segment location")
             .blurb("Path of the media segments, with %d or %05d for the index")
@@ -103,45 +103,6 @@ pub fn param_specs() -> Vec<glib::ParamSpec> {
             .default_value(DEFAULT_HEADER_TIMEOUT)
             .mutable_ready()
             .build(),
-        glib::ParamSpecEnum::builder_with_default("encryption", crate::fragmp4mux::Encryption::None)
-            .nick("Encryption")
-            .blurb("Common Encryption of the segments by the muxer (none, cenc, cbcs); the playlist gets EXT-X-KEY METHOD=SAMPLE-AES-CTR or SAMPLE-AES")
-            .mutable_ready()
-            .build(),
-        glib::ParamSpecString::builder("key-id")
-            .nick("Key ID")
-            .blurb("KID of the content key, 32 hex digits (passed to fragmp4mux)")
-            .mutable_ready()
-            .build(),
-        glib::ParamSpecString::builder("key")
-            .nick("Key")
-            .blurb("The AES-128 content key, 32 hex digits (passed to fragmp4mux)")
-            .mutable_ready()
-            .build(),
-        glib::ParamSpecString::builder("iv")
-            .nick("IV")
-            .blurb("IV as fragmp4mux takes it (cenc 8 or 16 bytes, cbcs the constant 16 bytes); unset: random")
-            .mutable_ready()
-            .build(),
-        glib::ParamSpecUInt::builder("crypt-byte-block")
-            .nick("Crypt byte block")
-            .blurb("cbcs video pattern: encrypted 16-byte blocks")
-            .maximum(15)
-            .default_value(1)
-            .mutable_ready()
-            .build(),
-        glib::ParamSpecUInt::builder("skip-byte-block")
-            .nick("Skip byte block")
-            .blurb("cbcs video pattern: clear 16-byte blocks")
-            .maximum(15)
-            .default_value(9)
-            .mutable_ready()
-            .build(),
-        glib::ParamSpecString::builder("pssh")
-            .nick("PSSH boxes")
-            .blurb("Complete pssh boxes, base64, comma-separated, written into the init segment")
-            .mutable_ready()
-            .build(),
         glib::ParamSpecString::builder("key-uri")
             .nick("Key URI")
             .blurb("URI of EXT-X-KEY: where players get the key (a key server or skd:// URI)")
@@ -152,5 +113,8 @@ pub fn param_specs() -> Vec<glib::ParamSpec> {
             .blurb("KEYFORMAT of EXT-X-KEY (e.g. com.apple.streamingkeydelivery, urn:uuid:edef8ba9-79d6-4ace-a3c8-27dcd51d21ed); unset: none written")
             .mutable_ready()
             .build(),
-    ]
+    ];
+    // Encryption: the muxer's own properties, passed on to it.
+    specs.extend(crate::fragmp4mux::encryption_param_specs());
+    specs
 }
