@@ -39,6 +39,24 @@ export async function runPage(page, handler, arg) {
   return result;
 }
 
+/// Page code: splitFragments(data) returns { init, parts } of a fragmented MP4's bytes:
+/// the init segment (everything before the first moof) and each moof+mdat pair.
+export const SPLIT_FRAGMENTS = `
+function splitFragments(data) {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const parts = [];
+  let pos = 0, init = 0, current = null;
+  while (pos < data.length) {
+    let size = view.getUint32(pos);
+    const type = String.fromCharCode(...data.subarray(pos + 4, pos + 8));
+    if (size === 1) size = Number(view.getBigUint64(pos + 8));
+    if (type === "moof") { if (!init) init = pos; current = pos; }
+    if (type === "mdat" && current !== null) { parts.push(data.subarray(current, pos + size)); current = null; }
+    pos += size;
+  }
+  return { init: data.subarray(0, init), parts };
+}`;
+
 /// Prints `result` as one JSON line and exits 0 when it is ok.
 export function report(result) {
   console.log(JSON.stringify(result));

@@ -3,11 +3,12 @@
 // for a licence and answers it itself with the key. Reports what the player saw.
 // Usage: node eme.mjs FILE.mp4 'video/mp4; codecs="avc1.64001f,mp4a.40.2"' KID_HEX KEY_HEX
 import fs from "node:fs";
-import { report, runPage } from "./chromium.mjs";
+import { SPLIT_FRAGMENTS, report, runPage } from "./chromium.mjs";
 
 const [file, mime, kid, key] = process.argv.slice(2);
 const page = `<!doctype html><video id=v muted></video>
 <script>
+${SPLIT_FRAGMENTS}
 const b64url = (hex) => btoa(String.fromCharCode(...hex.match(/../g).map((h) => parseInt(h, 16))))
   .replace(/\\+/g, "-").replace(/\\//g, "_").replace(/=+$/, "");
 window.run = async ([mime, kid, key]) => {
@@ -31,17 +32,7 @@ window.run = async ([mime, kid, key]) => {
   await session.generateRequest("keyids",
     new TextEncoder().encode(JSON.stringify({ kids: [b64url(kid)] })));
   const data = new Uint8Array(await (await fetch("/media.mp4")).arrayBuffer());
-  const view = new DataView(data.buffer);
-  const parts = [];
-  let pos = 0, init = 0, current = null;
-  while (pos < data.length) {
-    let size = view.getUint32(pos);
-    const type = String.fromCharCode(...data.subarray(pos + 4, pos + 8));
-    if (size === 1) size = Number(view.getBigUint64(pos + 8));
-    if (type === "moof") { if (!init) init = pos; current = pos; }
-    if (type === "mdat" && current !== null) { parts.push(data.subarray(current, pos + size)); current = null; }
-    pos += size;
-  }
+  const { init, parts } = splitFragments(data);
   const ms = new MediaSource();
   v.src = URL.createObjectURL(ms);
   await new Promise((r) => ms.addEventListener("sourceopen", r, { once: true }));
@@ -51,7 +42,7 @@ window.run = async ([mime, kid, key]) => {
     sb.addEventListener("updateend", resolve, { once: true });
     sb.appendBuffer(chunk);
   });
-  await append(data.subarray(0, init));
+  await append(init);
   for (const p of parts) { await append(p); if (error || v.error) break; }
   if (error || v.error) return { ok: false, why: error || v.error.message };
   ms.endOfStream();

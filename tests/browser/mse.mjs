@@ -4,27 +4,17 @@
 // whole file without gaps, and that playback advances with frames rendered.
 // Usage: node mse.mjs FILE.mp4 'video/mp4; codecs="avc1.64001f,mp4a.40.2"'
 import fs from "node:fs";
-import { report, runPage } from "./chromium.mjs";
+import { SPLIT_FRAGMENTS, report, runPage } from "./chromium.mjs";
 
 const [file, mime] = process.argv.slice(2);
 const page = `<!doctype html><video id=v muted></video>
 <script>
+${SPLIT_FRAGMENTS}
 window.run = async (mime) => {
   const v = document.getElementById("v");
   if (!MediaSource.isTypeSupported(mime)) return { ok: false, why: "unsupported " + mime };
   const data = new Uint8Array(await (await fetch("/media.mp4")).arrayBuffer());
-  const view = new DataView(data.buffer);
-  // Top-level boxes: the init is everything before the first moof, then moof+mdat pairs.
-  const parts = [];
-  let pos = 0, init = 0, current = null;
-  while (pos < data.length) {
-    let size = view.getUint32(pos);
-    const type = String.fromCharCode(...data.subarray(pos + 4, pos + 8));
-    if (size === 1) size = Number(view.getBigUint64(pos + 8));
-    if (type === "moof") { if (!init) init = pos; current = pos; }
-    if (type === "mdat" && current !== null) { parts.push(data.subarray(current, pos + size)); current = null; }
-    pos += size;
-  }
+  const { init, parts } = splitFragments(data);
   const ms = new MediaSource();
   v.src = URL.createObjectURL(ms);
   await new Promise((r) => ms.addEventListener("sourceopen", r, { once: true }));
@@ -35,7 +25,7 @@ window.run = async (mime) => {
     sb.addEventListener("updateend", resolve, { once: true });
     sb.appendBuffer(chunk);
   });
-  await append(data.subarray(0, init));
+  await append(init);
   for (const p of parts) {
     await append(p);
     if (error || v.error) break;
