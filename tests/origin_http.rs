@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gstfragmp4::origin::{Limits, LivePlaylist, Origin, Progress, Rendition, Skip};
+use support::http::{Got, parse_response};
+
+mod support;
 
 /// A playlist at a given position, rendering that position.
 struct Fake(Progress);
@@ -51,49 +54,13 @@ fn serve(limits: Limits) -> (Arc<Origin>, Arc<Rendition>) {
     (origin, r)
 }
 
-/// What curl saw: status, headers (lower-case names) and body.
-struct Got {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Got {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 fn curl(args: &[&str]) -> Got {
     let out = Command::new("curl")
         .args(["-s", "-i", "--path-as-is", "--max-time", "20"])
         .args(args)
         .output()
         .expect("curl runs");
-    let text = out.stdout;
-    let split = text
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("curl {args:?}: {}", String::from_utf8_lossy(&text)));
-    let head = String::from_utf8_lossy(&text[..split]).to_string();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    Got {
-        status,
-        headers,
-        body: text[split + 4..].to_vec(),
-    }
+    parse_response(&out.stdout, &format!("curl {args:?}"))
 }
 
 fn url(addr: SocketAddr, path: &str) -> String {

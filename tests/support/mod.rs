@@ -5,6 +5,7 @@
 pub mod check;
 pub mod demux;
 pub mod foreign;
+pub mod http;
 pub mod judges;
 pub mod mp4;
 pub mod pipeline;
