@@ -4,6 +4,7 @@
 //! Times are whole microseconds, so the parts of a segment sum to its `EXTINF` exactly as
 //! written (each duration is rendered from its integer, never re-rounded).
 
+use super::window::{Sequences, slide};
 use std::collections::VecDeque;
 use std::fmt::Write;
 use std::time::Duration;
@@ -80,8 +81,8 @@ pub struct LlPlaylist {
     pub part_target_us: Option<u64>,
     /// Complete segments listed at most (0: all).
     pub window: usize,
-    media_sequence: u64,
-    discontinuity_sequence: u64,
+    /// Media and discontinuity sequence numbers of the first segment listed.
+    seq: Sequences,
     segments: VecDeque<Segment>,
     /// The segment being written (only listed through its parts).
     current: Option<Segment>,
@@ -132,8 +133,7 @@ impl LlPlaylist {
             target_duration: target_duration.max(1),
             part_target_us,
             window,
-            media_sequence: 0,
-            discontinuity_sequence: 0,
+            seq: Sequences::default(),
             segments: VecDeque::new(),
             current: None,
             hint: None,
@@ -149,7 +149,7 @@ impl LlPlaylist {
 
     /// Media sequence number of the segment being written (the next to complete).
     pub fn next_msn(&self) -> u64 {
-        self.media_sequence + self.segments.len() as u64
+        self.seq.media + self.segments.len() as u64
     }
 
     /// The segment being written.
@@ -171,20 +171,12 @@ impl LlPlaylist {
 
     /// The segment being written is complete (also at the end).
     fn complete(&mut self) -> Vec<Segment> {
-        let mut gone = Vec::new();
         if let Some(done) = self.current.take() {
             self.segments.push_back(done);
         }
-        while self.window > 0 && self.segments.len() > self.window {
-            if let Some(s) = self.segments.pop_front() {
-                self.media_sequence += 1;
-                if self.segments.front().is_some_and(|n| n.discontinuity) {
-                    self.discontinuity_sequence += 1;
-                }
-                gone.push(s);
-            }
-        }
-        gone
+        slide(&mut self.segments, self.window, &mut self.seq, |s| {
+            s.discontinuity
+        })
     }
 
     /// The presentation is complete (`EXT-X-ENDLIST`, no hint).
@@ -276,12 +268,12 @@ impl LlPlaylist {
         if let Some(p) = self.part_target_us {
             let _ = writeln!(out, "#EXT-X-PART-INF:PART-TARGET={}", seconds(p));
         }
-        let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{}", self.media_sequence);
-        if self.discontinuity_sequence > 0 {
+        let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{}", self.seq.media);
+        if self.seq.discontinuity > 0 {
             let _ = writeln!(
                 out,
                 "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
-                self.discontinuity_sequence
+                self.seq.discontinuity
             );
         }
         out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
@@ -364,7 +356,7 @@ impl LlPlaylist {
                 .iter()
                 .enumerate()
                 .skip(with_parts)
-                .map(|(i, s)| (self.media_sequence + i as u64, s.parts.len() as u64))
+                .map(|(i, s)| (self.seq.media + i as u64, s.parts.len() as u64))
                 .collect(),
             ended: self.ended,
             target_duration: Duration::from_secs(u64::from(self.target_duration)),

@@ -1,5 +1,6 @@
 //! HLS media and multivariant playlists (RFC 8216) for fMP4 segments: pure text.
 
+use super::window::{Sequences, slide};
 use std::collections::VecDeque;
 use std::fmt::Write;
 
@@ -34,8 +35,8 @@ pub struct MediaPlaylist {
     /// Segments listed at most (0: all, for VOD/event playlists).
     pub window: usize,
     segments: VecDeque<Segment>,
-    media_sequence: u64,
-    discontinuity_sequence: u64,
+    /// Media and discontinuity sequence numbers of the first segment listed.
+    seq: Sequences,
     ended: bool,
     /// Attributes of `EXT-X-KEY` (encrypted segments), written after each `EXT-X-MAP`.
     pub key: Option<String>,
@@ -54,8 +55,7 @@ impl MediaPlaylist {
             fixed_target: None,
             window,
             segments: VecDeque::new(),
-            media_sequence: 0,
-            discontinuity_sequence: 0,
+            seq: Sequences::default(),
             ended: false,
             key: None,
         }
@@ -64,17 +64,9 @@ impl MediaPlaylist {
     /// Adds a segment; returns the segments that left the window.
     pub fn push(&mut self, segment: Segment) -> Vec<Segment> {
         self.segments.push_back(segment);
-        let mut gone = Vec::new();
-        while self.window > 0 && self.segments.len() > self.window {
-            if let Some(s) = self.segments.pop_front() {
-                self.media_sequence += 1;
-                if self.segments.front().is_some_and(|n| n.discontinuity) {
-                    self.discontinuity_sequence += 1;
-                }
-                gone.push(s);
-            }
-        }
-        gone
+        slide(&mut self.segments, self.window, &mut self.seq, |s| {
+            s.discontinuity
+        })
     }
 
     /// Marks the presentation complete (`EXT-X-ENDLIST`).
@@ -114,12 +106,12 @@ impl MediaPlaylist {
         let _ = writeln!(out, "#EXTM3U");
         let _ = writeln!(out, "#EXT-X-VERSION:7");
         let _ = writeln!(out, "#EXT-X-TARGETDURATION:{target}");
-        let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{}", self.media_sequence);
-        if self.discontinuity_sequence > 0 {
+        let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{}", self.seq.media);
+        if self.seq.discontinuity > 0 {
             let _ = writeln!(
                 out,
                 "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
-                self.discontinuity_sequence
+                self.seq.discontinuity
             );
         }
         if self.ended && self.window == 0 {
