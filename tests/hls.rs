@@ -187,3 +187,104 @@ fn a_new_init_starts_a_discontinuity() {
     assert_eq!(uris.len(), 4);
     let _ = std::fs::remove_dir_all(d);
 }
+
+#[test]
+fn a_single_file_presentation_lists_byte_ranges_and_plays() {
+    let d = dir("single");
+    pipeline::run_to_eos(
+        &format!(
+            "videotestsrc num-buffers=150 pattern=ball ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 \
+             ! x264enc bframes=2 key-int-max=30 speed-preset=ultrafast ! h264parse ! h.video_0 \
+             audiotestsrc num-buffers=235 ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! h.audio_0 \
+             fragmp4hlssink name=h target-duration=2 single-file=true location={0}/all.mp4 \
+             playlist-location={0}/playlist.m3u8 multivariant-location={0}/main.m3u8",
+            d.display()
+        ),
+        60,
+    );
+    // The independent m3u8 parser: every segment a byte range of all.mp4, the init too.
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import m3u8,sys\n\
+             p=m3u8.load(sys.argv[1])\n\
+             print(p.segments[0].init_section.uri, p.segments[0].init_section.byterange)\n\
+             for s in p.segments: print(s.uri, s.byterange)",
+        )
+        .arg(d.join("playlist.m3u8"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut lines = text.lines();
+    let data = std::fs::read(d.join("all.mp4")).unwrap();
+    let range = |spec: &str| -> (usize, usize) {
+        let (len, at) = spec.split_once('@').expect("len@offset");
+        (len.parse().unwrap(), at.parse().unwrap())
+    };
+    let (uri, init) = lines.next().unwrap().split_once(' ').unwrap();
+    assert_eq!(uri, "all.mp4");
+    let (init_len, init_at) = range(init);
+    assert_eq!(init_at, 0);
+    assert_eq!(&data[4..8], b"ftyp");
+    let mut next = init_len;
+    let mut segments = 0;
+    for l in lines {
+        let (uri, spec) = l.split_once(' ').unwrap();
+        assert_eq!(uri, "all.mp4");
+        let (len, at) = range(spec);
+        assert_eq!(at, next, "segments tile the file");
+        // Each range is whole boxes starting with a moof (one fragment).
+        let (first, _, kind) = mp4::box_at(&data, at);
+        assert_eq!(&kind, b"moof");
+        assert!(first < len);
+        next = at + len;
+        segments += 1;
+    }
+    assert_eq!(next, data.len(), "nothing outside the ranges");
+    assert!(segments >= 2);
+    // ffmpeg and hls.js play it.
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(d.join("playlist.m3u8"))
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result = judges::chromium(
+        "hls.mjs",
+        &[d.as_os_str(), std::ffi::OsStr::new("playlist.m3u8")],
+    );
+    assert!(result.contains("\"ok\":true"), "{result}");
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn single_file_with_parts_is_refused() {
+    support::init();
+    use gst::prelude::*;
+    let p = gst::parse::launch(
+        "videotestsrc num-buffers=10 ! x264enc ! h264parse ! fragmp4hlssink single-file=true \
+         part-duration=200000000 location=/tmp/fragmp4-never.mp4",
+    )
+    .unwrap();
+    assert!(p.set_state(gst::State::Paused).is_err());
+    let msg = p
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
+        .expect("an error");
+    let gst::MessageView::Error(e) = msg.view() else {
+        unreachable!()
+    };
+    assert!(format!("{:?}", e.debug()).contains("single-file"), "{e:?}");
+    p.set_state(gst::State::Null).unwrap();
+}

@@ -33,6 +33,8 @@ struct Settings {
     max_files: u32,
     /// `location` was set: with the HTTP origin, files are written only then.
     location_set: bool,
+    /// `single-file`: one file with the init and every segment, listed as byte ranges.
+    single_file: bool,
     part_duration: u64,
     part_byteranges: bool,
     http_port: i32,
@@ -91,6 +93,7 @@ impl Default for Settings {
             http_path: None,
             http_max_connections: 1024,
             http_header_timeout: DEFAULT_HEADER_TIMEOUT,
+            single_file: false,
             encryption: "none".into(),
             key_uri: None,
             key_format: None,
@@ -136,6 +139,7 @@ impl FragMp4HlsSink {
             playlist_length: s.playlist_length,
             max_files: s.max_files,
             key,
+            single_file: s.single_file,
         }
     }
 
@@ -346,6 +350,16 @@ impl FragMp4HlsSink {
     /// Sets up the live presentation (parts, the HTTP origin) for a new stream.
     fn start_live(&self) -> Result<(), gst::StateChangeError> {
         let s = lock(&self.settings).clone();
+        if s.single_file && s.live() {
+            gst::element_imp_error!(
+                self,
+                gst::LibraryError::Settings,
+                [
+                    "single-file=true writes a VOD/event presentation to disk; it cannot be combined with part-duration or http-port"
+                ]
+            );
+            return Err(gst::StateChangeError);
+        }
         let chunk = match s.part_duration {
             0 => 0,
             d => super::parts::chunk_duration(d),
@@ -572,6 +586,7 @@ impl ObjectImpl for FragMp4HlsSink {
             }
             "part-duration" => s.part_duration = value.get().unwrap_or(0),
             "part-byteranges" => s.part_byteranges = value.get().unwrap_or(false),
+            "single-file" => s.single_file = value.get().unwrap_or(false),
             "http-port" => s.http_port = value.get().unwrap_or(-1),
             "http-address" => s.http_address = string(value, "127.0.0.1"),
             "http-path" => s.http_path = value.get().ok().flatten(),
@@ -623,6 +638,7 @@ impl ObjectImpl for FragMp4HlsSink {
             "max-files" => s.max_files.to_value(),
             "part-duration" => s.part_duration.to_value(),
             "part-byteranges" => s.part_byteranges.to_value(),
+            "single-file" => s.single_file.to_value(),
             "http-port" => s.http_port.to_value(),
             "http-address" => s.http_address.to_value(),
             "http-path" => s.http_path.to_value(),

@@ -16,6 +16,10 @@ pub struct Segment {
     pub discontinuity: bool,
     /// `EXT-X-PROGRAM-DATE-TIME` of its start, ms since the Unix epoch (UTC).
     pub date_time_ms: Option<i64>,
+    /// Single-file presentations: (length, offset) of the segment in `uri`
+    /// (`EXT-X-BYTERANGE`), and of its init segment in `map`.
+    pub byterange: Option<(u64, u64)>,
+    pub map_byterange: Option<(u64, u64)>,
 }
 
 /// A segment duration as RFC 8216 4.3.3.1 compares it with the target: rounded to the
@@ -118,17 +122,25 @@ impl MediaPlaylist {
             let _ = writeln!(out, "#EXT-X-PLAYLIST-TYPE:VOD");
         }
         let _ = writeln!(out, "#EXT-X-INDEPENDENT-SEGMENTS");
-        let mut map: Option<&str> = None;
+        let mut map: Option<(&str, Option<(u64, u64)>)> = None;
         for (i, s) in self.segments.iter().enumerate() {
             if s.discontinuity && i > 0 {
                 let _ = writeln!(out, "#EXT-X-DISCONTINUITY");
             }
-            if map != Some(s.map.as_str()) {
-                let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", s.map);
+            if map != Some((s.map.as_str(), s.map_byterange)) {
+                match s.map_byterange {
+                    Some((len, at)) => {
+                        let _ =
+                            writeln!(out, "#EXT-X-MAP:URI=\"{}\",BYTERANGE=\"{len}@{at}\"", s.map);
+                    }
+                    None => {
+                        let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", s.map);
+                    }
+                }
                 if let Some(k) = &self.key {
                     let _ = writeln!(out, "#EXT-X-KEY:{k}");
                 }
-                map = Some(&s.map);
+                map = Some((&s.map, s.map_byterange));
             }
             if let Some(t) = s.date_time_ms {
                 let _ = writeln!(
@@ -138,6 +150,9 @@ impl MediaPlaylist {
                 );
             }
             let _ = writeln!(out, "#EXTINF:{:.6},", s.duration);
+            if let Some((len, at)) = s.byterange {
+                let _ = writeln!(out, "#EXT-X-BYTERANGE:{len}@{at}");
+            }
             let _ = writeln!(out, "{}", s.uri);
         }
         if self.ended {
@@ -177,6 +192,8 @@ mod tests {
             map: map.into(),
             discontinuity,
             date_time_ms: Some(1_000 * i64::from(n)),
+            byterange: None,
+            map_byterange: None,
         }
     }
 
@@ -256,5 +273,36 @@ mod tests {
         assert!(m.contains("CODECS=\"avc1.64001f,mp4a.40.2\""));
         assert!(m.contains("RESOLUTION=640x360"));
         assert!(m.ends_with("media.m3u8\n"));
+    }
+}
+
+#[cfg(test)]
+mod byterange_tests {
+    use super::*;
+
+    #[test]
+    fn single_file_segments_are_byte_ranges_of_one_file() {
+        let mut p = MediaPlaylist::new(2, 0);
+        for (n, at) in [(0u64, 800u64), (1, 5800)] {
+            p.push(Segment {
+                uri: "all.mp4".into(),
+                duration: 2.0,
+                map: "all.mp4".into(),
+                discontinuity: false,
+                date_time_ms: None,
+                byterange: Some((5000, at)),
+                map_byterange: Some((800, 0)),
+            });
+            let _ = n;
+        }
+        p.end();
+        let text = p.render();
+        assert_eq!(
+            text.matches("#EXT-X-MAP:URI=\"all.mp4\",BYTERANGE=\"800@0\"")
+                .count(),
+            1
+        );
+        assert!(text.contains("#EXT-X-BYTERANGE:5000@800\nall.mp4\n"));
+        assert!(text.contains("#EXT-X-BYTERANGE:5000@5800\nall.mp4\n"));
     }
 }

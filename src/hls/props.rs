@@ -103,6 +103,12 @@ pub fn param_specs() -> Vec<glib::ParamSpec> {
             .default_value(DEFAULT_HEADER_TIMEOUT)
             .mutable_ready()
             .build(),
+        glib::ParamSpecBoolean::builder("single-file")
+            .nick("Single file")
+            .blurb("Write the init and every segment into one file (location, without an index) and list them as byte ranges (EXT-X-BYTERANGE, EXT-X-MAP BYTERANGE); not with part-duration or http-port")
+            .default_value(false)
+            .mutable_ready()
+            .build(),
         glib::ParamSpecString::builder("key-uri")
             .nick("Key URI")
             .blurb("URI of EXT-X-KEY: where players get the key (a key server or skd:// URI)")

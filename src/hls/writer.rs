@@ -22,6 +22,9 @@ pub struct Layout {
     pub max_files: u32,
     /// `EXT-X-KEY` attributes when the segments are encrypted.
     pub key: Option<String>,
+    /// One file (`segment`, no index) holding the init and every segment, listed as
+    /// byte ranges (`EXT-X-BYTERANGE`, `EXT-X-MAP:BYTERANGE`).
+    pub single_file: bool,
 }
 
 /// Fills the first `%d` or `%0Nd` of `pattern` with `n`.
@@ -64,6 +67,11 @@ struct SegmentFile {
     /// Earliest presentation time of the cutting track (ns, the muxer's output time).
     start: u64,
     discontinuity: bool,
+    /// Single file: where the segment starts in it, its length so far, and its init's
+    /// (length, offset).
+    offset: Option<u64>,
+    len: u64,
+    map_range: Option<(u64, u64)>,
 }
 
 /// The presentation being written, fed with the muxer's output.
@@ -91,6 +99,10 @@ pub struct Writer {
     warnings: Vec<String>,
     /// (running time ns, UTC ms) sampled once when playing started.
     clock: Option<(u64, i64)>,
+    /// Single file: the file, bytes written to it, and the init in force (length, offset).
+    single: Option<File>,
+    offset: u64,
+    map_range: Option<(u64, u64)>,
 }
 
 impl Writer {
@@ -112,7 +124,18 @@ impl Writer {
             media_ns: 0,
             warnings: Vec::new(),
             clock: None,
+            single: None,
+            offset: 0,
+            map_range: None,
         }
+    }
+
+    /// Single file: the file, created on first use.
+    fn single_file(&mut self) -> io::Result<&mut File> {
+        if self.single.is_none() {
+            self.single = Some(File::create(&self.layout.segment)?);
+        }
+        Ok(self.single.as_mut().expect("just created"))
     }
 
     /// Maps running times to UTC (`EXT-X-PROGRAM-DATE-TIME`) from one sampled pair.
@@ -125,12 +148,19 @@ impl Writer {
     /// An init segment: the next segments refer to it (after a discontinuity if it is
     /// not the first).
     pub fn init(&mut self, bytes: &[u8]) -> io::Result<()> {
-        let path = format_index(&self.layout.init, self.init_index);
-        self.init_index += 1;
-        std::fs::write(&path, bytes)?;
         if self.map.is_some() {
             self.discontinuity_next = true;
         }
+        if self.layout.single_file {
+            self.single_file()?.write_all(bytes)?;
+            self.map_range = Some((bytes.len() as u64, self.offset));
+            self.offset += bytes.len() as u64;
+            self.map = Some(file_name(&self.layout.segment));
+            return Ok(());
+        }
+        let path = format_index(&self.layout.init, self.init_index);
+        self.init_index += 1;
+        std::fs::write(&path, bytes)?;
         self.map = Some(file_name(&path));
         Ok(())
     }
@@ -146,9 +176,15 @@ impl Writer {
             }
             self.waiting = Some(seg);
         }
-        let path = format_index(&self.layout.segment, self.segment_index);
+        let (path, file, offset) = if self.layout.single_file {
+            let file = self.single_file()?.try_clone()?;
+            (self.layout.segment.clone(), file, Some(self.offset))
+        } else {
+            let path = format_index(&self.layout.segment, self.segment_index);
+            let file = File::create(&path)?;
+            (path, file, None)
+        };
         self.segment_index += 1;
-        let file = File::create(&path)?;
         self.current = Some((
             file,
             SegmentFile {
@@ -156,6 +192,9 @@ impl Writer {
                 map: self.map.clone().unwrap_or_default(),
                 start: pts,
                 discontinuity: std::mem::take(&mut self.discontinuity_next),
+                offset,
+                len: 0,
+                map_range: self.map_range.filter(|_| offset.is_some()),
             },
         ));
         Ok(())
@@ -163,12 +202,16 @@ impl Writer {
 
     /// Appends bytes of the current segment.
     pub fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        let Some((file, _)) = self.current.as_mut() else {
+        let Some((file, seg)) = self.current.as_mut() else {
             return Err(io::Error::other(
                 "media data before the first fragment start",
             ));
         };
         file.write_all(bytes)?;
+        seg.len += bytes.len() as u64;
+        if self.layout.single_file {
+            self.offset += bytes.len() as u64;
+        }
         self.bytes += bytes.len() as u64;
         Ok(())
     }
@@ -228,7 +271,13 @@ impl Writer {
             date_time_ms: self
                 .clock
                 .map(|(at, utc)| utc + (seg.start as i64 - at as i64).div_euclid(1_000_000)),
+            byterange: seg.offset.map(|at| (seg.len, at)),
+            map_byterange: seg.map_range,
         });
+        if seg.offset.is_some() {
+            // One file: nothing to delete segment by segment.
+            return write_atomically(&self.layout.playlist, &self.playlist.render());
+        }
         self.on_disk.push_back(PathBuf::from(&seg.path));
         while self.layout.max_files > 0 && self.on_disk.len() > self.layout.max_files as usize {
             if let Some(old) = self.on_disk.pop_front() {
@@ -318,6 +367,7 @@ mod tests {
             playlist_length: 0,
             max_files: 0,
             key: None,
+            single_file: false,
         });
         w.init(b"init").unwrap();
         // The bytes of each fragment start with audio (its buffer PTS), the video 7 ms

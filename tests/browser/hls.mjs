@@ -1,5 +1,5 @@
 // Plays an HLS presentation (a directory with playlist.m3u8) with hls.js in headless
-// Chromium, from 127.0.0.1, at 4x speed to the end. Prints one JSON line; exit 0 when it
+// Chromium, from 127.0.0.1 (single Range requests answered), at 4x speed to the end. Prints one JSON line; exit 0 when it
 // reached the end without an error.
 // Usage: node hls.mjs DIR PLAYLIST
 import fs from "node:fs";
@@ -40,7 +40,17 @@ const result = await runPage(page, (req, res) => {
     res.writeHead(404);
     return res.end();
   }
-  res.writeHead(200, { "content-type": types[path.extname(file)] || "application/octet-stream" });
+  const type = types[path.extname(file)] || "application/octet-stream";
+  // Byte-range presentations (EXT-X-BYTERANGE): one range per request.
+  const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range || "");
+  if (range) {
+    const [start, end] = [Number(range[1]), Number(range[2])];
+    const size = fs.statSync(file).size;
+    res.writeHead(206, { "content-type": type, "content-range": `bytes ${start}-${end}/${size}`,
+                         "content-length": end - start + 1 });
+    return fs.createReadStream(file, { start, end }).pipe(res);
+  }
+  res.writeHead(200, { "content-type": type });
   fs.createReadStream(file).pipe(res);
 });
 report(result);
