@@ -322,6 +322,9 @@ fn sample_payloads_leave_as_the_very_memories_that_came_in() {
         });
     let output = Arc::new(Mutex::new(Vec::new()));
     let out = output.clone();
+    // Per buffer list: the memory count and flags of each payload buffer.
+    let layout = Arc::new(Mutex::new(Vec::new()));
+    let lay = layout.clone();
     let sink = pipeline
         .by_name("sink")
         .unwrap()
@@ -338,6 +341,12 @@ fn sample_payloads_leave_as_the_very_memories_that_came_in() {
                     for b in list.iter().skip(1) {
                         out.lock().unwrap().extend(addresses(b));
                     }
+                    let payload: Vec<(usize, gst::BufferFlags)> = list
+                        .iter()
+                        .skip(1)
+                        .map(|b| (b.n_memory(), b.flags()))
+                        .collect();
+                    lay.lock().unwrap().push(payload);
                 }
                 Ok(gst::FlowSuccess::Ok)
             })
@@ -359,4 +368,26 @@ fn sample_payloads_leave_as_the_very_memories_that_came_in() {
         output, input,
         "every payload memory passes through, none copied or merged"
     );
+    // DESIGN.md O: output buffers carry up to 16 consecutive sample memories, so a chunk
+    // of N one-memory samples is N/16 buffers (rounded up), not N; each is DELTA_UNIT and
+    // the last of the chunk MARKER.
+    let layout = layout.lock().unwrap().clone();
+    assert!(layout.len() >= 2, "several fragments: {layout:?}");
+    for payload in &layout {
+        let memories: usize = payload.iter().map(|(n, _)| n).sum();
+        assert!(
+            memories > 16,
+            "fragments of more than 16 samples: {layout:?}"
+        );
+        assert_eq!(payload.len(), memories.div_ceil(16), "{payload:?}");
+        for (i, (n, flags)) in payload.iter().enumerate() {
+            assert!(*n <= 16, "{payload:?}");
+            assert!(flags.contains(gst::BufferFlags::DELTA_UNIT), "{payload:?}");
+            assert_eq!(
+                flags.contains(gst::BufferFlags::MARKER),
+                i == payload.len() - 1,
+                "{payload:?}"
+            );
+        }
+    }
 }
