@@ -26,10 +26,20 @@ valgrind_runs=${BENCH_VALGRIND_RUNS:-3}
 cpu=${BENCH_CPU:-0}
 
 scripts/install-deps.sh
-for tool in valgrind /usr/bin/time taskset; do
+for tool in valgrind python3 taskset; do
   command -v "$tool" > /dev/null || { sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo; \
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q valgrind time util-linux; break; }
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q valgrind python3-minimal util-linux; break; }
 done
+
+# Runs a command pinned to $cpu; prints "user_s system_s peak_rss_kb voluntary_switches"
+# from getrusage, to the microsecond (GNU time rounds CPU times to 10 ms).
+usage() {
+  taskset -c "$cpu" python3 -c '
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("%.6f %.6f %d %d" % (r.ru_utime, r.ru_stime, r.ru_maxrss, r.ru_nvcsw))' "$@"
+}
 
 target=${CARGO_TARGET_DIR:-$PWD/target}
 dir=$target/bench
@@ -91,7 +101,7 @@ for name in "${order[@]}"; do
   echo "== $name: $runs runs" >&2
   cpus=(); rss=0; ctx=0
   for _ in $(seq "$runs"); do
-    line=$(taskset -c "$cpu" /usr/bin/time -f "%U %S %M %w" ${cmd[$name]} 2>&1 >/dev/null | tail -1)
+    line=$(usage ${cmd[$name]})
     read -r u s m w <<< "$line"
     cpus+=("$(echo "$u + $s" | awk '{print $1 + $3}')")
     rss=$m; ctx=$w
@@ -163,7 +173,7 @@ for name in fragmp4demux qtdemux; do
   echo "== demux $name: $runs runs" >&2
   cpus=()
   for _ in $(seq "$runs"); do
-    line=$(taskset -c "$cpu" /usr/bin/time -f "%U %S %M %w" ${dcmd[$name]} 2>&1 >/dev/null | tail -1)
+    line=$(usage ${dcmd[$name]})
     read -r u s m w <<< "$line"
     cpus+=("$(echo "$u + $s" | awk '{print $1 + $3}')")
   done
