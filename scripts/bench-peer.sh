@@ -4,10 +4,10 @@
 # Prints the directory holding libgstfmp4.so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scratch=target/bench/peer
+scratch=${CARGO_TARGET_DIR:-$PWD/target}/bench/peer
 mkdir -p "$scratch"
 if [ -f "$scratch/out/release/libgstfmp4.so" ]; then
-  echo "$PWD/$scratch/out/release"
+  echo "$scratch/out/release"
   exit 0
 fi
 # Fetch the crate source through cargo (the registry is the only network there is).
@@ -27,4 +27,4 @@ src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/gst-plugin-fmp4-"$versi
 rm -rf "$scratch/src" && cp -r "$src" "$scratch/src"
 CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback \
   cargo build -q --release --lib --manifest-path "$scratch/src/Cargo.toml" --target-dir "$scratch/out" >&2
-echo "$PWD/$scratch/out/release"
+echo "$scratch/out/release"

@@ -322,6 +322,9 @@ fn sample_payloads_leave_as_the_very_memories_that_came_in() {
         });
     let output = Arc::new(Mutex::new(Vec::new()));
     let out = output.clone();
+    // Per buffer list: the memory count and flags of each payload buffer.
+    let layout = Arc::new(Mutex::new(Vec::new()));
+    let lay = layout.clone();
     let sink = pipeline
         .by_name("sink")
         .unwrap()
@@ -338,6 +341,12 @@ fn sample_payloads_leave_as_the_very_memories_that_came_in() {
                     for b in list.iter().skip(1) {
                         out.lock().unwrap().extend(addresses(b));
                     }
+                    let payload: Vec<(usize, gst::BufferFlags)> = list
+                        .iter()
+                        .skip(1)
+                        .map(|b| (b.n_memory(), b.flags()))
+                        .collect();
+                    lay.lock().unwrap().push(payload);
                 }
                 Ok(gst::FlowSuccess::Ok)
             })
@@ -358,5 +367,113 @@ fn sample_payloads_leave_as_the_very_memories_that_came_in() {
     assert_eq!(
         output, input,
         "every payload memory passes through, none copied or merged"
+    );
+    // DESIGN.md O: output buffers carry up to 16 consecutive sample memories, so a chunk
+    // of N one-memory samples is N/16 buffers (rounded up), not N; each is DELTA_UNIT and
+    // the last of the chunk MARKER.
+    let layout = layout.lock().unwrap().clone();
+    assert!(layout.len() >= 2, "several fragments: {layout:?}");
+    for payload in &layout {
+        let memories: usize = payload.iter().map(|(n, _)| n).sum();
+        assert!(
+            memories > 16,
+            "fragments of more than 16 samples: {layout:?}"
+        );
+        assert_eq!(payload.len(), memories.div_ceil(16), "{payload:?}");
+        for (i, (n, flags)) in payload.iter().enumerate() {
+            assert!(*n <= 16, "{payload:?}");
+            assert!(flags.contains(gst::BufferFlags::DELTA_UNIT), "{payload:?}");
+            assert_eq!(
+                flags.contains(gst::BufferFlags::MARKER),
+                i == payload.len() - 1,
+                "{payload:?}"
+            );
+        }
+    }
+}
+
+/// Pushes `buffers` through `src` in `segment` (appsrc sends a segment event when it
+/// changes).
+fn push_in_segment(
+    src: &gst_app::AppSrc,
+    segment: &gst::FormattedSegment<gst::ClockTime>,
+    buffers: Vec<gst::Buffer>,
+) {
+    for b in buffers {
+        let sample = gst::Sample::builder().buffer(&b).segment(segment).build();
+        src.push_sample(&sample).expect("appsrc accepts the sample");
+    }
+}
+
+/// Video frames `range` at 30 fps whose PTS is one frame after their DTS, with `shift`
+/// ns added to both.
+fn delayed_frames(range: std::ops::Range<u64>, shift: u64) -> Vec<gst::Buffer> {
+    let frame = SEC / 30;
+    range
+        .map(|i| {
+            let t = shift + i * frame;
+            synth::buffer(
+                i as u32,
+                100 + (i as usize * 7) % 300,
+                Some(t + frame),
+                Some(t),
+                i % 15 == 0,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_new_segment_mid_stream_maps_the_samples_after_it() {
+    // After 2 s the timestamps jump to 100 s in a segment whose running time goes on
+    // from 2 s: the samples after it must keep the running-time timeline (the element
+    // reads each pad's segment once, and again after a segment event).
+    use gst::prelude::*;
+    let jump = 98 * SEC;
+    let run = pipeline::run_with(
+        &av_launch(SEC),
+        |p| {
+            let (v, a) = (synth::appsrc(p, "v"), synth::appsrc(p, "a"));
+            v.set_caps(Some(&synth::h264_caps((30, 1), Some(&synth::AVCC))));
+            a.set_caps(Some(&synth::aac_caps()));
+            for src in [&v, &a] {
+                src.set_property("handle-segment-change", true);
+            }
+        },
+        |p, _| {
+            let (v, a) = (synth::appsrc(p, "v"), synth::appsrc(p, "a"));
+            let first = gst::FormattedSegment::<gst::ClockTime>::new();
+            let mut second = gst::FormattedSegment::<gst::ClockTime>::new();
+            second.set_start(gst::ClockTime::from_nseconds(jump + 2 * SEC));
+            second.set_time(gst::ClockTime::from_nseconds(jump + 2 * SEC));
+            second.set_base(gst::ClockTime::from_nseconds(2 * SEC));
+            let audio_frame = 1024 * SEC / 48000;
+            let split = 2 * SEC / audio_frame + 1;
+            let audio_in = |range: std::ops::Range<u64>, shift: u64| {
+                synth::audio_frames(range, shift)
+                    .into_iter()
+                    .filter(|b| {
+                        let t = b.pts().unwrap().nseconds() - shift;
+                        (t >= 2 * SEC) == (shift > 0)
+                    })
+                    .collect::<Vec<_>>()
+            };
+            push_in_segment(&v, &first, delayed_frames(0..60, 0));
+            push_in_segment(&a, &first, audio_in(0..split, 0));
+            push_in_segment(&v, &second, delayed_frames(60..120, jump));
+            push_in_segment(&a, &second, audio_in(0..4 * SEC / audio_frame, jump));
+            v.end_of_stream().unwrap();
+            a.end_of_stream().unwrap();
+        },
+    );
+    assert_eq!(run.error, None);
+    // Decode and presentation times of every sample equal its running time.
+    let mp4 = check::check_all(&run.inputs, &run.output, SEC as i64);
+    let video = &mp4.samples[&1];
+    assert_eq!(video.len(), 120);
+    let last = video.last().unwrap();
+    assert!(
+        last.dts < u64::from(mp4.timescale(1)) * 5,
+        "the last frame decodes at about 4 s, not 100 s: {last:?}"
     );
 }

@@ -5,6 +5,7 @@ use std::sync::{LazyLock, Mutex};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::pad::FragMp4MuxPad;
@@ -428,18 +429,24 @@ impl AggregatorImpl for FragMp4Mux {
     }
 
     fn sink_event(&self, pad: &gst_base::AggregatorPad, event: gst::Event) -> bool {
-        if let gst::EventView::Caps(c) = event.view()
-            && !self.handle_caps(pad, c.caps())
-        {
-            return false;
+        match event.view() {
+            gst::EventView::Caps(c) if !self.handle_caps(pad, c.caps()) => return false,
+            gst::EventView::Segment(_) => self.with_state(|s| {
+                if let Some(track) = s.track_of(pad) {
+                    s.take_scratch.forget_segment(track);
+                }
+            }),
+            _ => {}
         }
         self.parent_sink_event(pad, event)
     }
 
     fn aggregate(&self, timeout: bool) -> Result<gst::FlowSuccess, gst::FlowError> {
         let settings = self.settings();
+        let live = self.obj().latency().is_some();
         let mut guard = lock(&self.state);
         let state = guard.get_or_insert_with(|| State::new(&settings));
+        state.live = live;
         let (all_eos, took) = match self.take_all(state, timeout) {
             Ok(t) => t,
             Err(message) => {
@@ -558,14 +565,13 @@ impl AggregatorImpl for FragMp4Mux {
     fn next_time(&self) -> Option<gst::ClockTime> {
         // Once the earliest buffer waiting in a pad is late, take it: pads that have data
         // keep flowing while another stalls (they hold only a few buffers each).
+        // Only a live aggregator waits on the clock for this time; otherwise it is not
+        // used, and reading the pads for it is not free.
         let guard = lock(&self.state);
-        let state = guard.as_ref()?;
-        let earliest_queued = state
-            .pads
-            .iter()
-            .filter_map(|p| self.head_dts(&p.pad).ok().flatten())
-            .min();
-        let t = earliest_queued.or_else(|| state.next_deadline())?;
+        let state = guard.as_ref().filter(|s| s.live)?;
+        let t = self
+            .earliest_queued(state)
+            .or_else(|| state.next_deadline())?;
         Some(gst::ClockTime::from_nseconds(t.max(0) as u64))
     }
 

@@ -10,11 +10,30 @@ use super::state::*;
 use crate::codec::{self, track_format_from_caps};
 use crate::fragmenter::{Accepted, Sample};
 
-/// Vectors `take_all` fills on every wake-up, kept to be reused.
+/// What `take_all` works with, kept between wake-ups (no allocation per wake-up).
 #[derive(Default)]
 pub(super) struct TakeScratch {
+    /// The pads, with their format as of this wake-up.
     pads: Vec<(FragMp4MuxPad, Option<PadKind>)>,
+    /// Where each pad's next buffer sorts, once read. The buffer stays at the head of
+    /// the pad's queue until this element pops it (nothing else does, and the events
+    /// queued behind it wait for it), so it is read once, not on every wake-up; it
+    /// stays queued so that a non-live aggregator sees the pad has data. A flush resets
+    /// the state, and these with it.
     heads: Vec<Option<Head>>,
+    /// Each pad's segment once read. A segment event is handled between wake-ups,
+    /// once the buffers before it have been popped, and makes it be read again
+    /// ([`TakeScratch::forget_segment`]).
+    segments: Vec<Option<gst::Segment>>,
+}
+
+impl TakeScratch {
+    /// The segment of track `track` changes: read it again for the buffers after it.
+    pub(super) fn forget_segment(&mut self, track: usize) {
+        if let Some(s) = self.segments.get_mut(track) {
+            *s = None;
+        }
+    }
 }
 
 /// A pad's next buffer as the ordering sees it.
@@ -24,15 +43,28 @@ struct Head {
     /// Where it sorts: its DTS, or the end of a GAP buffer, which stays queued until
     /// the other pads have passed it (keeping a non-live aggregator going).
     order: i64,
-    segment: gst::Segment,
 }
 
 impl FragMp4Mux {
     /// The next buffer's running-time DTS on `pad`, if it has one queued. A GAP buffer
     /// counts at its end: it stays queued (keeping a non-live aggregator going) until
     /// the other pads have passed it.
-    pub(super) fn head_dts(&self, pad: &FragMp4MuxPad) -> Result<Option<i64>, gst::ErrorMessage> {
-        Ok(self.head(pad, None)?.map(|h| h.order))
+    fn head_dts(&self, pad: &FragMp4MuxPad) -> Result<Option<i64>, gst::ErrorMessage> {
+        Ok(self.head(pad, None, &mut None)?.map(|h| h.order))
+    }
+
+    /// The earliest running-time DTS waiting in any pad (a GAP buffer at its end).
+    pub(super) fn earliest_queued(&self, state: &State) -> Option<i64> {
+        let heads = &state.take_scratch.heads;
+        state
+            .pads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| match heads.get(i) {
+                Some(Some(h)) => Some(h.order),
+                _ => self.head_dts(&p.pad).ok().flatten(),
+            })
+            .min()
     }
 
     fn running_dts(
@@ -78,13 +110,14 @@ impl FragMp4Mux {
         buf: gst::Buffer,
         kind: PadKind,
         head: &Head,
+        segment: &gst::Segment,
+        size: usize,
     ) -> Result<Sample<gst::Buffer>, gst::ErrorMessage> {
         let dts = head.dts;
         let mut buf = buf;
+        let mut size = size;
         if kind.strip_temporal_delimiters {
-            let skip = buf
-                .map_readable()
-                .map_or(0, |m| codec::av1::temporal_delimiter_len(&m));
+            let skip = with_bytes(&buf, codec::av1::temporal_delimiter_len).unwrap_or(0);
             if skip > 0 && skip < buf.size() {
                 // A sub-buffer sharing the memory: no payload copy.
                 buf = buf
@@ -101,13 +134,12 @@ impl FragMp4Mux {
                             ["pad {}: cannot cut the temporal delimiter", pad.name()]
                         )
                     })?;
+                size = buf.size();
             }
         }
         if let Some(n) = kind.nal_length_size {
-            let checked = buf
-                .map_readable()
-                .map_err(|_| "buffer cannot be mapped".to_string())
-                .and_then(|m| codec::check_length_prefixed(&m, n));
+            let checked = with_bytes(&buf, |b| codec::check_length_prefixed(b, n))
+                .unwrap_or_else(|| Err("buffer cannot be mapped".to_string()));
             if let Err(why) = checked {
                 return Err(gst::error_msg!(
                     gst::StreamError::Format,
@@ -123,17 +155,27 @@ impl FragMp4Mux {
                 ));
             }
         }
-        let pts = match (buf.pts(), head.segment.downcast_ref::<gst::ClockTime>()) {
-            (Some(pts), Some(seg)) => seg.to_running_time_full(pts).map_or(dts, signed_ns),
+        let pts = match (
+            buf.pts(),
+            buf.dts(),
+            segment.downcast_ref::<gst::ClockTime>(),
+        ) {
+            // The DTS was taken from the PTS.
+            (Some(_), None, _) => dts,
+            // At rate 1 running time moves with the timestamps, tick for tick.
+            (Some(pts), Some(raw_dts), Some(seg)) if seg.rate() == 1.0 => {
+                dts.saturating_add(pts.nseconds() as i64 - raw_dts.nseconds() as i64)
+            }
+            (Some(pts), _, Some(seg)) => seg.to_running_time_full(pts).map_or(dts, signed_ns),
             _ => dts,
         };
-        let Ok(size) = u32::try_from(buf.size()) else {
+        let Ok(size) = u32::try_from(size) else {
             return Err(gst::error_msg!(
                 gst::StreamError::Format,
                 [
                     "pad {}: a sample of {} bytes does not fit an MP4 sample size",
                     pad.name(),
-                    buf.size()
+                    size
                 ]
             ));
         };
@@ -148,11 +190,13 @@ impl FragMp4Mux {
     }
 
     /// The head of `pad` after dropping in-band codec headers (FLAC, Opus: in the caps
-    /// already, and untimed), with its running-time DTS and the segment that gave it.
+    /// already, and untimed), with its running-time DTS. `segment` holds the pad's
+    /// segment once read.
     fn head(
         &self,
         pad: &FragMp4MuxPad,
         kind: Option<PadKind>,
+        segment: &mut Option<gst::Segment>,
     ) -> Result<Option<Head>, gst::ErrorMessage> {
         loop {
             let Some(buf) = pad.peek_buffer() else {
@@ -167,25 +211,21 @@ impl FragMp4Mux {
                 pad.drop_buffer();
                 continue;
             }
-            let segment = pad.segment();
-            let dts = self.running_dts(pad, &buf, &segment)?;
+            let segment = segment.get_or_insert_with(|| pad.segment());
+            let dts = self.running_dts(pad, &buf, segment)?;
             let order = if buf.flags().contains(gst::BufferFlags::GAP) {
                 dts.saturating_add(buf.duration().map_or(0, |d| d.nseconds() as i64))
             } else {
                 dts
             };
-            return Ok(Some(Head {
-                dts,
-                order,
-                segment,
-            }));
+            return Ok(Some(Head { dts, order }));
         }
     }
 
     /// Takes input in decode-time order across pads until a pad runs dry (or, on a live
     /// timeout, until nothing is left), at most [`MAX_TAKES_PER_CALL`] buffers: one
-    /// wake-up handles many samples. Each pad's head is read once per buffer, and the
-    /// fragmenter learns what waits in the pads (a cut need not wait for a pad whose
+    /// wake-up handles many samples. Each buffer is read once before it is taken, and
+    /// the fragmenter learns what waits in the pads (a cut need not wait for a pad whose
     /// next buffer already lies beyond it).
     /// Returns whether every pad is at EOS, and whether anything was taken.
     pub(super) fn take_all(
@@ -193,11 +233,8 @@ impl FragMp4Mux {
         state: &mut State,
         timeout: bool,
     ) -> Result<(bool, bool), gst::ErrorMessage> {
-        // The pad list and heads live in reused vectors: no allocation per wake-up.
         let mut scratch = std::mem::take(&mut state.take_scratch);
         let result = self.take_all_with(state, timeout, &mut scratch);
-        scratch.pads.clear();
-        scratch.heads.clear();
         state.take_scratch = scratch;
         result
     }
@@ -208,21 +245,35 @@ impl FragMp4Mux {
         timeout: bool,
         scratch: &mut TakeScratch,
     ) -> Result<(bool, bool), gst::ErrorMessage> {
-        let TakeScratch { pads, heads } = scratch;
-        pads.extend(state.pads.iter().map(|p| {
-            let kind = p.latest().map(|f| PadKind {
+        let TakeScratch {
+            pads,
+            heads,
+            segments,
+        } = scratch;
+        let same_pads = pads.len() == state.pads.len()
+            && pads.iter().zip(&state.pads).all(|((a, _), b)| *a == b.pad);
+        if !same_pads {
+            pads.clear();
+            pads.extend(state.pads.iter().map(|p| (p.pad.clone(), None)));
+            heads.clear();
+            heads.resize_with(pads.len(), || None);
+            segments.clear();
+            segments.resize_with(pads.len(), || None);
+        }
+        for ((_, kind), p) in pads.iter_mut().zip(&state.pads) {
+            *kind = p.latest().map(|f| PadKind {
                 is_video: f.is_video,
                 nal_length_size: f.nal_length_size,
                 strip_temporal_delimiters: &f.entry.fourcc == b"av01",
             });
-            (p.pad.clone(), kind)
-        }));
+        }
         for (i, (pad, kind)) in pads.iter().enumerate() {
-            let head = self.head(pad, *kind)?;
+            if heads[i].is_none() {
+                heads[i] = self.head(pad, *kind, &mut segments[i])?;
+            }
             state
                 .fragmenter
-                .set_next_dts(i, head.as_ref().map(|h| h.order));
-            heads.push(head);
+                .set_next_dts(i, heads[i].as_ref().map(|h| h.order));
         }
         let mut any = false;
         for _ in 0..MAX_TAKES_PER_CALL {
@@ -262,45 +313,66 @@ impl FragMp4Mux {
                 return Ok((false, any));
             };
             any = true;
-            let Some(kind) = *kind else {
-                return Err(gst::error_msg!(
-                    gst::CoreError::Negotiation,
-                    ["pad {}: data arrived without accepted caps", pad.name()]
-                ));
-            };
-            if buf.flags().contains(gst::BufferFlags::GAP) {
-                gst::debug!(CAT, obj = pad, "gap up to {} ns", head.order);
-                state.fragmenter.note_gap(i, head.order);
-            } else if buf.size() == 0 {
-                gst::warning!(
-                    CAT,
-                    obj = pad,
-                    "dropping empty buffer at DTS {} ns",
-                    head.dts
-                );
-                state.counters.dropped_empty += 1;
-            } else {
-                if !kind.is_video && state.pads[i].clipped_priming.is_none() {
-                    let timescale = state.pads[i].latest().map_or(0, |f| f.timescale);
-                    let ticks = clipped_start(&buf, timescale);
-                    if ticks > 0 {
-                        gst::info!(
-                            CAT,
-                            obj = pad,
-                            "encoder delay of {ticks} ticks (clipping meta)"
-                        );
-                    }
-                    state.pads[i].clipped_priming = Some(ticks);
-                }
-                let sample = self.sample(pad, buf, kind, &head)?;
-                self.push_sample(state, pad, i, sample);
-            }
-            heads[i] = self.head(pad, Some(kind))?;
+            self.take_buffer(state, i, pad, *kind, buf, &head, &mut segments[i])?;
+            heads[i] = self.head(pad, *kind, &mut segments[i])?;
             state
                 .fragmenter
                 .set_next_dts(i, heads[i].as_ref().map(|h| h.order));
         }
         Ok((false, any))
+    }
+
+    /// Hands the buffer popped from track `i` to the fragmenter: a GAP as a gap, an empty
+    /// buffer dropped (counted), anything else as a sample.
+    #[allow(clippy::too_many_arguments)]
+    fn take_buffer(
+        &self,
+        state: &mut State,
+        i: usize,
+        pad: &FragMp4MuxPad,
+        kind: Option<PadKind>,
+        buf: gst::Buffer,
+        head: &Head,
+        segment: &mut Option<gst::Segment>,
+    ) -> Result<(), gst::ErrorMessage> {
+        let Some(kind) = kind else {
+            return Err(gst::error_msg!(
+                gst::CoreError::Negotiation,
+                ["pad {}: data arrived without accepted caps", pad.name()]
+            ));
+        };
+        if buf.flags().contains(gst::BufferFlags::GAP) {
+            gst::debug!(CAT, obj = pad, "gap up to {} ns", head.order);
+            state.fragmenter.note_gap(i, head.order);
+            return Ok(());
+        }
+        let size = buf.size();
+        if size == 0 {
+            gst::warning!(
+                CAT,
+                obj = pad,
+                "dropping empty buffer at DTS {} ns",
+                head.dts
+            );
+            state.counters.dropped_empty += 1;
+            return Ok(());
+        }
+        if !kind.is_video && state.pads[i].clipped_priming.is_none() {
+            let timescale = state.pads[i].latest().map_or(0, |f| f.timescale);
+            let ticks = clipped_start(&buf, timescale);
+            if ticks > 0 {
+                gst::info!(
+                    CAT,
+                    obj = pad,
+                    "encoder delay of {ticks} ticks (clipping meta)"
+                );
+            }
+            state.pads[i].clipped_priming = Some(ticks);
+        }
+        let segment = segment.get_or_insert_with(|| pad.segment());
+        let sample = self.sample(pad, buf, kind, head, segment, size)?;
+        self.push_sample(state, pad, i, sample);
+        Ok(())
     }
 
     /// In live pipelines a fragment is complete one fragment duration after it starts
@@ -451,6 +523,17 @@ impl FragMp4Mux {
             }
         }
     }
+}
+
+/// Runs `f` on the bytes of `buf`, mapping its memory directly when it has one (the
+/// usual case); `None` if it cannot be read.
+fn with_bytes<R>(buf: &gst::BufferRef, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+    if buf.n_memory() == 1 {
+        let map = buf.peek_memory(0).map_readable().ok()?;
+        return Some(f(&map));
+    }
+    let map = buf.map_readable().ok()?;
+    Some(f(&map))
 }
 
 /// The start clipping of a buffer's `GstAudioClippingMeta` in ticks of `timescale` (audio

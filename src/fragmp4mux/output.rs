@@ -19,8 +19,14 @@ pub fn output_time(running_time: i64, shift: i64) -> gst::ClockTime {
     gst::ClockTime::from_nseconds(running_time.saturating_add(shift).max(0) as u64)
 }
 
-/// Builds the buffer list of one chunk: a new buffer with `moof` and the `mdat` header,
-/// then the sample buffers, whose memories pass through untouched.
+/// Most memories one `GstBuffer` holds (`gst_buffer_get_max_memory()`): appending one
+/// more would merge them into a copy.
+pub const MAX_MEMORIES: usize = 16;
+
+/// Builds the buffer list of one chunk (DESIGN.md O): a new buffer with `moof` and the
+/// `mdat` header, then output buffers each carrying the memories of up to
+/// [`MAX_MEMORIES`] consecutive samples: the very memories that came in, moved over,
+/// never copied or merged.
 ///
 /// `track_ids[i]` is the track ID of fragmenter track `i`.
 /// `aux[i]` is the encryption information of `fragment.tracks[i]` if it is encrypted.
@@ -45,13 +51,21 @@ pub fn chunk(
         .collect();
     let aux: Vec<Option<&[SampleAux]>> = aux.iter().map(|a| a.as_deref()).collect();
     let header = write_protected_chunk_header(sequence, &trafs, &aux)?;
-    let count: usize = fragment.tracks.iter().map(|t| t.payloads.len()).sum();
+    drop(trafs);
     let pts = output_time(fragment.start_pts, shift);
     let duration = gst::ClockTime::from_nseconds(
         fragment.end_pts.saturating_sub(fragment.start_pts).max(0) as u64,
     );
-    let mut size = header.len() as u64;
-    let mut list = gst::BufferList::new_sized(count + 1);
+    let samples: usize = fragment.tracks.iter().map(|t| t.samples.len()).sum();
+    let payload: u64 = fragment
+        .tracks
+        .iter()
+        .flat_map(|t| t.samples.iter())
+        .map(|s| u64::from(s.size))
+        .sum();
+    let size = header.len() as u64 + payload;
+    // One memory per sample is the usual case; the list grows if samples have more.
+    let mut list = gst::BufferList::new_sized(samples.div_ceil(MAX_MEMORIES) + 1);
     {
         let list = list.get_mut().expect("new list is writable");
         let mut head = gst::Buffer::from_mut_slice(header);
@@ -63,30 +77,22 @@ pub fn chunk(
             if !fragment.keyframe_start {
                 head.set_flags(gst::BufferFlags::DELTA_UNIT);
             }
-            if count == 0 {
+            if samples == 0 {
                 head.set_flags(gst::BufferFlags::MARKER);
             }
         }
         list.add(head);
-        let mut remaining = count;
-        for t in fragment.tracks {
-            for mut buf in t.payloads {
-                remaining -= 1;
-                size += buf.size() as u64;
-                // Only the buffer's metadata is made writable; its memories are shared.
-                let b = buf.make_mut();
-                b.set_pts(gst::ClockTime::NONE);
-                b.set_dts(gst::ClockTime::NONE);
-                b.set_duration(gst::ClockTime::NONE);
-                b.unset_flags(
-                    gst::BufferFlags::HEADER | gst::BufferFlags::DISCONT | gst::BufferFlags::MARKER,
-                );
-                b.set_flags(gst::BufferFlags::DELTA_UNIT);
-                if remaining == 0 {
-                    b.set_flags(gst::BufferFlags::MARKER);
-                }
-                list.add(buf);
+        let mut packer = Packer::default();
+        for buf in fragment.tracks.into_iter().flat_map(|t| t.payloads) {
+            if let Some(full) = packer.add(buf) {
+                list.add(full);
             }
+        }
+        if let Some(mut last) = packer.finish() {
+            last.get_mut()
+                .expect("output buffer is ours alone")
+                .set_flags(gst::BufferFlags::MARKER);
+            list.add(last);
         }
     }
     Ok(Chunk {
@@ -122,4 +128,198 @@ pub fn prepend(list: gst::BufferList, bytes: Vec<u8>) -> gst::BufferList {
         }
     }
     out
+}
+
+/// Collects the memories of consecutive sample buffers into output buffers of at most
+/// [`MAX_MEMORIES`] memories. A sample's memories never straddle two output buffers.
+#[derive(Default)]
+struct Packer {
+    current: Option<gst::Buffer>,
+    memories: usize,
+}
+
+impl Packer {
+    /// Moves `buf`'s memories into the output buffer in progress (no byte copied);
+    /// returns the output buffer they did not fit in, now complete.
+    fn add(&mut self, mut buf: gst::Buffer) -> Option<gst::Buffer> {
+        let n = buf.n_memory();
+        let full = if self.memories + n > MAX_MEMORIES {
+            self.memories = 0;
+            self.current.take()
+        } else {
+            None
+        };
+        let out = self.current.get_or_insert_with(|| {
+            let mut b = gst::Buffer::new();
+            b.get_mut()
+                .expect("new buffer is writable")
+                .set_flags(gst::BufferFlags::DELTA_UNIT);
+            b
+        });
+        let out = out.get_mut().expect("output buffer is ours alone");
+        match buf.get_mut() {
+            // Ours alone (the usual case): each memory leaves it before joining the
+            // output buffer, so it belongs to one buffer at a time; a memory in two
+            // buffers at once costs GStreamer two allocations, and freeing them.
+            Some(sample) => {
+                while let Some(memory) = sample.memory(0) {
+                    sample.remove_memory(0);
+                    out.append_memory(memory);
+                }
+            }
+            None => {
+                for memory in buf.iter_memories_owned() {
+                    out.append_memory(memory);
+                }
+            }
+        }
+        self.memories += n;
+        full
+    }
+
+    /// The output buffer in progress, if it holds anything.
+    fn finish(self) -> Option<gst::Buffer> {
+        self.current.filter(|b| b.n_memory() > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::boxes::SampleDesc;
+    use crate::fragmenter::FragmentTrack;
+
+    /// A sample buffer of `parts` memories of 10 bytes each.
+    fn sample(parts: usize) -> gst::Buffer {
+        let mut b = gst::Buffer::new();
+        {
+            let b = b.get_mut().unwrap();
+            for _ in 0..parts {
+                b.append_memory(gst::Memory::from_mut_slice(vec![7u8; 10]));
+            }
+            b.set_pts(gst::ClockTime::from_seconds(1));
+            b.set_flags(gst::BufferFlags::DISCONT | gst::BufferFlags::HEADER);
+        }
+        b
+    }
+
+    fn fragment(tracks: Vec<Vec<gst::Buffer>>, keyframe_start: bool) -> Fragment<gst::Buffer> {
+        Fragment {
+            tracks: tracks
+                .into_iter()
+                .enumerate()
+                .map(|(track, payloads)| FragmentTrack {
+                    track,
+                    generation: 0,
+                    open_end: false,
+                    base_decode_time: 0,
+                    samples: payloads
+                        .iter()
+                        .map(|b| SampleDesc {
+                            duration: 1,
+                            size: b.size() as u32,
+                            sync: true,
+                            composition_offset: 0,
+                        })
+                        .collect(),
+                    payloads,
+                })
+                .collect(),
+            start_dts: 0,
+            start_pts: 0,
+            end_pts: 1_000,
+            presentation_start: 0,
+            presentation_end: 1_000,
+            keyframe_start,
+        }
+    }
+
+    fn addresses(b: &gst::BufferRef) -> Vec<usize> {
+        b.iter_memories()
+            .map(|m| m.map_readable().unwrap().as_slice().as_ptr() as usize)
+            .collect()
+    }
+
+    #[test]
+    fn payload_memories_are_packed_sixteen_to_a_buffer_untouched() {
+        gst::init().unwrap();
+        // 40 one-memory video samples, then audio: one of 3 memories, 20 of one.
+        let video: Vec<gst::Buffer> = (0..40).map(|_| sample(1)).collect();
+        let mut audio = vec![sample(3)];
+        audio.extend((0..20).map(|_| sample(1)));
+        let input: Vec<usize> = video
+            .iter()
+            .chain(&audio)
+            .flat_map(|b| addresses(b))
+            .collect();
+        let payload: u64 = video.iter().chain(&audio).map(|b| b.size() as u64).sum();
+        let chunk = chunk(fragment(vec![video, audio], true), &[], 1, &[1, 2], 0).unwrap();
+        let buffers: Vec<&gst::BufferRef> = chunk.list.iter().collect();
+        let counts: Vec<usize> = buffers[1..].iter().map(|b| b.n_memory()).collect();
+        // 40 + 3 + 20 = 63 memories: 16, 16, 16 (8 video + 3 + 5 audio), then 15.
+        assert_eq!(counts, [16, 16, 16, 15]);
+        let output: Vec<usize> = buffers[1..].iter().flat_map(|b| addresses(b)).collect();
+        assert_eq!(output, input, "the same memories, in order, none copied");
+        let header = buffers[0].size() as u64;
+        assert_eq!(chunk.size, header + payload);
+        assert!(!buffers[0].flags().contains(gst::BufferFlags::DELTA_UNIT));
+        for (i, b) in buffers[1..].iter().enumerate() {
+            assert!(b.flags().contains(gst::BufferFlags::DELTA_UNIT));
+            assert!(
+                !b.flags()
+                    .intersects(gst::BufferFlags::HEADER | gst::BufferFlags::DISCONT)
+            );
+            assert_eq!(
+                b.flags().contains(gst::BufferFlags::MARKER),
+                i == counts.len() - 1
+            );
+            assert_eq!(b.pts(), None);
+        }
+    }
+
+    #[test]
+    fn a_sample_never_straddles_two_output_buffers() {
+        gst::init().unwrap();
+        // 15 + 2 does not fit 16: the two-memory sample opens the next buffer; a sample
+        // with 16 memories fills one alone.
+        let samples: Vec<gst::Buffer> = (0..15)
+            .map(|_| sample(1))
+            .chain([sample(2), sample(16), sample(1)])
+            .collect();
+        let chunk = chunk(fragment(vec![samples], false), &[], 1, &[1], 0).unwrap();
+        let counts: Vec<usize> = chunk.list.iter().skip(1).map(|b| b.n_memory()).collect();
+        assert_eq!(counts, [15, 2, 16, 1]);
+        let first = chunk.list.get(0).unwrap();
+        assert!(first.flags().contains(gst::BufferFlags::DELTA_UNIT));
+    }
+
+    #[test]
+    fn a_sample_held_elsewhere_too_keeps_its_memories() {
+        gst::init().unwrap();
+        // Someone else (a tee, an application) still holds the first sample: its
+        // memories are shared with the output, not taken from it.
+        let kept = sample(2);
+        let before = addresses(&kept);
+        let chunk = chunk(
+            fragment(vec![vec![kept.clone(), sample(1)]], true),
+            &[],
+            1,
+            &[1],
+            0,
+        )
+        .unwrap();
+        assert_eq!(addresses(&kept), before, "the held buffer is untouched");
+        let out = chunk.list.get(1).unwrap();
+        assert_eq!(addresses(out)[..2], before[..]);
+        assert_eq!(out.n_memory(), 3);
+    }
+
+    #[test]
+    fn a_chunk_without_payload_is_one_marked_buffer() {
+        gst::init().unwrap();
+        let chunk = chunk(fragment(vec![], true), &[], 1, &[], 0).unwrap();
+        assert_eq!(chunk.list.len(), 1);
+        let head = chunk.list.get(0).unwrap();
+        assert!(head.flags().contains(gst::BufferFlags::MARKER));
+    }
 }

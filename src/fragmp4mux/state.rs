@@ -195,6 +195,10 @@ pub(super) struct State {
     pub(super) shift: i64,
     /// Running time at a live timeout that found nothing to do: the next one waits for it.
     pub(super) idle_until: Option<i64>,
+    /// Whether the aggregator waits on the clock (live upstream), as last seen by
+    /// `aggregate`; `next_time`, which cannot ask (the aggregator holds its object lock
+    /// then), only computes a time the aggregator uses. Assumed until first seen.
+    pub(super) live: bool,
     /// Deadline for which a keyframe was last requested upstream.
     pub(super) keyframe_requested: Option<i64>,
     /// Largest PTS + duration of any sample written (running time, ns).
@@ -255,6 +259,7 @@ impl State {
             init_sent: false,
             shift: 0,
             idle_until: None,
+            live: true,
             keyframe_requested: None,
             presentation_end: None,
             counters: Counters::default(),

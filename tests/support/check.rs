@@ -442,11 +442,22 @@ pub fn check_output(output: &Output, mp4: &Mp4) {
     assert_eq!(chunks.len(), mp4.chunks.len(), "one buffer list per chunk");
     for (k, push) in chunks.iter().enumerate() {
         let samples: usize = mp4.chunks[k].trafs.iter().map(|t| t.samples).sum();
-        assert_eq!(
-            push.len(),
-            samples + 1,
-            "header buffer + one buffer per sample (zero copy)"
+        // The header buffer, then the samples' memories, up to 16 to a buffer (zero
+        // copy: a buffer holds at most 16, and a sample's memories are never merged).
+        let payload = &push[1..];
+        assert!(
+            payload.iter().all(|b| (1..=16).contains(&b.memories)),
+            "payload buffers of 1 to 16 memories: {payload:?}"
         );
+        let memories: usize = payload.iter().map(|b| b.memories).sum();
+        assert!(memories >= samples, "every sample's memories");
+        if memories == samples {
+            assert_eq!(
+                payload.len(),
+                samples.div_ceil(16),
+                "one-memory samples, 16 to a buffer"
+            );
+        }
         let head = &push[0];
         assert!(head.pts.is_some() && head.dts.is_some() && head.duration.is_some());
         assert!(

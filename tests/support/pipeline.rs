@@ -45,6 +45,8 @@ impl Input {
 pub struct OutBuf {
     pub flags: gst::BufferFlags,
     pub size: usize,
+    /// Memories the buffer holds (payload buffers carry up to 16 samples' memories).
+    pub memories: usize,
     pub pts: Option<gst::ClockTime>,
     pub dts: Option<gst::ClockTime>,
     pub duration: Option<gst::ClockTime>,
@@ -149,6 +151,7 @@ fn out_buf(b: &gst::BufferRef) -> OutBuf {
     OutBuf {
         flags: b.flags(),
         size: b.size(),
+        memories: b.n_memory(),
         pts: b.pts(),
         dts: b.dts(),
         duration: b.duration(),
