@@ -317,3 +317,22 @@ pub fn run_to_eos(launch: &str, timeout_s: u64) {
         panic!("{launch}: {msg}");
     }
 }
+
+/// Runs `launch` to `state`, which must fail; returns the error message posted for it as
+/// "error (debug)" text. Panics when the change succeeds or no error is posted.
+pub fn refused(launch: &str, state: gst::State) -> String {
+    super::init();
+    let p = gst::parse::launch(launch).unwrap_or_else(|e| panic!("pipeline {launch}: {e}"));
+    assert!(p.set_state(state).is_err(), "{launch}: not refused");
+    let msg = p
+        .bus()
+        .expect("bus")
+        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
+        .unwrap_or_else(|| panic!("{launch}: no error message"));
+    let text = match msg.view() {
+        gst::MessageView::Error(e) => format!("{} ({:?})", e.error(), e.debug()),
+        _ => unreachable!(),
+    };
+    p.set_state(gst::State::Null).expect("null");
+    text
+}
