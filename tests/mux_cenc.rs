@@ -60,6 +60,19 @@ fn shaka_tool(name: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Runs shaka-packager with `args`; panics with its output unless it succeeds.
+fn packager(args: &[String]) {
+    let run = Command::new(shaka_tool("packager"))
+        .args(args)
+        .output()
+        .expect("packager runs");
+    assert!(
+        run.status.success(),
+        "packager {args:?}: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
 /// Every packet of every stream as `ffprobe` reads it: stream, size, times, flags, CRC32.
 fn packets(path: &Path, extra: &[&str]) -> Vec<String> {
     packets_with("ffprobe", path, extra)
@@ -177,29 +190,21 @@ fn check(name: &str, encoder: &str, props: &str, scheme: &str) {
     // shaka-packager's raw-key decryption gives each stream's clear samples too.
     let video = enc.with_extension("shaka-video.mp4");
     let audio = enc.with_extension("shaka-audio.mp4");
-    let run = Command::new(shaka_tool("packager"))
-        .arg(format!(
+    packager(&[
+        format!(
             "input={},stream=video,output={}",
             enc.display(),
             video.display()
-        ))
-        .arg(format!(
+        ),
+        format!(
             "input={},stream=audio,output={}",
             enc.display(),
             audio.display()
-        ))
-        .args([
-            "--enable_raw_key_decryption",
-            "--keys",
-            &format!("key_id={KID}:key={KEY}"),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{name}: packager {}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+        ),
+        "--enable_raw_key_decryption".into(),
+        "--keys".into(),
+        format!("key_id={KID}:key={KEY}"),
+    ]);
     // (shaka-packager 3.8 decrypts cbcs audio wrongly when the file also has cbcs
     // video, while ffmpeg agrees with it on audio-only files: see the audio test below.)
     let checked = if scheme == "cbcs" { 1 } else { 2 };
@@ -320,30 +325,22 @@ fn cbcs_audio_equals_shaka_packagers_own_encryption() {
         60,
     );
     let theirs = d.join("aac-shaka.mp4");
-    let run = Command::new(shaka_tool("packager"))
-        .arg(format!(
+    packager(&[
+        format!(
             "input={},stream=audio,output={}",
             clear.display(),
             theirs.display()
-        ))
-        .args([
-            "--enable_raw_key_encryption",
-            "--keys",
-            &format!("label=:key_id={KID}:key={KEY}"),
-            "--protection_scheme",
-            "cbcs",
-            "--clear_lead",
-            "0",
-            "--iv",
-            iv,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+        ),
+        "--enable_raw_key_encryption".into(),
+        "--keys".into(),
+        format!("label=:key_id={KID}:key={KEY}"),
+        "--protection_scheme".into(),
+        "cbcs".into(),
+        "--clear_lead".into(),
+        "0".into(),
+        "--iv".into(),
+        iv.into(),
+    ]);
     // Same key, same constant IV: the same encrypted bytes, sample for sample.
     let ffprobe = shaka_tool("ffprobe");
     let ours_packets = streams(&packets_with(&ffprobe, &ours, &[]));
@@ -351,24 +348,16 @@ fn cbcs_audio_equals_shaka_packagers_own_encryption() {
     assert_ne!(ours_packets, streams(&packets(&clear, &[])));
     // And shaka-packager decrypts ours back to the clear samples.
     let back = d.join("aac-back.mp4");
-    let run = Command::new(shaka_tool("packager"))
-        .arg(format!(
+    packager(&[
+        format!(
             "input={},stream=audio,output={}",
             ours.display(),
             back.display()
-        ))
-        .args([
-            "--enable_raw_key_decryption",
-            "--keys",
-            &format!("key_id={KID}:key={KEY}"),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+        ),
+        "--enable_raw_key_decryption".into(),
+        "--keys".into(),
+        format!("key_id={KID}:key={KEY}"),
+    ]);
     assert_eq!(
         streams(&packets(&back, &[])),
         streams(&packets(&clear, &[]))
