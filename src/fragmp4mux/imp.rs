@@ -405,9 +405,13 @@ impl AggregatorImpl for FragMp4Mux {
             gst::warning!(CAT, imp = self, "pad {} already exists", name);
             return None;
         }
-        let pad = gst::PadBuilder::<FragMp4MuxPad>::from_template(templ)
-            .name(name.as_str())
-            .build();
+        let pad = match crate::construct::pad_from_template::<FragMp4MuxPad>(templ, &name) {
+            Ok(pad) => pad,
+            Err(err) => {
+                gst::warning!(CAT, imp = self, "cannot create pad {}: {}", name, err);
+                return None;
+            }
+        };
         state.fragmenter.add_track(TrackSpec {
             is_video: prefix.starts_with("video"),
             timescale: 90000,
