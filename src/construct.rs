@@ -5,8 +5,8 @@
 //! That one reference links `libgio-2.0` into the plugin, and every process that loads the
 //! plugin pays for loading and relocating gio: on the benchmark's 120 s corpus that was about
 //! 245 instructions per muxed sample, 5 % of the muxer's whole cost. GStreamer's constructors
-//! do the same work without gio; the plugin's test suite checks that gio stays out
-//! (`tests/elements_metadata.rs`).
+//! do the same work without gio; `scripts/check-links.sh` (run by the test suite) checks
+//! that gio stays out.
 
 use gst::glib::translate::{FromGlibPtrNone, IntoGlib, ToGlibPtr};
 use gst::prelude::*;
