@@ -105,12 +105,26 @@ pub fn write_protected_chunk_header(
     trafs: &[TrafDesc],
     aux: &[Option<&[super::cenc::SampleAux]>],
 ) -> Result<Vec<u8>, ChunkError> {
+    write_chunk_header_with(sequence, trafs, aux, &[])
+}
+
+/// Like [`write_protected_chunk_header`], with the complete `pssh` boxes `pssh` in the
+/// `moof` (after the `mfhd`), for players that join mid-stream.
+pub fn write_chunk_header_with(
+    sequence: u32,
+    trafs: &[TrafDesc],
+    aux: &[Option<&[super::cenc::SampleAux]>],
+    pssh: &[Vec<u8>],
+) -> Result<Vec<u8>, ChunkError> {
     let mut w =
         BoxWriter::with_capacity(128 + trafs.iter().map(|t| 16 * t.samples.len()).sum::<usize>());
     let moof = w.begin(*b"moof");
     let mfhd = w.begin_full(*b"mfhd", 0, 0);
     w.u32(sequence);
     w.end(mfhd);
+    for b in pssh {
+        w.bytes(b);
+    }
     let mut offsets: Vec<(U32Slot, u64)> = Vec::with_capacity(trafs.len());
     let mut data_pos = 0u64;
     for (i, t) in trafs.iter().enumerate() {

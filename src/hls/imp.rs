@@ -590,7 +590,7 @@ impl ObjectImpl for FragMp4HlsSink {
             "http-path" => s.http_path = value.get().ok().flatten(),
             "http-max-connections" => s.http_max_connections = value.get().unwrap_or(1024),
             "encryption" | "key-id" | "key" | "iv" | "crypt-byte-block" | "skip-byte-block"
-            | "pssh" => {
+            | "pssh" | "pssh-in-fragments" => {
                 // The muxer encrypts; the sink names the method in EXT-X-KEY.
                 if pspec.name() == "encryption" {
                     let e = value
@@ -647,7 +647,7 @@ impl ObjectImpl for FragMp4HlsSink {
             "http-max-connections" => s.http_max_connections.to_value(),
             "http-header-timeout" => s.http_header_timeout.to_value(),
             "encryption" | "key-id" | "key" | "iv" | "crypt-byte-block" | "skip-byte-block"
-            | "pssh" => self.mux.property_value(pspec.name()),
+            | "pssh" | "pssh-in-fragments" => self.mux.property_value(pspec.name()),
             "key-uri" => s.key_uri.to_value(),
             "key-format" => s.key_format.to_value(),
             _ => 0u32.to_value(),
