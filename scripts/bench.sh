@@ -78,11 +78,13 @@ cmd[baseline]="gst-launch-1.0 -q $src d.video_0 ! queue ! $parse ! fakesink d.au
 gst_mux() { echo "gst-launch-1.0 -q $src d.video_0 ! queue ! $parse ! $1 name=m ! filesink location=$dir/out/$2 d.audio_0 ! queue ! aacparse ! m."; }
 cmd[floor]=$(gst_mux benchfloor floor.bin)
 cmd[fragmp4mux]=$(gst_mux "fragmp4mux fragment-duration=2000000000" fragmp4mux.mp4)
+# The same with Common Encryption (cenc, AES-CTR): what encrypting costs per sample.
+cmd[fragmp4mux-cenc]=$(gst_mux "fragmp4mux fragment-duration=2000000000 encryption=cenc key=00112233445566778899aabbccddeeff key-id=0123456789abcdef0123456789abcdef iv=0102030405060708" fragmp4mux-cenc.mp4)
 cmd[isofmp4mux]=$(gst_mux "isofmp4mux fragment-duration=2000000000" isofmp4mux.mp4)
 cmd[mp4mux-frag]=$(gst_mux "mp4mux fragment-duration=2000" mp4mux-frag.mp4)
 cmd[mp4mux-prog]=$(gst_mux "mp4mux" mp4mux-prog.mp4)
 cmd[ffmpeg]="ffmpeg -v error -y -threads 1 -i $corpus -c copy -movflags frag_keyframe+empty_moov+default_base_moof $dir/out/ffmpeg.mp4"
-order=(baseline floor fragmp4mux isofmp4mux mp4mux-frag mp4mux-prog ffmpeg)
+order=(baseline floor fragmp4mux fragmp4mux-cenc isofmp4mux mp4mux-frag mp4mux-prog ffmpeg)
 
 # The median instruction count of $valgrind_runs cachegrind runs of a command (threads are
 # scheduled differently from run to run, which moves the count by a few tenths of a %).
@@ -134,7 +136,7 @@ iinstr_mux=$(awk -v a="$iinstr" -v b="$binstr" 'BEGIN {print a - b}')
 echo
 echo "corpus: $corpus ($samples samples), $runs runs on CPU $cpu, $(nproc) CPUs, $(uname -m)," \
   "instructions: median of $valgrind_runs cachegrind runs"
-printf '| %-12s | %9s | %9s | %11s | %8s | %12s | %8s | %8s | %12s | %8s |\n' \
+printf '| %-15s | %9s | %9s | %11s | %8s | %12s | %8s | %8s | %12s | %8s |\n' \
   muxer "CPU min s" "median s" "mux µs/smp" "x iso" "instr/smp" "x iso" "ctx/smp" "peak RSS MB" "bytes"
 printf '|%s|\n' "--------------|-----------|-----------|-------------|----------|--------------|----------|----------|--------------|----------"
 for name in "${order[@]}"; do
@@ -144,7 +146,7 @@ for name in "${order[@]}"; do
     mux = (min - bmin) * 1e6 / smp; imx = (instr - binstr) / smp;
     rmux = (imux > 0 && n != "baseline") ? (min - bmin) / imux : 0;
     rin = (iin > 0 && n != "baseline") ? (instr - binstr) / iin : 0;
-    printf "| %-12s | %9.3f | %9.3f | %11.2f | %8.2f | %12.0f | %8.3f | %8.2f | %12.1f | %8d |\n",
+    printf "| %-15s | %9.3f | %9.3f | %11.2f | %8.2f | %12.0f | %8.3f | %8.2f | %12.1f | %8d |\n",
       n, min, med, (n == "baseline" ? 0 : mux), rmux, (n == "baseline" ? instr / smp : imx), rin,
       (ctx - bctx) / smp, rss / 1024, bytes
   }'
@@ -157,6 +159,11 @@ if [ "$valgrind" = 1 ]; then
     f = (f - b) / smp; fl = (fl - b) / smp; i = (i - b) / smp;
     printf "mux-only instructions per sample: fragmp4mux %.0f = %.3f x isofmp4mux (%.0f); floor %.0f = %.3f x isofmp4mux; fragmp4mux = %.3f x floor\n",
       f, f / i, i, fl, fl / i, f / fl
+  }'
+  read -r _ _ _ _ cinstr _ <<< "${result[fragmp4mux-cenc]}"
+  awk -v c="$cinstr" -v f="$finstr" -v smp="$samples" -v bytes="$payload" 'BEGIN {
+    printf "encryption=cenc: %.0f more instructions per sample than clear muxing (%.2f per payload byte)\n",
+      (c - f) / smp, (c - f) / bytes
   }'
 fi
 

@@ -3,13 +3,15 @@
 //! block per sample) and `cbcs` (CBC with a constant IV and a crypt:skip pattern of
 //! 16-byte blocks, restarted at each subsample).
 
-use aes::Aes128;
-use aes::cipher::{BlockEncryptMut, KeyIvInit, StreamCipher, generic_array::GenericArray};
+use aes::Aes128Enc;
+use aes::cipher::{
+    BlockEncryptMut, InnerIvInit, KeyInit, StreamCipher, generic_array::GenericArray,
+};
 
 use super::subsample::Subsample;
 
-type Ctr = ctr::Ctr128BE<Aes128>;
-type CbcEnc = cbc::Encryptor<Aes128>;
+type Ctr = ctr::Ctr128BE<Aes128Enc>;
+type CbcEnc = cbc::Encryptor<Aes128Enc>;
 
 /// The protection scheme of a track.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +31,8 @@ pub enum CencIv {
 
 /// Encrypts a track's samples in order, keeping its IV state.
 pub struct SampleEncryptor {
-    key: [u8; 16],
+    /// The expanded key, made once: each sample's cipher starts from a copy of it.
+    key: Aes128Enc,
     scheme: Scheme,
     cenc_iv: CencIv,
     /// cbcs: the constant IV.
@@ -39,7 +42,7 @@ pub struct SampleEncryptor {
 impl SampleEncryptor {
     pub fn cenc(key: [u8; 16], iv: CencIv) -> Self {
         Self {
-            key,
+            key: Aes128Enc::new(&key.into()),
             scheme: Scheme::Cenc,
             cenc_iv: iv,
             constant_iv: [0; 16],
@@ -48,7 +51,7 @@ impl SampleEncryptor {
 
     pub fn cbcs(key: [u8; 16], constant_iv: [u8; 16], crypt: u8, skip: u8) -> Self {
         Self {
-            key,
+            key: Aes128Enc::new(&key.into()),
             scheme: Scheme::Cbcs { crypt, skip },
             cenc_iv: CencIv::Eight([0; 8]),
             constant_iv,
@@ -88,7 +91,8 @@ impl SampleEncryptor {
             }
             CencIv::Sixteen(iv) => (iv, iv.to_vec()),
         };
-        let mut cipher = Ctr::new(&self.key.into(), &block.into());
+        let mut cipher =
+            Ctr::from_core(ctr::CtrCore::inner_iv_init(self.key.clone(), &block.into()));
         let mut pos = 0;
         let mut protected = 0u64;
         for s in map {
@@ -119,8 +123,8 @@ impl SampleEncryptor {
 /// CBC over the `crypt` blocks of every `crypt + skip` group of whole 16-byte blocks in
 /// `range`, chaining across the encrypted blocks only; a partial last block stays clear.
 /// `crypt` 0 or `skip` 0 means every whole block (audio's whole-block encryption).
-fn pattern_cbc(key: &[u8; 16], iv: &[u8; 16], range: &mut [u8], crypt: u8, skip: u8) {
-    let mut enc = CbcEnc::new(key.into(), iv.into());
+fn pattern_cbc(key: &Aes128Enc, iv: &[u8; 16], range: &mut [u8], crypt: u8, skip: u8) {
+    let mut enc = CbcEnc::inner_iv_init(key.clone(), iv.into());
     let whole = range.len() / 16;
     let (crypt, skip) = if crypt == 0 || skip == 0 {
         (whole.max(1), 0)
