@@ -8,10 +8,12 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::output::OutPad;
+use super::protection::{PsshOrigin, protected_caps, protection_event, sample_info};
 use super::source::AdapterSource;
 use crate::codec::caps_from_entry;
 use crate::demux::index::{Index, ReadAt, SeekTarget, scan};
-use crate::demux::{DemuxError, Demuxer, Event, Movie};
+use crate::demux::protection::original_entry;
+use crate::demux::{DemuxError, Demuxer, Event, Movie, Pssh};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -38,6 +40,8 @@ struct State {
     ignored: Vec<u32>,
     /// Passthrough is fixed when the first `moov` creates the pads.
     passthrough: bool,
+    /// The `pssh` boxes of the last `moov` (passthrough init segments keep them).
+    pssh: Vec<Pssh>,
     group_id: Option<gst::GroupId>,
     /// Pull mode: the fragments of the file, once scanned (`None`: not seekable).
     index: Option<Index>,
@@ -153,10 +157,27 @@ impl FragMp4Demux {
                 }
                 p.stats.sample(&s.info, s.moof);
                 if passthrough {
-                    p.fragment.push((s.moof, s.info, s.payload));
+                    p.fragment.push((s.moof, s.info, s.payload, s.crypto));
                 } else {
-                    let buffer = p.sample_buffer(&s.info, s.payload);
+                    let mut buffer = p.sample_buffer(&s.info, s.payload);
+                    if let Some(protection) = &p.track.protection {
+                        let info = sample_info(protection, s.crypto.as_ref());
+                        gst::ProtectionMeta::add(buffer.make_mut(), info);
+                    }
                     outs.push(Out::Buffer(p.pad.clone(), buffer));
+                }
+            }
+            Event::Pssh(pssh) => {
+                // Passthrough output keeps the init's pssh; fragments are rewritten
+                // without theirs.
+                if state.passthrough {
+                    return;
+                }
+                for p in state.pads.iter().filter(|p| p.track.protection.is_some()) {
+                    outs.push(Out::Event(
+                        p.pad.clone(),
+                        protection_event(&pssh, PsshOrigin::Moof),
+                    ));
                 }
             }
             Event::DroppedBeforeKeyframe(s) => {
@@ -256,10 +277,16 @@ impl FragMp4Demux {
             state.passthrough = lock(&self.settings).passthrough;
         }
         let passthrough = state.passthrough;
+        state.pssh = movie.pssh.clone();
         let group_id = *state.group_id.get_or_insert_with(gst::GroupId::next);
         for track in movie.tracks.iter() {
             let id = track.desc.track_id;
-            let caps = match caps_from_entry(&track.desc.entry) {
+            let caps = match &track.protection {
+                Some(p) => caps_from_entry(&original_entry(&track.desc.entry, p))
+                    .map(|caps| protected_caps(&caps, p, movie.pssh.first())),
+                None => caps_from_entry(&track.desc.entry),
+            };
+            let caps = match caps {
                 Ok(caps) => caps,
                 Err(e) => {
                     if !state.ignored.contains(&id) {
@@ -280,7 +307,7 @@ impl FragMp4Demux {
                 gst::info!(CAT, imp = self, "track {id}: new sample entry, caps {caps}");
                 p.track = track.clone();
                 if passthrough {
-                    let init = p.init_segment(movie.timescale);
+                    let init = p.init_segment(movie.timescale, &movie.pssh);
                     outs.push(Out::Event(
                         p.pad.clone(),
                         gst::event::Caps::new(&passthrough_caps(&init)),
@@ -288,6 +315,7 @@ impl FragMp4Demux {
                     outs.push(Out::Buffer(p.pad.clone(), init));
                 } else {
                     outs.push(Out::Event(p.pad.clone(), gst::event::Caps::new(&caps)));
+                    push_protection_events(p, &movie, outs);
                 }
                 continue;
             }
@@ -338,7 +366,7 @@ impl FragMp4Demux {
             ));
             let segment = out.segment(passthrough);
             if passthrough {
-                let init = out.init_segment(movie.timescale);
+                let init = out.init_segment(movie.timescale, &movie.pssh);
                 outs.push(Out::Event(
                     pad.clone(),
                     gst::event::Caps::new(&passthrough_caps(&init)),
@@ -348,6 +376,7 @@ impl FragMp4Demux {
             } else {
                 outs.push(Out::Event(pad.clone(), gst::event::Caps::new(&caps)));
                 outs.push(Out::Event(pad.clone(), gst::event::Segment::new(&segment)));
+                push_protection_events(&out, &movie, outs);
             }
             lock(&self.flow).add_pad(&pad);
             state.pads.push(out);
@@ -774,6 +803,20 @@ impl FragMp4Demux {
     }
 }
 
+/// The protection events of the `moov`'s `pssh` boxes, for a pad of an encrypted track
+/// (before its first buffer, as `qtdemux` sends them).
+fn push_protection_events(p: &OutPad, movie: &Movie, outs: &mut Vec<Out>) {
+    if p.track.protection.is_none() {
+        return;
+    }
+    for pssh in &movie.pssh {
+        outs.push(Out::Event(
+            p.pad.clone(),
+            protection_event(pssh, PsshOrigin::Moov),
+        ));
+    }
+}
+
 /// Removes the last EOS of `outs` and returns its pad: pushed after an error message,
 /// it keeps the pipeline from reaching EOS before the error is posted.
 fn take_last_eos(outs: &mut Vec<Out>) -> Option<gst::Pad> {
@@ -909,6 +952,10 @@ impl ElementImpl for FragMp4Demux {
                 .build();
             video.merge(fmp4.clone());
             audio.merge(fmp4);
+            // Encrypted tracks: the original caps under this name (as qtdemux).
+            let cenc = gst::Caps::builder("application/x-cenc").build();
+            video.merge(cenc.clone());
+            audio.merge(cenc);
             vec![
                 gst::PadTemplate::new(
                     "sink",
