@@ -445,6 +445,75 @@ fn cbcs_metas_match_the_senc_and_qtdemux() {
     passthrough_decrypts(&clear, &enc, "cbcs");
 }
 
+/// `data` with `pssh` appended to its first `moof`: the `moof` grows, so the data
+/// offsets of its `trun`s (counted from the `moof`) grow by as much; its `saio` offsets
+/// point before the new box and stay.
+fn with_pssh_in_first_moof(data: &[u8], pssh: &[u8]) -> Vec<u8> {
+    let (_, at, len) = top_level_boxes(data)
+        .into_iter()
+        .find(|(k, ..)| k == "moof")
+        .expect("a moof");
+    let grow = pssh.len() as u32;
+    let mut moof = data[at..at + len].to_vec();
+    moof[0..4].copy_from_slice(&(len as u32 + grow).to_be_bytes());
+    let truns: Vec<usize> = moof
+        .windows(4)
+        .enumerate()
+        .filter(|(_, w)| *w == b"trun")
+        .map(|(i, _)| i - 4)
+        .collect();
+    for t in truns {
+        let off = u32::from_be_bytes(moof[t + 16..t + 20].try_into().unwrap());
+        moof[t + 16..t + 20].copy_from_slice(&(off + grow).to_be_bytes());
+    }
+    moof.extend_from_slice(pssh);
+    let mut out = data[..at].to_vec();
+    out.extend(moof);
+    out.extend_from_slice(&data[at + len..]);
+    out
+}
+
+#[test]
+fn a_pssh_in_a_moof_is_a_protection_event_as_in_qtdemux() {
+    let (_, enc) = encrypt("moof-pssh", &format!("encryption=cenc iv={CENC_IV}"));
+    // A version-0 ClearKey pssh with four bytes of data.
+    let mut pssh = vec![0, 0, 0, 36, b'p', b's', b's', b'h', 0, 0, 0, 0];
+    pssh.extend(hex(&CLEARKEY.replace('-', "")));
+    pssh.extend([0, 0, 0, 4, 9, 8, 7, 6]);
+    let data = with_pssh_in_first_moof(&std::fs::read(&enc).unwrap(), &pssh);
+    let path = pipeline::temp_file("cenc-moof-pssh.mp4", &data);
+    let ours = demux(&path, "fragmp4demux");
+    let qt = demux(&path, "qtdemux");
+    assert!(ours.error.is_none(), "{:?}", ours.error);
+    assert!(qt.error.is_none(), "{:?}", qt.error);
+    let want = [(
+        CLEARKEY.to_string(),
+        pssh.clone(),
+        Some("isobmff/moof".to_string()),
+    )];
+    for pad in ["video_0", "audio_0"] {
+        let (o, q) = (&ours.pads[pad], &qt.pads[pad]);
+        assert_eq!(o.events, want, "{pad}");
+        assert_eq!(
+            o.buffers_before_event,
+            [0],
+            "{pad}: before the moof's samples"
+        );
+        assert_eq!(q.events, want, "{pad}: qtdemux");
+        assert_eq!(o.data, q.data, "{pad}: the same samples");
+        assert_eq!(o.metas, q.metas, "{pad}: the same metas");
+        // No pssh in the moov: the moof's system, as qtdemux, before the first sample.
+        assert_eq!(
+            caps_field(o, "protection-system").as_deref(),
+            Some(CLEARKEY)
+        );
+        assert_eq!(
+            caps_field(q, "protection-system").as_deref(),
+            Some(CLEARKEY)
+        );
+    }
+}
+
 /// `passthrough=true` splits the encrypted file into single-track streams that keep
 /// `sinf` (and `pssh`) in their init and `senc`/`saiz`/`saio` in every `moof`; ffmpeg 8
 /// decrypts each to the clear mux's samples, and demuxing them again gives the same

@@ -8,7 +8,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::output::OutPad;
-use super::protection::{PsshOrigin, protected_caps, protection_event, sample_info};
+use super::protection::{PsshOrigin, protected_caps, protection_event, sample_info, with_system};
 use super::source::AdapterSource;
 use crate::codec::caps_from_entry;
 use crate::demux::index::{Index, ReadAt, SeekTarget, scan};
@@ -173,7 +173,19 @@ impl FragMp4Demux {
                 if state.passthrough {
                     return;
                 }
-                for p in state.pads.iter().filter(|p| p.track.protection.is_some()) {
+                for p in state
+                    .pads
+                    .iter_mut()
+                    .filter(|p| p.track.protection.is_some())
+                {
+                    // Before the pad's first sample, a stream without a pssh in its
+                    // moov gets this one's system in the caps.
+                    if p.stats.samples == 0
+                        && let Some(caps) = p.caps.as_ref().and_then(|c| with_system(c, &pssh))
+                    {
+                        outs.push(Out::Event(p.pad.clone(), gst::event::Caps::new(&caps)));
+                        p.caps = Some(caps);
+                    }
                     outs.push(Out::Event(
                         p.pad.clone(),
                         protection_event(&pssh, PsshOrigin::Moof),
@@ -315,6 +327,7 @@ impl FragMp4Demux {
                     outs.push(Out::Buffer(p.pad.clone(), init));
                 } else {
                     outs.push(Out::Event(p.pad.clone(), gst::event::Caps::new(&caps)));
+                    p.caps = Some(caps);
                     push_protection_events(p, &movie, outs);
                 }
                 continue;
@@ -355,7 +368,7 @@ impl FragMp4Demux {
                     )
                 })
                 .build();
-            let out = OutPad::new(pad.clone(), track.clone());
+            let mut out = OutPad::new(pad.clone(), track.clone());
             outs.push(Out::AddPad(pad.clone()));
             let stream_id = pad.create_stream_id(&*self.obj(), Some(&id.to_string()));
             outs.push(Out::Event(
@@ -377,6 +390,7 @@ impl FragMp4Demux {
                 outs.push(Out::Event(pad.clone(), gst::event::Caps::new(&caps)));
                 outs.push(Out::Event(pad.clone(), gst::event::Segment::new(&segment)));
                 push_protection_events(&out, &movie, outs);
+                out.caps = Some(caps);
             }
             lock(&self.flow).add_pad(&pad);
             state.pads.push(out);

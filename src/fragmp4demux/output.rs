@@ -32,6 +32,8 @@ pub(super) struct OutPad {
     pub stop: Option<gst::ClockTime>,
     /// The track has reached the segment stop.
     pub past_stop: bool,
+    /// The caps last pushed (not in passthrough).
+    pub caps: Option<gst::Caps>,
 }
 
 impl OutPad {
@@ -46,6 +48,7 @@ impl OutPad {
             eos: false,
             stop: None,
             past_stop: false,
+            caps: None,
         }
     }
 

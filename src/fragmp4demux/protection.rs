@@ -33,6 +33,20 @@ pub(super) fn protected_caps(
     caps
 }
 
+/// The caps with `protection-system` set to the system of `pssh`, when they have none
+/// (no `pssh` in the `moov`: `qtdemux` takes the first it has read, also in a `moof`).
+pub(super) fn with_system(caps: &gst::Caps, pssh: &Pssh) -> Option<gst::Caps> {
+    let s = caps.structure(0)?;
+    if s.has_field("protection-system") {
+        return None;
+    }
+    let mut caps = caps.clone();
+    caps.make_mut()
+        .structure_mut(0)?
+        .set("protection-system", pssh.system_id_string());
+    Some(caps)
+}
+
 /// The protection meta's structure for one sample (the fields `qtdemux` sets): `kid`,
 /// `iv` (the constant IV where there is no per-sample one) and `iv_size` (its bytes),
 /// `encrypted`, `cipher-mode`, `subsample_count` and `subsamples` (a big-endian u16 of
