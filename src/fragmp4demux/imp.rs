@@ -312,6 +312,21 @@ impl FragMp4Demux {
                     continue;
                 }
             };
+            if let Some(p) = &track.protection {
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "track {id}: encrypted '{}' of '{}', KID {}, IV size {}, constant IV {} bytes, pattern {}:{}, {} pssh in the moov",
+                    p.scheme_name(),
+                    crate::boxes::reader::fourcc_str(&p.original_format),
+                    crate::demux::protection::uuid_string(&p.default_kid),
+                    p.per_sample_iv_size,
+                    p.constant_iv.len(),
+                    p.crypt_byte_block,
+                    p.skip_byte_block,
+                    movie.pssh.len()
+                );
+            }
             if let Some(p) = state.pads.iter_mut().find(|p| p.track_id == id) {
                 if p.track.desc == track.desc {
                     continue;

@@ -97,3 +97,117 @@ pub(super) fn protection_event(pssh: &Pssh, origin: PsshOrigin) -> gst::Event {
         .origin(origin)
         .build()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encrypt::Subsample;
+
+    fn protection(
+        scheme: &[u8; 4],
+        iv_size: u8,
+        constant: Vec<u8>,
+        pattern: (u8, u8),
+    ) -> TrackProtection {
+        TrackProtection {
+            original_format: *b"avc1",
+            scheme: *scheme,
+            protected: true,
+            default_kid: [3; 16],
+            per_sample_iv_size: iv_size,
+            constant_iv: constant,
+            crypt_byte_block: pattern.0,
+            skip_byte_block: pattern.1,
+        }
+    }
+
+    fn bytes(s: &gst::StructureRef, field: &str) -> Vec<u8> {
+        s.get::<gst::Buffer>(field)
+            .unwrap()
+            .map_readable()
+            .unwrap()
+            .to_vec()
+    }
+
+    #[test]
+    fn cenc_samples_carry_their_iv_and_map() {
+        gst::init().unwrap();
+        let aux = SampleAux {
+            iv: vec![1, 2, 3, 4, 5, 6, 7, 8],
+            subsamples: vec![
+                Subsample {
+                    clear: 0x0102,
+                    protected: 0x0304_0506,
+                },
+                Subsample {
+                    clear: 7,
+                    protected: 0,
+                },
+            ],
+        };
+        let s = sample_info(&protection(b"cenc", 8, vec![], (0, 0)), Some(&aux));
+        assert_eq!(s.name(), "application/x-cenc");
+        assert_eq!(bytes(&s, "kid"), [3; 16]);
+        assert_eq!(bytes(&s, "iv"), aux.iv);
+        assert_eq!(s.get::<u32>("iv_size").unwrap(), 8);
+        assert!(s.get::<bool>("encrypted").unwrap());
+        assert_eq!(s.get::<String>("cipher-mode").unwrap(), "cenc");
+        assert_eq!(s.get::<u32>("subsample_count").unwrap(), 2);
+        assert_eq!(
+            bytes(&s, "subsamples"),
+            [1, 2, 3, 4, 5, 6, 0, 7, 0, 0, 0, 0],
+            "big-endian u16 clear + u32 protected"
+        );
+        for absent in ["crypt_byte_block", "skip_byte_block", "constant_iv_size"] {
+            assert!(!s.has_field(absent), "{absent}");
+        }
+    }
+
+    #[test]
+    fn cbcs_samples_carry_the_constant_iv_and_pattern() {
+        gst::init().unwrap();
+        let p = protection(b"cbcs", 0, vec![9; 16], (1, 9));
+        let s = sample_info(&p, Some(&SampleAux::default()));
+        assert_eq!(bytes(&s, "iv"), [9; 16]);
+        assert_eq!(s.get::<u32>("iv_size").unwrap(), 16);
+        assert_eq!(s.get::<u32>("constant_iv_size").unwrap(), 16);
+        assert_eq!(s.get::<u32>("crypt_byte_block").unwrap(), 1);
+        assert_eq!(s.get::<u32>("skip_byte_block").unwrap(), 9);
+        assert_eq!(s.get::<u32>("subsample_count").unwrap(), 0);
+        assert!(!s.has_field("subsamples"));
+    }
+
+    #[test]
+    fn caps_keep_the_original_fields() {
+        gst::init().unwrap();
+        let caps = gst::Caps::builder("video/x-h264")
+            .field("stream-format", "avc")
+            .build();
+        let pssh = Pssh {
+            system_id: [0x10; 16],
+            data: vec![],
+        };
+        let p = protection(b"cbcs", 0, vec![9; 16], (1, 9));
+        let c = protected_caps(&caps, &p, None);
+        let s = c.structure(0).unwrap();
+        assert_eq!(s.name(), "application/x-cenc");
+        assert_eq!(
+            s.get::<String>("original-media-type").unwrap(),
+            "video/x-h264"
+        );
+        assert_eq!(s.get::<String>("stream-format").unwrap(), "avc");
+        assert_eq!(s.get::<String>("cipher-mode").unwrap(), "cbcs");
+        assert!(!s.has_field("protection-system"));
+        let named = with_system(&c, &pssh).expect("a system added");
+        assert_eq!(
+            named
+                .structure(0)
+                .unwrap()
+                .get::<String>("protection-system")
+                .unwrap(),
+            "10101010-1010-1010-1010-101010101010"
+        );
+        assert_eq!(with_system(&named, &pssh), None, "kept once set");
+        assert_eq!(protected_caps(&caps, &p, Some(&pssh)), named);
+    }
+}
