@@ -512,6 +512,40 @@ fn a_pssh_in_a_moof_is_a_protection_event_as_in_qtdemux() {
             Some(CLEARKEY)
         );
     }
+    // Passthrough writes the pssh into the moof rewritten from that one, and only there.
+    let d = dir();
+    let split = |track: &str| d.join(format!("moof-pssh-split-{track}.mp4"));
+    pipeline::run_to_eos(
+        &format!(
+            "filesrc location={} ! fragmp4demux passthrough=true name=d \
+             d.video_0 ! queue ! filesink location={} d.audio_0 ! queue ! filesink location={}",
+            path.display(),
+            split("video").display(),
+            split("audio").display()
+        ),
+        60,
+    );
+    for track in ["video", "audio"] {
+        let data = std::fs::read(split(track)).unwrap();
+        let with_pssh: Vec<String> = top_level_boxes(&data)
+            .into_iter()
+            .filter(|(_, at, len)| data[*at..at + len].windows(4).any(|w| w == b"pssh"))
+            .map(|(k, ..)| k)
+            .collect();
+        assert_eq!(
+            with_pssh,
+            ["moof"],
+            "{track}: only the first moof has the pssh"
+        );
+        let again = demux(&split(track), "fragmp4demux");
+        let pad = format!("{track}_0");
+        assert_eq!(
+            again.pads[&pad].events, want,
+            "{track}: the split stream's event"
+        );
+        assert_eq!(again.pads[&pad].metas, ours.pads[&pad].metas, "{track}");
+        assert_eq!(again.pads[&pad].data, ours.pads[&pad].data, "{track}");
+    }
 }
 
 /// `passthrough=true` splits the encrypted file into single-track streams that keep

@@ -105,6 +105,17 @@ pub fn write_protected_chunk_header(
     trafs: &[TrafDesc],
     aux: &[Option<&[super::cenc::SampleAux]>],
 ) -> Result<Vec<u8>, ChunkError> {
+    write_protected_chunk_header_with_pssh(sequence, trafs, aux, &[])
+}
+
+/// Like [`write_protected_chunk_header`], with complete `pssh` boxes written at the end
+/// of the `moof` (after the `traf`s, so `saio` offsets are not moved).
+pub fn write_protected_chunk_header_with_pssh(
+    sequence: u32,
+    trafs: &[TrafDesc],
+    aux: &[Option<&[super::cenc::SampleAux]>],
+    pssh: &[Vec<u8>],
+) -> Result<Vec<u8>, ChunkError> {
     let mut w =
         BoxWriter::with_capacity(128 + trafs.iter().map(|t| 16 * t.samples.len()).sum::<usize>());
     let moof = w.begin(*b"moof");
@@ -117,6 +128,9 @@ pub fn write_protected_chunk_header(
         let slot = write_traf(&mut w, t, aux.get(i).copied().flatten());
         offsets.push((slot, data_pos));
         data_pos += t.samples.iter().map(|s| u64::from(s.size)).sum::<u64>();
+    }
+    for p in pssh {
+        w.bytes(p);
     }
     w.end(moof);
     let moof_len = w.len() as u64;

@@ -143,6 +143,11 @@ impl<R, P> Interleaver<R, P> {
         }
     }
 
+    /// The index the next [`Interleaver::push_moof`] gives its `moof`.
+    pub fn next_moof(&self) -> u64 {
+        self.next_index
+    }
+
     /// An event to yield before the samples not yet released.
     pub fn push_event(&mut self, ev: Event<P>) {
         self.out.push_back(ev);

@@ -222,19 +222,24 @@ fn pssh_boxes_of_the_moov_and_the_moof() {
         movie.pssh[0].system_id_string(),
         "1077efec-c0b2-4d02-ace3-3c1e52e2fb4b"
     );
-    let in_moof: Vec<&Pssh> = events
+    let in_moof: Vec<(&Pssh, Option<u64>)> = events
         .iter()
         .filter_map(|e| match e {
-            Event::Pssh(p) => Some(p),
+            Event::Pssh { pssh, moof } => Some((pssh, *moof)),
             _ => None,
         })
         .collect();
     assert_eq!(in_moof.len(), 1);
-    assert_eq!(in_moof[0].data, extra);
+    assert_eq!(in_moof[0].0.data, extra);
+    assert_eq!(
+        in_moof[0].1,
+        Some(1),
+        "the second moof's samples say moof 1"
+    );
     // Before any sample of the moof that holds it.
     let pssh_at = events
         .iter()
-        .position(|e| matches!(e, Event::Pssh(_)))
+        .position(|e| matches!(e, Event::Pssh { .. }))
         .unwrap();
     let first_of_moof_1 = events
         .iter()

@@ -72,8 +72,12 @@ pub enum Event<P> {
         track_id: u32,
     },
     /// A `pssh` box of a `moof`, before the samples of that `moof` (those of the
-    /// `moov` are in [`Movie::pssh`]).
-    Pssh(Pssh),
+    /// `moov` are in [`Movie::pssh`]); `moof` is the index its samples carry (`None`:
+    /// a `moof` without samples of the output tracks).
+    Pssh {
+        pssh: Pssh,
+        moof: Option<u64>,
+    },
 }
 
 /// A stream the demuxer cannot continue, with the box and byte offset at fault.
@@ -368,8 +372,9 @@ impl<S: ByteSource> Demuxer<S> {
                 let mut info = parse_moof(&reader, offset, movie)?;
                 let pssh = std::mem::take(&mut info.pssh);
                 self.pending = pending(info)?;
-                for p in pssh {
-                    self.ready.push_event(Event::Pssh(p));
+                let moof = self.pending.as_ref().map(|_| self.ready.next_moof());
+                for pssh in pssh {
+                    self.ready.push_event(Event::Pssh { pssh, moof });
                 }
                 Ok(Step::Continue)
             }

@@ -167,10 +167,14 @@ impl FragMp4Demux {
                     outs.push(Out::Buffer(p.pad.clone(), buffer));
                 }
             }
-            Event::Pssh(pssh) => {
-                // Passthrough output keeps the init's pssh; fragments are rewritten
-                // without theirs.
+            Event::Pssh { pssh, moof } => {
                 if state.passthrough {
+                    // Written again into the moof rewritten from that one.
+                    if let Some(moof) = moof {
+                        for p in &mut state.pads {
+                            p.moof_pssh.push((moof, pssh.clone()));
+                        }
+                    }
                     return;
                 }
                 for p in state
@@ -468,6 +472,7 @@ impl FragMp4Demux {
                         p.discont = true;
                         p.eos = false;
                         p.fragment.clear();
+                        p.moof_pssh.clear();
                     }
                     state.pads.iter().map(|p| p.pad.clone()).collect()
                 };
@@ -791,6 +796,7 @@ impl FragMp4Demux {
                 p.eos = false;
                 p.past_stop = false;
                 p.fragment.clear();
+                p.moof_pssh.clear();
                 let seg = p.seek_segment(&segment, movie_duration);
                 p.stop = seg.stop();
                 events.push((

@@ -4,7 +4,7 @@
 use gst::prelude::*;
 
 use crate::boxes::cenc::SampleAux;
-use crate::boxes::fragment::write_protected_chunk_header;
+use crate::boxes::fragment::write_protected_chunk_header_with_pssh;
 use crate::boxes::{ChunkError, MovieDesc, SampleDesc, TrafDesc, write_init};
 use crate::demux::{Pssh, SampleRef, Track, TrackStats};
 
@@ -34,6 +34,8 @@ pub(super) struct OutPad {
     pub past_stop: bool,
     /// The caps last pushed (not in passthrough).
     pub caps: Option<gst::Caps>,
+    /// Passthrough: the `pssh` boxes of input `moof`s (by index) not yet forwarded.
+    pub moof_pssh: Vec<(u64, Pssh)>,
 }
 
 impl OutPad {
@@ -49,6 +51,7 @@ impl OutPad {
             stop: None,
             past_stop: false,
             caps: None,
+            moof_pssh: Vec::new(),
         }
     }
 
@@ -128,7 +131,8 @@ impl OutPad {
 
     /// Passthrough: the collected samples of `moof` (the oldest) as one `moof` + `mdat`
     /// of this track, payloads passed through as the input's sub-buffers; an encrypted
-    /// track's `senc`, `saiz` and `saio` are written anew for the new `moof`.
+    /// track's `senc`, `saiz` and `saio` are written anew for the new `moof`, followed
+    /// by the input `moof`'s `pssh` boxes.
     pub fn take_fragment(
         &mut self,
         sequence: u32,
@@ -145,6 +149,13 @@ impl OutPad {
                 (s, b)
             })
             .collect();
+        let n = self.moof_pssh.partition_point(|(m, _)| *m <= moof);
+        let pssh: Vec<Vec<u8>> = self
+            .moof_pssh
+            .drain(..n)
+            .filter(|(m, _)| *m == moof)
+            .map(|(_, p)| p.data)
+            .collect();
         let Some((first, _)) = samples.first() else {
             return Ok(None);
         };
@@ -159,7 +170,7 @@ impl OutPad {
             })
             .collect();
         let protected = self.track.protection.is_some().then_some(&aux[..]);
-        let header = write_protected_chunk_header(
+        let header = write_protected_chunk_header_with_pssh(
             sequence,
             &[TrafDesc {
                 track_id: self.track_id,
@@ -167,6 +178,7 @@ impl OutPad {
                 samples: &descs,
             }],
             &[protected],
+            &pssh,
         )?;
         let ts = self.timescale();
         let start = first.dts;
