@@ -18,6 +18,7 @@ packages=(
   python3-pip
   curl
   openssl
+  binutils
 )
 # Node.js drives Chromium in the browser tests; the machine image usually has it.
 if ! command -v node > /dev/null || ! command -v npm > /dev/null; then

@@ -9,6 +9,7 @@ npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
+scripts/check-links.sh
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

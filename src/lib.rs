@@ -2,6 +2,7 @@
 
 pub mod boxes;
 pub mod codec;
+mod construct;
 pub mod demux;
 pub mod encrypt;
 pub mod fragmenter;

@@ -6,6 +6,7 @@
 
 mod support;
 
+use gst::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::{judges, pipeline};
@@ -435,5 +436,223 @@ fn the_hls_sink_encrypts_and_names_the_key_in_its_playlist() {
         assert!(init.windows(4).any(|w| w == scheme.as_bytes()));
         let seg = std::fs::read(d.join(format!("{scheme}-00000.m4s"))).unwrap();
         assert!(seg.windows(4).any(|w| w == b"senc"));
+    }
+}
+
+const KEY_B: &str = "ffeeddccbbaa99887766554433221100";
+const KID_B: &str = "fedcba9876543210fedcba9876543210";
+
+fn unhex(hex: &str) -> Vec<u8> {
+    (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}
+
+/// Muxes one H.264 + AAC encode in the clear (to `{name}-clear.mp4`) and through the muxer
+/// named `mux` with `props` (to `{name}-enc.mp4`), `setup` given the pipeline first.
+fn mux_with(name: &str, props: &str, setup: impl FnOnce(&gst::Pipeline)) -> (PathBuf, PathBuf) {
+    let d = dir();
+    let clear = d.join(format!("{name}-clear.mp4"));
+    let enc = d.join(format!("{name}-enc.mp4"));
+    let run = pipeline::run_with(
+        &format!(
+            "videotestsrc num-buffers=60 pattern=ball ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
+             ! {X264} ! tee name=t \
+             audiotestsrc num-buffers=94 samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=1 \
+             ! avenc_aac ! aacparse ! tee name=a \
+             t. ! queue ! c.video_0 a. ! queue ! c.audio_0 \
+             fragmp4mux name=c fragment-duration=500000000 ! filesink location={} \
+             t. ! queue ! mux.video_0 a. ! queue ! mux.audio_0 \
+             fragmp4mux name=mux fragment-duration=500000000 {props} ! appsink name=sink",
+            clear.display()
+        ),
+        setup,
+        |_, _| {},
+    );
+    assert!(run.error.is_none(), "{name}: {:?}", run.error);
+    std::fs::write(&enc, &run.output.bytes).unwrap();
+    (clear, enc)
+}
+
+/// shaka-packager's raw-key decryption of `enc` with `keys`: the clear (size, CRC) of the
+/// video and of the audio samples.
+fn shaka_decrypt(enc: &Path, keys: &str) -> Vec<Vec<(String, String)>> {
+    let video = enc.with_extension("shaka-video.mp4");
+    let audio = enc.with_extension("shaka-audio.mp4");
+    packager(&[
+        format!(
+            "input={},stream=video,output={}",
+            enc.display(),
+            video.display()
+        ),
+        format!(
+            "input={},stream=audio,output={}",
+            enc.display(),
+            audio.display()
+        ),
+        "--enable_raw_key_decryption".into(),
+        "--keys".into(),
+        keys.into(),
+    ]);
+    [video, audio]
+        .iter()
+        .map(|f| streams(&packets(f, &[])).remove(0))
+        .collect()
+}
+
+#[test]
+fn a_pads_encryption_settings_win_over_the_elements() {
+    // The element encrypts with key A; the audio pad sets its own key and KID.
+    let (clear, enc) = mux_with(
+        "pad-keys",
+        &format!("encryption=cenc key={KEY} key-id={KID}"),
+        |p| {
+            let audio = p.by_name("mux").unwrap().static_pad("audio_0").unwrap();
+            audio.set_property("key", KEY_B);
+            audio.set_property("key-id", KID_B);
+            // Read back: the pad's KID, and the key never in the clear.
+            assert_eq!(
+                audio.property::<Option<String>>("key-id").as_deref(),
+                Some(KID_B)
+            );
+            assert_eq!(
+                audio.property::<Option<String>>("key").as_deref(),
+                Some("(set)")
+            );
+        },
+    );
+    let data = std::fs::read(&enc).unwrap();
+    let (kid_a, kid_b) = (unhex(KID), unhex(KID_B));
+    assert!(
+        data.windows(16).any(|w| w == kid_a),
+        "video's tenc has KID A"
+    );
+    assert!(
+        data.windows(16).any(|w| w == kid_b),
+        "audio's tenc has KID B"
+    );
+    let clear_streams = streams(&packets(&clear, &[]));
+    // shaka-packager, given both keys, restores both tracks.
+    let both = format!("label=A:key_id={KID}:key={KEY},label=B:key_id={KID_B}:key={KEY_B}");
+    assert_eq!(shaka_decrypt(&enc, &both), clear_streams);
+    // ffmpeg with key A alone: the video is restored, the audio (key B) is not.
+    let dec = enc.with_extension("dec.mp4");
+    decrypt(&shaka_tool("ffmpeg"), KEY, &enc, &dec);
+    let got = streams(&packets(&dec, &[]));
+    assert_eq!(got[0], clear_streams[0], "video under the element's key");
+    assert_ne!(
+        got[1], clear_streams[1],
+        "audio is not under the element's key"
+    );
+}
+
+#[test]
+fn pssh_boxes_repeat_in_every_moof_on_request() {
+    // A version 0 pssh box of the ClearKey system with 4 bytes of data.
+    let mut pssh = vec![0, 0, 0, 36];
+    pssh.extend_from_slice(b"pssh");
+    pssh.extend_from_slice(&[0; 4]);
+    pssh.extend_from_slice(&unhex("1077efecc0b24d02ace33c1e52e2fb4b"));
+    pssh.extend_from_slice(&[0, 0, 0, 4, 1, 2, 3, 4]);
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&pssh);
+    let (clear, enc) = mux_with(
+        "pssh-moof",
+        &format!("encryption=cenc key={KEY} key-id={KID} pssh={b64} pssh-in-fragments=true"),
+        |_| {},
+    );
+    let data = std::fs::read(&enc).unwrap();
+    let boxes = support::mp4::top_level_boxes(&data);
+    let moofs: Vec<_> = boxes.iter().filter(|b| b.0 == "moof").collect();
+    assert!(moofs.len() >= 4, "several fragments: {boxes:?}");
+    for (_, pos, size) in moofs
+        .iter()
+        .copied()
+        .chain(boxes.iter().filter(|b| b.0 == "moov"))
+    {
+        let inside = &data[*pos..pos + size];
+        assert!(
+            inside.windows(pssh.len()).any(|w| w == pssh),
+            "the pssh box, whole, in the box at {pos}"
+        );
+    }
+    // The saio offsets still point at the senc data: both decryptors restore the samples.
+    let clear_streams = streams(&packets(&clear, &[]));
+    assert_eq!(
+        shaka_decrypt(&enc, &format!("key_id={KID}:key={KEY}")),
+        clear_streams
+    );
+    let dec = enc.with_extension("dec.mp4");
+    decrypt(&shaka_tool("ffmpeg"), KEY, &enc, &dec);
+    assert_eq!(streams(&packets(&dec, &[])), clear_streams);
+    // Without the request, the moofs carry none.
+    let (_, plain) = mux_with(
+        "pssh-moov",
+        &format!("encryption=cenc key={KEY} key-id={KID} pssh={b64}"),
+        |_| {},
+    );
+    let data = std::fs::read(&plain).unwrap();
+    let boxes = support::mp4::top_level_boxes(&data);
+    for (kind, pos, size) in &boxes {
+        let has = data[*pos..pos + size].windows(4).any(|w| w == b"pssh");
+        assert_eq!(has, kind == "moov", "{kind} at {pos}");
+    }
+}
+
+#[test]
+fn a_new_key_while_playing_starts_a_new_init_at_the_next_fragment() {
+    let (clear, enc) = mux_with(
+        "rotation",
+        &format!("encryption=cenc key={KEY} key-id={KID}"),
+        |p| {
+            // At the 30th video frame (1 s), the application rotates the key.
+            let mux = p.by_name("mux").unwrap();
+            let pad = mux.static_pad("video_0").unwrap();
+            let seen = std::sync::atomic::AtomicUsize::new(0);
+            let weak = mux.downgrade();
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 30
+                    && let Some(mux) = weak.upgrade()
+                {
+                    mux.set_property("key", KEY_B);
+                    mux.set_property("key-id", KID_B);
+                }
+                gst::PadProbeReturn::Ok
+            });
+        },
+    );
+    let data = std::fs::read(&enc).unwrap();
+    let boxes = support::mp4::top_level_boxes(&data);
+    let moovs: Vec<usize> = boxes
+        .iter()
+        .filter(|b| b.0 == "moov")
+        .map(|b| b.1)
+        .collect();
+    assert_eq!(moovs.len(), 2, "a second init: {boxes:?}");
+    // Cut the stream where the second init starts (its ftyp): two presentations, one
+    // under each key, which together hold every clear sample in order.
+    let cut = boxes
+        .iter()
+        .rev()
+        .find(|b| b.0 == "ftyp")
+        .map(|b| b.1)
+        .unwrap();
+    assert!(cut > 0 && cut < moovs[1]);
+    let first = enc.with_extension("first.mp4");
+    let second = enc.with_extension("second.mp4");
+    std::fs::write(&first, &data[..cut]).unwrap();
+    std::fs::write(&second, &data[cut..]).unwrap();
+    assert!(data[cut..].windows(16).any(|w| w == unhex(KID_B)));
+    assert!(!data[..cut].windows(16).any(|w| w == unhex(KID_B)));
+    let a = shaka_decrypt(&first, &format!("key_id={KID}:key={KEY}"));
+    let b = shaka_decrypt(&second, &format!("key_id={KID_B}:key={KEY_B}"));
+    let clear_streams = streams(&packets(&clear, &[]));
+    for track in 0..2 {
+        assert!(
+            !a[track].is_empty() && !b[track].is_empty(),
+            "both keys in use"
+        );
+        let joined: Vec<_> = a[track].iter().chain(&b[track]).cloned().collect();
+        assert_eq!(joined, clear_streams[track], "track {track}");
     }
 }

@@ -353,7 +353,20 @@ fn sample_payloads_leave_as_the_very_memories_that_came_in() {
             .build(),
     );
     pipeline.set_state(gst::State::Playing).unwrap();
-    synth::push(&v, synth::video_frames(0..60, (30, 1), 15));
+    // Every third sample arrives in three memories, cut inside its length prefix and its
+    // NAL unit: they too must leave as they came, not merged.
+    let frames = synth::video_frames(0..60, (30, 1), 15)
+        .into_iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if i % 3 == 1 {
+                in_pieces(&b, &[2, 7])
+            } else {
+                b
+            }
+        })
+        .collect();
+    synth::push(&v, frames);
     v.end_of_stream().unwrap();
     let bus = pipeline.bus().unwrap();
     bus.timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Eos])
@@ -363,7 +376,7 @@ fn sample_payloads_leave_as_the_very_memories_that_came_in() {
         input.lock().unwrap().clone(),
         output.lock().unwrap().clone(),
     );
-    assert_eq!(input.len(), 60);
+    assert_eq!(input.len(), 60 + 2 * 20);
     assert_eq!(
         output, input,
         "every payload memory passes through, none copied or merged"
@@ -476,4 +489,23 @@ fn a_new_segment_mid_stream_maps_the_samples_after_it() {
         last.dts < u64::from(mp4.timescale(1)) * 5,
         "the last frame decodes at about 4 s, not 100 s: {last:?}"
     );
+}
+
+/// `buffer` with its bytes in separate memories, cut at the byte offsets `cuts`.
+fn in_pieces(buffer: &gst::Buffer, cuts: &[usize]) -> gst::Buffer {
+    let bytes = buffer.map_readable().unwrap().to_vec();
+    let mut out = gst::Buffer::new();
+    {
+        let out = out.get_mut().unwrap();
+        let mut start = 0;
+        for &end in cuts.iter().chain([&bytes.len()]) {
+            out.append_memory(gst::Memory::from_slice(bytes[start..end].to_vec()));
+            start = end;
+        }
+        out.set_pts(buffer.pts());
+        out.set_dts(buffer.dts());
+        out.set_duration(buffer.duration());
+        out.set_flags(buffer.flags());
+    }
+    out
 }

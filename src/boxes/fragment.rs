@@ -105,12 +105,12 @@ pub fn write_protected_chunk_header(
     trafs: &[TrafDesc],
     aux: &[Option<&[super::cenc::SampleAux]>],
 ) -> Result<Vec<u8>, ChunkError> {
-    write_protected_chunk_header_with_pssh(sequence, trafs, aux, &[])
+    write_chunk_header_with(sequence, trafs, aux, &[])
 }
 
-/// Like [`write_protected_chunk_header`], with complete `pssh` boxes written at the end
-/// of the `moof` (after the `traf`s, so `saio` offsets are not moved).
-pub fn write_protected_chunk_header_with_pssh(
+/// Like [`write_protected_chunk_header`], with the complete `pssh` boxes `pssh` in the
+/// `moof` (after the `mfhd`), for players that join mid-stream.
+pub fn write_chunk_header_with(
     sequence: u32,
     trafs: &[TrafDesc],
     aux: &[Option<&[super::cenc::SampleAux]>],
@@ -122,15 +122,15 @@ pub fn write_protected_chunk_header_with_pssh(
     let mfhd = w.begin_full(*b"mfhd", 0, 0);
     w.u32(sequence);
     w.end(mfhd);
+    for b in pssh {
+        w.bytes(b);
+    }
     let mut offsets: Vec<(U32Slot, u64)> = Vec::with_capacity(trafs.len());
     let mut data_pos = 0u64;
     for (i, t) in trafs.iter().enumerate() {
         let slot = write_traf(&mut w, t, aux.get(i).copied().flatten());
         offsets.push((slot, data_pos));
         data_pos += t.samples.iter().map(|s| u64::from(s.size)).sum::<u64>();
-    }
-    for p in pssh {
-        w.bytes(p);
     }
     w.end(moof);
     let moof_len = w.len() as u64;

@@ -125,29 +125,90 @@ pub(crate) fn child<'a>(entry: &'a SampleEntry, fourcc: &FourCc) -> Result<&'a [
 /// Checks that `data` is a whole access unit of NAL units, each prefixed by its length
 /// in `length_size` bytes (what `avc`/`hvc1` samples must be).
 pub fn check_length_prefixed(data: &[u8], length_size: u8) -> Result<(), String> {
-    let n = usize::from(length_size);
-    let mut pos = 0;
-    let mut units = 0;
-    while pos < data.len() {
-        let Some(prefix) = data.get(pos..pos + n) else {
-            return Err(format!(
-                "{} stray bytes after {units} NAL units",
-                data.len() - pos
-            ));
-        };
-        let len = prefix
-            .iter()
-            .fold(0usize, |v, b| (v << 8) | usize::from(*b));
-        if len == 0 || pos + n + len > data.len() {
-            return Err(format!(
-                "NAL unit {units} at byte {pos} claims {len} bytes, {} remain (byte-stream data or a truncated sample)",
-                data.len() - pos - n
-            ));
+    let mut check = LengthPrefixCheck::new(length_size, data.len());
+    check.feed(data)?;
+    check.finish()
+}
+
+/// [`check_length_prefixed`] over a sample given in pieces (a buffer's memories, each
+/// mapped in turn, so a sample spread over several memories is never merged).
+#[derive(Debug)]
+pub struct LengthPrefixCheck {
+    length_size: usize,
+    total: usize,
+    pos: usize,
+    units: usize,
+    /// Bytes of the current NAL unit's body not yet seen.
+    body_left: usize,
+    /// Bytes of the current length prefix seen, and their value so far.
+    prefix_seen: usize,
+    prefix: usize,
+}
+
+impl LengthPrefixCheck {
+    /// A check of a sample of `total` bytes with `length_size`-byte prefixes.
+    pub fn new(length_size: u8, total: usize) -> Self {
+        LengthPrefixCheck {
+            length_size: usize::from(length_size),
+            total,
+            pos: 0,
+            units: 0,
+            body_left: 0,
+            prefix_seen: 0,
+            prefix: 0,
         }
-        pos += n + len;
-        units += 1;
     }
-    Ok(())
+
+    /// Checks the next piece of the sample.
+    pub fn feed(&mut self, mut piece: &[u8]) -> Result<(), String> {
+        while !piece.is_empty() {
+            if self.body_left > 0 {
+                let skip = self.body_left.min(piece.len());
+                piece = &piece[skip..];
+                self.body_left -= skip;
+                self.pos += skip;
+                continue;
+            }
+            if self.prefix_seen == 0 && self.total - self.pos < self.length_size {
+                return Err(self.stray());
+            }
+            self.prefix = (self.prefix << 8) | usize::from(piece[0]);
+            self.prefix_seen += 1;
+            self.pos += 1;
+            piece = &piece[1..];
+            if self.prefix_seen == self.length_size {
+                let len = std::mem::take(&mut self.prefix);
+                self.prefix_seen = 0;
+                let left = self.total - self.pos;
+                if len == 0 || len > left {
+                    return Err(format!(
+                        "NAL unit {} at byte {} claims {len} bytes, {left} remain (byte-stream data or a truncated sample)",
+                        self.units,
+                        self.pos - self.length_size
+                    ));
+                }
+                self.body_left = len;
+                self.units += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the check: every byte of the sample must have been fed and belong to a unit.
+    pub fn finish(self) -> Result<(), String> {
+        if self.prefix_seen > 0 || self.pos < self.total {
+            return Err(self.stray());
+        }
+        Ok(())
+    }
+
+    fn stray(&self) -> String {
+        let units = self.units;
+        format!(
+            "{} stray bytes after {units} NAL units",
+            self.total - (self.pos - self.prefix_seen)
+        )
+    }
 }
 
 /// The bytes of the first `streamheader` buffer (FLAC STREAMINFO, OpusHead), `None`
@@ -185,7 +246,7 @@ pub(crate) fn codec_data(
 
 #[cfg(test)]
 mod tests {
-    use super::check_length_prefixed;
+    use super::{LengthPrefixCheck, check_length_prefixed};
 
     #[test]
     fn length_prefixed_access_units() {
@@ -198,5 +259,30 @@ mod tests {
         assert!(err.contains("NAL unit 1 at byte 5"), "{err}");
         assert!(check_length_prefixed(&[0, 0, 0, 9, 0x65], 4).is_err());
         assert!(check_length_prefixed(&[0, 0, 0, 1, 0x65, 0], 4).is_err());
+    }
+
+    #[test]
+    fn any_split_into_pieces_gives_the_whole_sample_verdict() {
+        let samples: [&[u8]; 6] = [
+            &[0, 0, 0, 2, 0x65, 1, 0, 0, 0, 1, 0x06],
+            &[0, 0, 0, 1, 0x65, 0x88, 0x84],
+            &[0, 0, 0, 1, 0x65, 0, 0, 1, 0x41, 0x9a],
+            &[0, 0, 0, 9, 0x65],
+            &[0, 0, 0, 1, 0x65, 0],
+            &[0, 0, 0, 0],
+        ];
+        for data in samples {
+            let whole = check_length_prefixed(data, 4);
+            for a in 0..=data.len() {
+                for b in a..=data.len() {
+                    let mut check = LengthPrefixCheck::new(4, data.len());
+                    let split = [&data[..a], &data[a..b], &data[b..]]
+                        .iter()
+                        .try_for_each(|piece| check.feed(piece))
+                        .and_then(|()| check.finish());
+                    assert_eq!(split, whole, "{data:?} split at {a}, {b}");
+                }
+            }
+        }
     }
 }

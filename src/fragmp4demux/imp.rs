@@ -370,23 +370,7 @@ impl FragMp4Demux {
                 .obj()
                 .pad_template(if video { "video_%u" } else { "audio_%u" })
                 .expect("templates are registered");
-            let pad = gst::Pad::builder_from_template(&templ)
-                .name(name.as_str())
-                .event_function(|pad, parent, event| {
-                    FragMp4Demux::catch_panic_pad_function(
-                        parent,
-                        || false,
-                        |imp| imp.src_event(pad, event),
-                    )
-                })
-                .query_function(|pad, parent, query| {
-                    FragMp4Demux::catch_panic_pad_function(
-                        parent,
-                        || false,
-                        |imp| imp.src_query(pad, query),
-                    )
-                })
-                .build();
+            let pad = src_pad(&templ, &name);
             let mut out = OutPad::new(pad.clone(), track.clone());
             outs.push(Out::AddPad(pad.clone()));
             let stream_id = pad.create_stream_id(&*self.obj(), Some(&id.to_string()));
@@ -880,36 +864,39 @@ impl ObjectSubclass for FragMp4Demux {
 
     fn with_class(klass: &Self::Class) -> Self {
         let templ = klass.pad_template("sink").expect("sink template");
-        let sinkpad = gst::Pad::builder_from_template(&templ)
-            .chain_function(|_pad, parent, buffer| {
+        let sinkpad: gst::Pad = crate::construct::pad_from_template(&templ, "sink")
+            .expect("a pad from the element's own template");
+        // SAFETY: the pad is new: nothing calls its functions while they are set.
+        unsafe {
+            sinkpad.set_chain_function(|_pad, parent, buffer| {
                 FragMp4Demux::catch_panic_pad_function(
                     parent,
                     || Err(gst::FlowError::Error),
                     |imp| imp.chain(buffer),
                 )
-            })
-            .event_function(|pad, parent, event| {
+            });
+            sinkpad.set_event_function(|pad, parent, event| {
                 FragMp4Demux::catch_panic_pad_function(
                     parent,
                     || false,
                     |imp| imp.sink_event(pad, event),
                 )
-            })
-            .activate_function(|pad, parent| {
+            });
+            sinkpad.set_activate_function(|pad, parent| {
                 FragMp4Demux::catch_panic_pad_function(
                     parent,
                     || Err(gst::loggable_error!(CAT, "panic in activate")),
                     |imp| imp.sink_activate(pad),
                 )
-            })
-            .activatemode_function(|pad, parent, mode, active| {
+            });
+            sinkpad.set_activatemode_function(|pad, parent, mode, active| {
                 FragMp4Demux::catch_panic_pad_function(
                     parent,
                     || Err(gst::loggable_error!(CAT, "panic in activatemode")),
                     |imp| imp.sink_activate_mode(pad, mode, active),
                 )
-            })
-            .build();
+            });
+        }
         Self {
             sinkpad,
             settings: Mutex::new(Settings::default()),
@@ -1039,4 +1026,28 @@ impl ElementImpl for FragMp4Demux {
         }
         Ok(res)
     }
+}
+
+/// A source pad for one track, with the element's event and query handlers.
+fn src_pad(templ: &gst::PadTemplate, name: &str) -> gst::Pad {
+    let pad: gst::Pad = crate::construct::pad_from_template(templ, name)
+        .expect("a pad from the element's own template");
+    // SAFETY: the pad is new: nothing calls its functions while they are set.
+    unsafe {
+        pad.set_event_function(|pad, parent, event| {
+            FragMp4Demux::catch_panic_pad_function(
+                parent,
+                || false,
+                |imp| imp.src_event(pad, event),
+            )
+        });
+        pad.set_query_function(|pad, parent, query| {
+            FragMp4Demux::catch_panic_pad_function(
+                parent,
+                || false,
+                |imp| imp.src_query(pad, query),
+            )
+        });
+    }
+    pad
 }

@@ -4,7 +4,7 @@
 use gst::prelude::*;
 
 use crate::boxes::cenc::SampleAux;
-use crate::boxes::fragment::write_protected_chunk_header_with_pssh;
+use crate::boxes::fragment::write_chunk_header_with;
 use crate::boxes::{ChunkError, MovieDesc, SampleDesc, TrafDesc, write_init};
 use crate::demux::{Pssh, SampleRef, Track, TrackStats};
 
@@ -131,8 +131,8 @@ impl OutPad {
 
     /// Passthrough: the collected samples of `moof` (the oldest) as one `moof` + `mdat`
     /// of this track, payloads passed through as the input's sub-buffers; an encrypted
-    /// track's `senc`, `saiz` and `saio` are written anew for the new `moof`, followed
-    /// by the input `moof`'s `pssh` boxes.
+    /// track's `senc`, `saiz` and `saio` are written anew for the new `moof`, with the
+    /// input `moof`'s `pssh` boxes.
     pub fn take_fragment(
         &mut self,
         sequence: u32,
@@ -170,7 +170,7 @@ impl OutPad {
             })
             .collect();
         let protected = self.track.protection.is_some().then_some(&aux[..]);
-        let header = write_protected_chunk_header_with_pssh(
+        let header = write_chunk_header_with(
             sequence,
             &[TrafDesc {
                 track_id: self.track_id,

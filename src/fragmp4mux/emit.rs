@@ -7,7 +7,7 @@ use gst_base::subclass::prelude::*;
 
 use super::imp::{CAT, FragMp4Mux};
 use super::index::{IndexMode, Spill, per_fragment_sidx, reference_span};
-use super::protect::{Encryption, TrackProtection, decode_pssh};
+use super::protect::{self, TrackProtection, decode_pssh};
 use super::state::*;
 use super::{output, progressive, recording};
 use crate::boxes::init::write_recording_init;
@@ -91,20 +91,32 @@ impl FragMp4Mux {
         if settings.cmaf {
             movie.compatible_brands.push(*b"cmfc");
         }
-        if !state.init_sent {
+        if !state.init_sent || self.protection_changed(state) {
             self.start_protection(state, &settings)?;
         }
-        if settings.protect.scheme != Encryption::None {
-            // Checked at start: the boxes are valid.
-            movie.pssh = decode_pssh(settings.protect.pssh.as_deref()).unwrap_or_default();
-            for t in &mut tracks {
-                let i = t.track_id as usize - 1;
-                if let Some(Some(p)) = state.protection.get(i) {
-                    let video = t.is_video();
-                    t.entry = p.protect_entry(&t.entry, video);
+        movie.pssh.clear();
+        let mut in_fragments = false;
+        for t in &mut tracks {
+            let i = t.track_id as usize - 1;
+            if let (Some(Some(p)), Some(s)) =
+                (state.protection.get(i), state.protection_settings.get(i))
+            {
+                let video = t.is_video();
+                t.entry = p.protect_entry(&t.entry, video);
+                // Checked when the protection was set up: the boxes are valid.
+                for pssh in decode_pssh(s.pssh.as_deref()).unwrap_or_default() {
+                    if !movie.pssh.contains(&pssh) {
+                        movie.pssh.push(pssh);
+                    }
                 }
+                in_fragments |= s.pssh_in_fragments;
             }
         }
+        state.fragment_pssh = if in_fragments {
+            movie.pssh.clone()
+        } else {
+            Vec::new()
+        };
         let hybrid = state.mode == Mode::Hybrid;
         let seekable = !state.init_sent && self.downstream_seekable();
         if hybrid && !state.init_sent && !seekable {
@@ -214,7 +226,7 @@ impl FragMp4Mux {
                     .get(t.track)
                     .is_some_and(|p| p.written != Some(t.generation))
             });
-            if !state.init_sent || format_changed {
+            if !state.init_sent || format_changed || self.protection_changed(state) {
                 if !state.init_sent {
                     let origin = state.fragmenter.origin().unwrap_or(0);
                     state.shift = (-origin).max(0);
@@ -437,7 +449,14 @@ impl FragMp4Mux {
                 None => aux.push(None),
             }
         }
-        let mut chunk = match output::chunk(fragment, &aux, sequence, &track_ids, state.shift) {
+        let mut chunk = match output::chunk(
+            fragment,
+            &aux,
+            &state.fragment_pssh,
+            sequence,
+            &track_ids,
+            state.shift,
+        ) {
             Ok(c) => c,
             Err(err) => {
                 gst::element_imp_error!(
@@ -518,20 +537,27 @@ impl FragMp4Mux {
         })
     }
 
-    /// Sets up each track's encryption with the first init; a setting that cannot work
-    /// is an element error naming the pad, before anything is written.
+    /// Sets up each track's encryption (its pad's settings over the element's) with the
+    /// first init, and again when they change; a setting that cannot work is an element
+    /// error naming the pad, before anything is written with it.
     fn start_protection(
         &self,
         state: &mut State,
         settings: &Settings,
     ) -> Result<(), gst::FlowError> {
         let mut protection = Vec::with_capacity(state.pads.len());
+        let mut in_use = Vec::with_capacity(state.pads.len());
         for p in &state.pads {
+            let track = p.pad.protect_settings(&settings.protect);
             let Some(f) = p.latest() else {
                 protection.push(None);
+                in_use.push(track);
                 continue;
             };
-            match TrackProtection::new(&settings.protect, &f.entry, f.nal_length_size, f.is_video) {
+            let checked = protect::check(&track, state.mode == Mode::Fragmented).and_then(|()| {
+                TrackProtection::new(&track, &f.entry, f.nal_length_size, f.is_video)
+            });
+            match checked {
                 Ok(t) => protection.push(t),
                 Err(err) => {
                     gst::element_imp_error!(
@@ -542,9 +568,28 @@ impl FragMp4Mux {
                     return Err(gst::FlowError::NotNegotiated);
                 }
             }
+            in_use.push(track);
+        }
+        if !state.protection_settings.is_empty() {
+            gst::info!(CAT, imp = self, "encryption settings changed: new init");
         }
         state.protection = protection;
+        state.protection_settings = in_use;
         Ok(())
+    }
+
+    /// Whether a track's encryption settings (a new key, KID, IV or pssh set while
+    /// playing) differ from the ones its encryption was set up from.
+    fn protection_changed(&self, state: &State) -> bool {
+        if state.protection_settings.len() != state.pads.len() {
+            return !state.protection_settings.is_empty();
+        }
+        let element = self.settings().protect;
+        state
+            .pads
+            .iter()
+            .zip(&state.protection_settings)
+            .any(|(p, used)| p.pad.protect_settings(&element) != *used)
     }
 
     /// Checks the `index` setting against the stream before the first byte, and for

@@ -250,15 +250,7 @@ impl ObjectImpl for FragMp4Mux {
             "cmaf" => s.cmaf = value.get().unwrap_or(false),
             "separate-moof" => s.separate_moof = value.get().unwrap_or(false),
             "index" => s.index = value.get().unwrap_or_default(),
-            "encryption" => s.protect.scheme = value.get().unwrap_or_default(),
-            "key-id" => s.protect.key_id = value.get().unwrap_or(None),
-            "key" => s.protect.key = value.get().unwrap_or(None),
-            "iv" => s.protect.iv = value.get().unwrap_or(None),
-            "crypt-byte-block" => {
-                s.protect.crypt_byte_block = value.get::<u32>().unwrap_or(1) as u8
-            }
-            "skip-byte-block" => s.protect.skip_byte_block = value.get::<u32>().unwrap_or(9) as u8,
-            "pssh" => s.protect.pssh = value.get().unwrap_or(None),
+            name if super::protect::PROPERTY_NAMES.contains(&name) => s.protect.set(name, value),
             "mode" => s.mode = value.get().unwrap_or_default(),
             "interleave-time" => s.interleave_time = value.get().unwrap_or(DEFAULT_INTERLEAVE_TIME),
             "temp-location" => s.temp_location = value.get().unwrap_or(None),
@@ -280,19 +272,7 @@ impl ObjectImpl for FragMp4Mux {
             "cmaf" => s.cmaf.to_value(),
             "separate-moof" => s.separate_moof.to_value(),
             "index" => s.index.to_value(),
-            "encryption" => s.protect.scheme.to_value(),
-            "key-id" => s.protect.key_id.to_value(),
-            // The key is write-only in spirit: never read back in the clear.
-            "key" => s
-                .protect
-                .key
-                .as_ref()
-                .map(|_| "(set)".to_string())
-                .to_value(),
-            "iv" => s.protect.iv.to_value(),
-            "crypt-byte-block" => u32::from(s.protect.crypt_byte_block).to_value(),
-            "skip-byte-block" => u32::from(s.protect.skip_byte_block).to_value(),
-            "pssh" => s.protect.pssh.to_value(),
+            name if super::protect::PROPERTY_NAMES.contains(&name) => s.protect.get(name),
             "mode" => s.mode.to_value(),
             "interleave-time" => s.interleave_time.to_value(),
             "temp-location" => s.temp_location.to_value(),
@@ -405,9 +385,13 @@ impl AggregatorImpl for FragMp4Mux {
             gst::warning!(CAT, imp = self, "pad {} already exists", name);
             return None;
         }
-        let pad = gst::PadBuilder::<FragMp4MuxPad>::from_template(templ)
-            .name(name.as_str())
-            .build();
+        let pad = match crate::construct::pad_from_template::<FragMp4MuxPad>(templ, &name) {
+            Ok(pad) => pad,
+            Err(err) => {
+                gst::warning!(CAT, imp = self, "cannot create pad {}: {}", name, err);
+                return None;
+            }
+        };
         state.fragmenter.add_track(TrackSpec {
             is_video: prefix.starts_with("video"),
             timescale: 90000,
@@ -546,16 +530,25 @@ impl AggregatorImpl for FragMp4Mux {
                 ("index={:?} cannot be used here: {}", settings.index, why)
             ));
         }
-        if settings.protect.scheme != super::protect::Encryption::None
-            && settings.mode != Mode::Fragmented
+        // Each track's encryption settings (its pad's over the element's), named by pad;
+        // the element's own when there is no pad yet.
+        let fragmented = settings.mode == Mode::Fragmented;
+        let pads = self.obj().sink_pads();
+        if pads.is_empty()
+            && let Err(e) = super::protect::check(&settings.protect, fragmented)
         {
-            return Err(gst::error_msg!(
-                gst::LibraryError::Settings,
-                ("encryption needs mode=fragmented (progressive and hybrid files have no senc)")
-            ));
-        }
-        if let Err(e) = super::protect::decode_pssh(settings.protect.pssh.as_deref()) {
             return Err(gst::error_msg!(gst::LibraryError::Settings, ("{}", e)));
+        }
+        for pad in pads {
+            if let Ok(pad) = pad.downcast::<FragMp4MuxPad>()
+                && let Err(e) =
+                    super::protect::check(&pad.protect_settings(&settings.protect), fragmented)
+            {
+                return Err(gst::error_msg!(
+                    gst::LibraryError::Settings,
+                    ("pad {}: {}", pad.name(), e)
+                ));
+            }
         }
         self.with_state(|s| s.reset_stream(&settings));
         self.report_latency(&settings);

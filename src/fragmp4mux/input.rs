@@ -117,7 +117,7 @@ impl FragMp4Mux {
         let mut buf = buf;
         let mut size = size;
         if kind.strip_temporal_delimiters {
-            let skip = with_bytes(&buf, codec::av1::temporal_delimiter_len).unwrap_or(0);
+            let skip = with_first_memory(&buf, codec::av1::temporal_delimiter_len).unwrap_or(0);
             if skip > 0 && skip < buf.size() {
                 // A sub-buffer sharing the memory: no payload copy.
                 buf = buf
@@ -138,8 +138,7 @@ impl FragMp4Mux {
             }
         }
         if let Some(n) = kind.nal_length_size {
-            let checked = with_bytes(&buf, |b| codec::check_length_prefixed(b, n))
-                .unwrap_or_else(|| Err("buffer cannot be mapped".to_string()));
+            let checked = check_length_prefixed(&buf, n);
             if let Err(why) = checked {
                 return Err(gst::error_msg!(
                     gst::StreamError::Format,
@@ -527,12 +526,25 @@ impl FragMp4Mux {
 
 /// Runs `f` on the bytes of `buf`, mapping its memory directly when it has one (the
 /// usual case); `None` if it cannot be read.
-fn with_bytes<R>(buf: &gst::BufferRef, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
-    if buf.n_memory() == 1 {
-        let map = buf.peek_memory(0).map_readable().ok()?;
-        return Some(f(&map));
+/// Checks a video sample's NAL length framing memory by memory (no memory is merged).
+fn check_length_prefixed(buf: &gst::BufferRef, length_size: u8) -> Result<(), String> {
+    let mut check = codec::LengthPrefixCheck::new(length_size, buf.size());
+    for memory in buf.iter_memories() {
+        let map = memory
+            .map_readable()
+            .map_err(|_| "buffer cannot be mapped".to_string())?;
+        check.feed(&map)?;
     }
-    let map = buf.map_readable().ok()?;
+    check.finish()
+}
+
+/// `f` of the bytes of the buffer's first memory (enough for a leading temporal delimiter
+/// OBU; the rest of the sample is not merged or mapped).
+fn with_first_memory<R>(buf: &gst::BufferRef, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+    if buf.n_memory() == 0 {
+        return None;
+    }
+    let map = buf.peek_memory(0).map_readable().ok()?;
     Some(f(&map))
 }
 

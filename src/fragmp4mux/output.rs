@@ -1,7 +1,7 @@
 //! Turns a finished fragment into the buffers pushed downstream (DESIGN.md O).
 
 use crate::boxes::cenc::SampleAux;
-use crate::boxes::fragment::write_protected_chunk_header;
+use crate::boxes::fragment::write_chunk_header_with;
 use crate::boxes::{ChunkError, TrafDesc};
 use crate::fragmenter::Fragment;
 
@@ -33,6 +33,7 @@ pub const MAX_MEMORIES: usize = 16;
 pub fn chunk(
     fragment: Fragment<gst::Buffer>,
     aux: &[Option<Vec<SampleAux>>],
+    pssh: &[Vec<u8>],
     sequence: u32,
     track_ids: &[u32],
     shift: i64,
@@ -50,7 +51,7 @@ pub fn chunk(
         })
         .collect();
     let aux: Vec<Option<&[SampleAux]>> = aux.iter().map(|a| a.as_deref()).collect();
-    let header = write_protected_chunk_header(sequence, &trafs, &aux)?;
+    let header = write_chunk_header_with(sequence, &trafs, &aux, pssh)?;
     drop(trafs);
     let pts = output_time(fragment.start_pts, shift);
     let duration = gst::ClockTime::from_nseconds(
@@ -253,7 +254,7 @@ mod tests {
             .flat_map(|b| addresses(b))
             .collect();
         let payload: u64 = video.iter().chain(&audio).map(|b| b.size() as u64).sum();
-        let chunk = chunk(fragment(vec![video, audio], true), &[], 1, &[1, 2], 0).unwrap();
+        let chunk = chunk(fragment(vec![video, audio], true), &[], &[], 1, &[1, 2], 0).unwrap();
         let buffers: Vec<&gst::BufferRef> = chunk.list.iter().collect();
         let counts: Vec<usize> = buffers[1..].iter().map(|b| b.n_memory()).collect();
         // 40 + 3 + 20 = 63 memories: 16, 16, 16 (8 video + 3 + 5 audio), then 15.
@@ -286,7 +287,7 @@ mod tests {
             .map(|_| sample(1))
             .chain([sample(2), sample(16), sample(1)])
             .collect();
-        let chunk = chunk(fragment(vec![samples], false), &[], 1, &[1], 0).unwrap();
+        let chunk = chunk(fragment(vec![samples], false), &[], &[], 1, &[1], 0).unwrap();
         let counts: Vec<usize> = chunk.list.iter().skip(1).map(|b| b.n_memory()).collect();
         assert_eq!(counts, [15, 2, 16, 1]);
         let first = chunk.list.get(0).unwrap();
@@ -303,6 +304,7 @@ mod tests {
         let chunk = chunk(
             fragment(vec![vec![kept.clone(), sample(1)]], true),
             &[],
+            &[],
             1,
             &[1],
             0,
@@ -317,7 +319,7 @@ mod tests {
     #[test]
     fn a_chunk_without_payload_is_one_marked_buffer() {
         gst::init().unwrap();
-        let chunk = chunk(fragment(vec![], true), &[], 1, &[], 0).unwrap();
+        let chunk = chunk(fragment(vec![], true), &[], &[], 1, &[], 0).unwrap();
         assert_eq!(chunk.list.len(), 1);
         let head = chunk.list.get(0).unwrap();
         assert!(head.flags().contains(gst::BufferFlags::MARKER));

@@ -22,6 +22,18 @@ impl FragMp4MuxPad {
             .unwrap_or_else(|e| e.into_inner());
         (t > 0).then_some(t)
     }
+
+    /// This track's encryption settings: `element`'s, with the pad's own in place.
+    pub fn protect_settings(
+        &self,
+        element: &super::protect::ProtectSettings,
+    ) -> super::protect::ProtectSettings {
+        self.imp()
+            .protect
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .apply(element)
+    }
 }
 
 mod imp {
@@ -30,6 +42,7 @@ mod imp {
     #[derive(Default)]
     pub struct FragMp4MuxPad {
         pub(super) timescale: Mutex<u32>,
+        pub(super) protect: Mutex<super::super::protect::PadProtect>,
     }
 
     #[glib::object_subclass]
@@ -43,23 +56,34 @@ mod imp {
         fn properties() -> &'static [glib::ParamSpec] {
             static PROPS: std::sync::LazyLock<Vec<glib::ParamSpec>> = std::sync::LazyLock::new(
                 || {
-                    vec![
+                    let mut specs = vec![
                         glib::ParamSpecUInt::builder("timescale")
                             .nick("Timescale")
                             .blurb("Media timescale of this track in ticks per second (0 = from the caps: sample rate for audio, 90000 or the frame rate for video)")
                             .default_value(0)
                             .mutable_ready()
                             .build(),
-                    ]
+                    ];
+                    // The element's encryption properties, per track: a value set on the
+                    // pad wins over the element's.
+                    specs.extend(super::super::protect::param_specs());
+                    specs
                 },
             );
             PROPS.as_ref()
         }
 
         fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-            if pspec.name() == "timescale" {
-                *self.timescale.lock().unwrap_or_else(|e| e.into_inner()) =
-                    value.get().unwrap_or(0);
+            match pspec.name() {
+                "timescale" => {
+                    *self.timescale.lock().unwrap_or_else(|e| e.into_inner()) =
+                        value.get().unwrap_or(0)
+                }
+                name => self
+                    .protect
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .set(name, value),
             }
         }
 
@@ -70,7 +94,11 @@ mod imp {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .to_value(),
-                _ => 0u32.to_value(),
+                name => self
+                    .protect
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(name),
             }
         }
     }

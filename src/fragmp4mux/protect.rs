@@ -38,6 +38,8 @@ pub struct ProtectSettings {
     pub skip_byte_block: u8,
     /// Complete `pssh` boxes as base64, comma-separated.
     pub pssh: Option<String>,
+    /// Repeat the `pssh` boxes in every `moof`.
+    pub pssh_in_fragments: bool,
 }
 
 impl Default for ProtectSettings {
@@ -50,7 +52,100 @@ impl Default for ProtectSettings {
             crypt_byte_block: 1,
             skip_byte_block: 9,
             pssh: None,
+            pssh_in_fragments: false,
         }
+    }
+}
+
+/// The names of the encryption properties (element and sink pad alike).
+pub(crate) const PROPERTY_NAMES: [&str; 8] = [
+    "encryption",
+    "key-id",
+    "key",
+    "iv",
+    "crypt-byte-block",
+    "skip-byte-block",
+    "pssh",
+    "pssh-in-fragments",
+];
+
+impl ProtectSettings {
+    /// Sets the property `name` (one of [`PROPERTY_NAMES`]) from `value`.
+    pub(crate) fn set(&mut self, name: &str, value: &glib::Value) {
+        match name {
+            "encryption" => self.scheme = value.get().unwrap_or_default(),
+            "key-id" => self.key_id = value.get().unwrap_or(None),
+            "key" => self.key = value.get().unwrap_or(None),
+            "iv" => self.iv = value.get().unwrap_or(None),
+            "crypt-byte-block" => self.crypt_byte_block = value.get::<u32>().unwrap_or(1) as u8,
+            "skip-byte-block" => self.skip_byte_block = value.get::<u32>().unwrap_or(9) as u8,
+            "pssh" => self.pssh = value.get().unwrap_or(None),
+            "pssh-in-fragments" => self.pssh_in_fragments = value.get().unwrap_or(false),
+            _ => {}
+        }
+    }
+
+    /// The value of the property `name`; the key reads back as "(set)", never in the clear.
+    pub(crate) fn get(&self, name: &str) -> glib::Value {
+        match name {
+            "encryption" => self.scheme.to_value(),
+            "key-id" => self.key_id.to_value(),
+            "key" => self.key.as_ref().map(|_| "(set)".to_string()).to_value(),
+            "iv" => self.iv.to_value(),
+            "crypt-byte-block" => u32::from(self.crypt_byte_block).to_value(),
+            "skip-byte-block" => u32::from(self.skip_byte_block).to_value(),
+            "pssh" => self.pssh.to_value(),
+            _ => self.pssh_in_fragments.to_value(),
+        }
+    }
+
+    /// Copies the setting `name` from `from`.
+    fn take(&mut self, from: &ProtectSettings, name: &str) {
+        match name {
+            "encryption" => self.scheme = from.scheme,
+            "key-id" => self.key_id = from.key_id.clone(),
+            "key" => self.key = from.key.clone(),
+            "iv" => self.iv = from.iv.clone(),
+            "crypt-byte-block" => self.crypt_byte_block = from.crypt_byte_block,
+            "skip-byte-block" => self.skip_byte_block = from.skip_byte_block,
+            "pssh" => self.pssh = from.pssh.clone(),
+            "pssh-in-fragments" => self.pssh_in_fragments = from.pssh_in_fragments,
+            _ => {}
+        }
+    }
+}
+
+/// The encryption settings a sink pad gives its own track: each one set on the pad wins
+/// over the element's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PadProtect {
+    values: ProtectSettings,
+    set: Vec<&'static str>,
+}
+
+impl PadProtect {
+    /// Sets the pad property `name` (one of [`PROPERTY_NAMES`]).
+    pub(crate) fn set(&mut self, name: &str, value: &glib::Value) {
+        self.values.set(name, value);
+        if let Some(n) = PROPERTY_NAMES.iter().find(|n| **n == name)
+            && !self.set.contains(n)
+        {
+            self.set.push(n);
+        }
+    }
+
+    /// The pad property `name`: the pad's own value, or the default when unset.
+    pub(crate) fn get(&self, name: &str) -> glib::Value {
+        self.values.get(name)
+    }
+
+    /// The track's settings: the element's, with every setting made on the pad in place.
+    pub fn apply(&self, element: &ProtectSettings) -> ProtectSettings {
+        let mut out = element.clone();
+        for name in &self.set {
+            out.take(&self.values, name);
+        }
+        out
     }
 }
 
@@ -65,18 +160,18 @@ pub(crate) fn param_specs() -> Vec<glib::ParamSpec> {
         .build(),
     glib::ParamSpecString::builder("key-id")
         .nick("Key ID")
-        .blurb("KID of the content key, 32 hex digits (tenc default_KID)")
-        .mutable_ready()
+        .blurb("KID of the content key, 32 hex digits (tenc default_KID); changing it while playing starts a new init at the next fragment")
+        .mutable_playing()
         .build(),
     glib::ParamSpecString::builder("key")
         .nick("Key")
-        .blurb("The AES-128 content key, 32 hex digits")
-        .mutable_ready()
+        .blurb("The AES-128 content key, 32 hex digits; changing it while playing starts a new init at the next fragment")
+        .mutable_playing()
         .build(),
     glib::ParamSpecString::builder("iv")
         .nick("IV")
         .blurb("cenc: 16 hex digits (8-byte IV, +1 per sample) or 32 (16 bytes); cbcs: 32 hex digits, the constant IV; unset: random from the OS")
-        .mutable_ready()
+        .mutable_playing()
         .build(),
     glib::ParamSpecUInt::builder("crypt-byte-block")
         .nick("Crypt byte block")
@@ -95,6 +190,12 @@ pub(crate) fn param_specs() -> Vec<glib::ParamSpec> {
     glib::ParamSpecString::builder("pssh")
         .nick("PSSH boxes")
         .blurb("Complete pssh boxes, base64, comma-separated, written into the moov")
+        .mutable_playing()
+        .build(),
+    glib::ParamSpecBoolean::builder("pssh-in-fragments")
+        .nick("PSSH in fragments")
+        .blurb("Repeat the pssh boxes in every moof (for players that join mid-stream)")
+        .default_value(false)
         .mutable_ready()
         .build(),
     ]
@@ -119,6 +220,8 @@ pub enum ProtectError {
     Codec(String),
     #[error("no random IV from the operating system: {0}")]
     Random(String),
+    #[error("encryption needs mode=fragmented (progressive and hybrid files have no senc)")]
+    Mode,
     #[error("sample {index}: {why}")]
     Sample { index: usize, why: String },
 }
@@ -159,6 +262,25 @@ pub fn decode_pssh(list: Option<&str>) -> Result<Vec<Vec<u8>>, ProtectError> {
             Ok(bytes)
         })
         .collect()
+}
+
+/// Checks what can be checked of `s` before the stream's formats are known (the state
+/// change to PAUSED): the mode, the key, KID, IV and pssh boxes.
+pub fn check(s: &ProtectSettings, fragmented: bool) -> Result<(), ProtectError> {
+    decode_pssh(s.pssh.as_deref())?;
+    if s.scheme == Encryption::None {
+        return Ok(());
+    }
+    if !fragmented {
+        return Err(ProtectError::Mode);
+    }
+    hex(&s.key_id, "key-id")?;
+    hex(&s.key, "key")?;
+    match s.iv.as_deref().map(str::trim).map(str::len) {
+        Some(n) if n != 16 && n != 32 => Err(ProtectError::BadIv(n)),
+        Some(16) if s.scheme == Encryption::Cbcs => Err(ProtectError::CbcsIv),
+        _ => Ok(()),
+    }
 }
 
 impl TrackProtection {
@@ -303,4 +425,62 @@ fn random_iv(n: usize) -> Result<Vec<u8>, ProtectError> {
     let mut buf = vec![0u8; n];
     getrandom::fill(&mut buf).map_err(|e| ProtectError::Random(e.to_string()))?;
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pad_setting_wins_and_an_unset_one_inherits() {
+        let element = ProtectSettings {
+            scheme: Encryption::Cenc,
+            key_id: Some("a".repeat(32)),
+            key: Some("b".repeat(32)),
+            ..Default::default()
+        };
+        let mut pad = PadProtect::default();
+        assert_eq!(pad.apply(&element), element, "nothing set: the element's");
+        pad.set("key", &Some("c".repeat(32)).to_value());
+        pad.set("skip-byte-block", &5u32.to_value());
+        let track = pad.apply(&element);
+        assert_eq!(track.key.as_deref(), Some("c".repeat(32).as_str()));
+        assert_eq!(track.skip_byte_block, 5);
+        assert_eq!(track.key_id, element.key_id, "unset on the pad: inherited");
+        assert_eq!(track.scheme, Encryption::Cenc);
+        // Set back to none on the pad: that track is clear whatever the element says.
+        pad.set("encryption", &Encryption::None.to_value());
+        assert_eq!(pad.apply(&element).scheme, Encryption::None);
+        assert_eq!(
+            pad.get("key").get::<Option<String>>().unwrap().as_deref(),
+            Some("(set)")
+        );
+    }
+
+    #[test]
+    fn settings_are_checked_before_the_formats_are_known() {
+        let ok = ProtectSettings {
+            scheme: Encryption::Cbcs,
+            key_id: Some("0".repeat(32)),
+            key: Some("1".repeat(32)),
+            ..Default::default()
+        };
+        assert_eq!(check(&ok, true), Ok(()));
+        assert_eq!(check(&ok, false), Err(ProtectError::Mode));
+        let short_iv = ProtectSettings {
+            iv: Some("0".repeat(16)),
+            ..ok.clone()
+        };
+        assert_eq!(check(&short_iv, true), Err(ProtectError::CbcsIv));
+        let bad_kid = ProtectSettings {
+            key_id: Some("xyz".into()),
+            ..ok.clone()
+        };
+        assert_eq!(check(&bad_kid, true), Err(ProtectError::BadHex("key-id")));
+        assert_eq!(
+            check(&ProtectSettings::default(), false),
+            Ok(()),
+            "clear: anything goes"
+        );
+    }
 }

@@ -217,6 +217,10 @@ pub(super) struct State {
     pub(super) index_end: u64,
     /// Per track (fragmenter index): its encryption, set up with the first init.
     pub(super) protection: Vec<Option<super::protect::TrackProtection>>,
+    /// Per track: the settings its encryption was set up from (a change starts a new init).
+    pub(super) protection_settings: Vec<super::protect::ProtectSettings>,
+    /// The `pssh` boxes of the current init, repeated in every `moof` when asked.
+    pub(super) fragment_pssh: Vec<Vec<u8>>,
     /// Tracks whose frame-grid shift (T3) was logged.
     pub(super) snap_logged: std::collections::HashSet<usize>,
     pub(super) take_scratch: super::input::TakeScratch,
@@ -271,6 +275,8 @@ impl State {
             index_timescale: 1,
             index_end: 0,
             protection: Vec::new(),
+            protection_settings: Vec::new(),
+            fragment_pssh: Vec::new(),
             snap_logged: Default::default(),
             take_scratch: Default::default(),
         }

@@ -510,13 +510,11 @@ impl ObjectSubclass for FragMp4HlsSink {
     type ParentType = gst::Bin;
 
     fn with_class(_klass: &Self::Class) -> Self {
-        let mux: FragMp4Mux = glib::Object::builder().property("name", "mux").build();
-        let sink = gst_app::AppSink::builder()
-            .name("sink")
-            .sync(false)
-            .async_(false)
-            .buffer_list(true)
-            .build();
+        let mux: FragMp4Mux = crate::construct::object("mux");
+        let sink: gst_app::AppSink = crate::construct::object("sink");
+        sink.set_sync(false);
+        sink.set_async(false);
+        sink.set_buffer_list(true);
         Self {
             mux,
             sink,
@@ -592,7 +590,7 @@ impl ObjectImpl for FragMp4HlsSink {
             "http-path" => s.http_path = value.get().ok().flatten(),
             "http-max-connections" => s.http_max_connections = value.get().unwrap_or(1024),
             "encryption" | "key-id" | "key" | "iv" | "crypt-byte-block" | "skip-byte-block"
-            | "pssh" => {
+            | "pssh" | "pssh-in-fragments" => {
                 // The muxer encrypts; the sink names the method in EXT-X-KEY.
                 if pspec.name() == "encryption" {
                     let e = value
@@ -649,7 +647,7 @@ impl ObjectImpl for FragMp4HlsSink {
             "http-max-connections" => s.http_max_connections.to_value(),
             "http-header-timeout" => s.http_header_timeout.to_value(),
             "encryption" | "key-id" | "key" | "iv" | "crypt-byte-block" | "skip-byte-block"
-            | "pssh" => self.mux.property_value(pspec.name()),
+            | "pssh" | "pssh-in-fragments" => self.mux.property_value(pspec.name()),
             "key-uri" => s.key_uri.to_value(),
             "key-format" => s.key_format.to_value(),
             _ => 0u32.to_value(),
@@ -700,10 +698,7 @@ impl ElementImpl for FragMp4HlsSink {
     ) -> Option<gst::Pad> {
         let inner_templ = self.mux.pad_template(templ.name_template())?;
         let target = self.mux.request_pad(&inner_templ, name, caps)?;
-        let ghost = gst::GhostPad::builder_with_target(&target)
-            .ok()?
-            .name(target.name())
-            .build();
+        let ghost = crate::construct::ghost_pad(&target.name(), &target).ok()?;
         if self.obj().current_state() > gst::State::Null {
             let _ = ghost.set_active(true);
         }
