@@ -45,12 +45,18 @@ fn dir() -> PathBuf {
 
 /// One encode muxed in the clear and encrypted with `props`; returns both files.
 fn encrypt(name: &str, props: &str) -> (PathBuf, PathBuf) {
+    encrypt_with(name, props, |_| {})
+}
+
+/// Like [`encrypt`], with `setup` run on the pipeline (the encrypting muxer is `e`)
+/// before it plays.
+fn encrypt_with(name: &str, props: &str, setup: impl Fn(&gst::Pipeline)) -> (PathBuf, PathBuf) {
+    support::init();
     let d = dir();
     let clear = d.join(format!("{name}-clear.mp4"));
     let enc = d.join(format!("{name}-enc.mp4"));
-    pipeline::run_to_eos(
-        &format!(
-            "videotestsrc num-buffers=60 pattern=ball ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
+    let launch = format!(
+        "videotestsrc num-buffers=60 pattern=ball ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
              ! x264enc bframes=2 key-int-max=15 speed-preset=ultrafast ! h264parse ! tee name=t \
              audiotestsrc num-buffers=94 samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=1 \
              ! avenc_aac ! aacparse ! tee name=a \
@@ -59,11 +65,18 @@ fn encrypt(name: &str, props: &str) -> (PathBuf, PathBuf) {
              t. ! queue ! e.video_0 a. ! queue ! e.audio_0 \
              fragmp4mux name=e fragment-duration=500000000 key={KEY} key-id={KID} {props} \
              ! filesink location={}",
-            clear.display(),
-            enc.display()
-        ),
-        60,
+        clear.display(),
+        enc.display()
     );
+    let p = gst::parse::launch(&launch)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    setup(&p);
+    p.set_state(gst::State::Playing).expect("playing");
+    let result = pipeline::wait_for_eos(&p.bus().unwrap(), 60);
+    p.set_state(gst::State::Null).unwrap();
+    result.unwrap_or_else(|e| panic!("{name}: {e}"));
     (clear, enc)
 }
 
@@ -443,6 +456,55 @@ fn cbcs_metas_match_the_senc_and_qtdemux() {
         false,
     );
     passthrough_decrypts(&clear, &enc, "cbcs");
+}
+
+#[test]
+fn per_track_keys_and_pssh_in_every_moof_as_in_qtdemux() {
+    use base64::Engine;
+    const KID_B: &str = "fedcba9876543210fedcba9876543210";
+    let pssh = base64::engine::general_purpose::STANDARD.encode(pssh_box());
+    let (_, enc) = encrypt_with(
+        "per-track",
+        &format!("encryption=cenc iv={CENC_IV} pssh={pssh} pssh-in-fragments=true"),
+        |p| {
+            let audio = p.by_name("e").unwrap().static_pad("audio_0").unwrap();
+            audio.set_property("key-id", KID_B);
+            audio.set_property("key", "ffeeddccbbaa99887766554433221100");
+        },
+    );
+    let moofs = top_level_boxes(&std::fs::read(&enc).unwrap())
+        .iter()
+        .filter(|(k, ..)| k == "moof")
+        .count();
+    let ours = demux(&enc, "fragmp4demux");
+    let qt = demux(&enc, "qtdemux");
+    assert!(ours.error.is_none(), "{:?}", ours.error);
+    assert!(qt.error.is_none(), "{:?}", qt.error);
+    for (pad, kid) in [("video_0", KID), ("audio_0", KID_B)] {
+        let (o, q) = (&ours.pads[pad], &qt.pads[pad]);
+        assert!(
+            o.metas.iter().all(|m| m.as_ref().unwrap().kid == hex(kid)),
+            "{pad}: its own KID"
+        );
+        assert_eq!(o.metas, q.metas, "{pad}: as qtdemux");
+        assert_eq!(o.data, q.data, "{pad}");
+        // The moov's pssh, then each moof's.
+        assert_eq!(o.events.len(), 1 + moofs, "{pad}");
+        let origins: Vec<_> = o.events.iter().map(|e| e.2.as_deref().unwrap()).collect();
+        assert_eq!(origins[0], "isobmff/moov");
+        assert!(
+            origins[1..].iter().all(|o| *o == "isobmff/moof"),
+            "{origins:?}"
+        );
+        assert!(
+            o.events
+                .iter()
+                .all(|e| e.0 == CLEARKEY && e.1 == pssh_box())
+        );
+        // qtdemux 1.22 sends only the moofs' events for this file (not the moov's,
+        // which it sends when no moof has a pssh): those are the same.
+        assert_eq!(o.events[1..], q.events, "{pad}: qtdemux's events");
+    }
 }
 
 /// `data` with `pssh` appended to its first `moof`: the `moof` grows, so the data
