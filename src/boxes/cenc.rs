@@ -107,7 +107,7 @@ pub fn check_pssh(data: &[u8]) -> Result<(), PsshError> {
 }
 
 /// One sample's auxiliary information: its IV (empty with a constant IV) and map.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SampleAux {
     pub iv: Vec<u8>,
     /// Empty for whole-sample encryption.

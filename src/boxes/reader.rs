@@ -117,6 +117,19 @@ impl<'a> BoxReader<'a> {
         }
     }
 
+    /// Stream offset just after the box's last byte.
+    pub fn end(&self) -> u64 {
+        self.base + self.data.len() as u64
+    }
+
+    /// The `len` bytes of the body at stream offset `offset`, wherever the reader is;
+    /// `None` unless they lie wholly inside the body.
+    pub fn slice_at(&self, offset: u64, len: u64) -> Option<&'a [u8]> {
+        let start = usize::try_from(offset.checked_sub(self.base)?).ok()?;
+        let end = start.checked_add(usize::try_from(len).ok()?)?;
+        self.data.get(start..end)
+    }
+
     /// Bytes not yet read.
     pub fn remaining(&self) -> usize {
         self.data.len() - self.pos

@@ -1,6 +1,8 @@
 //! Reads a `moof` into the list of samples it describes, with their place in the stream.
 
 use super::movie::Movie;
+use super::protection::{Pssh, parse_pssh, parse_traf_aux};
+use crate::boxes::cenc::SampleAux;
 use crate::boxes::fragment::{
     TFHD_BASE_DATA_OFFSET, TFHD_DEFAULT_BASE_IS_MOOF, TFHD_DEFAULT_DURATION, TFHD_DEFAULT_FLAGS,
     TFHD_DEFAULT_SIZE, TFHD_DURATION_IS_EMPTY, TFHD_SAMPLE_DESCRIPTION, TRUN_CTS, TRUN_DATA_OFFSET,
@@ -25,6 +27,8 @@ pub struct SampleRef {
     pub composition_offset: i64,
     /// `is_non_sync` is 0 (ISO 14496-12 8.8.3.1).
     pub sync: bool,
+    /// Encrypted track: the index of the sample's entry in [`MoofInfo::aux`].
+    pub aux: Option<u32>,
 }
 
 /// The samples of one `moof`, in the order the `trun`s list them.
@@ -34,6 +38,10 @@ pub struct MoofInfo {
     /// Stream offset of the `moof` box.
     pub offset: u64,
     pub samples: Vec<SampleRef>,
+    /// Encryption information (IV, subsamples) of the encrypted tracks' samples.
+    pub aux: Vec<SampleAux>,
+    /// The `pssh` boxes of the `moof`, in order.
+    pub pssh: Vec<Pssh>,
 }
 
 /// `sample_is_non_sync_sample` in `sample_flags`.
@@ -50,31 +58,52 @@ pub fn parse_moof(
     mfhd.full_header()?;
     let sequence = mfhd.u32()?;
     let mut samples = Vec::new();
+    let mut aux = Vec::new();
+    let mut pssh = Vec::new();
     // Where the data of a traf without an explicit base starts (ISO: the end of the
     // previous traf's data, the moof for the first).
     let mut implicit_base = moof_offset;
     for traf in moof.clone().children()? {
+        if &traf.kind() == b"pssh" {
+            pssh.push(parse_pssh(&traf)?);
+            continue;
+        }
         if &traf.kind() != b"traf" {
             continue;
         }
-        let end = parse_traf(&traf, moof_offset, implicit_base, movie, &mut samples)?;
+        let from = samples.len();
+        let (end, base) = parse_traf(&traf, moof_offset, implicit_base, movie, &mut samples)?;
         implicit_base = end;
+        let Some(track) = samples.get(from).and_then(|s| movie.track(s.track_id)) else {
+            continue;
+        };
+        if let Some(p) = &track.protection {
+            let track_id = track.desc.track_id;
+            let entries = parse_traf_aux(&traf, moof, base, samples.len() - from, track_id, p)?;
+            for (s, a) in samples[from..].iter_mut().zip(entries) {
+                s.aux = Some(aux.len() as u32);
+                aux.push(a);
+            }
+        }
     }
     Ok(MoofInfo {
         sequence,
         offset: moof_offset,
         samples,
+        aux,
+        pssh,
     })
 }
 
-/// Appends the samples of one `traf`; returns the stream offset after its last sample.
+/// Appends the samples of one `traf`; returns the stream offset after its last sample
+/// and the traf's data base (where its `trun` and `saio` offsets count from).
 fn parse_traf(
     traf: &BoxReader,
     moof_offset: u64,
     implicit_base: u64,
     movie: &Movie,
     out: &mut Vec<SampleRef>,
-) -> Result<u64, ReadError> {
+) -> Result<(u64, u64), ReadError> {
     let mut tfhd = traf.require(b"tfhd")?;
     let (_, flags) = tfhd.full_header()?;
     let track_id = tfhd.u32()?;
@@ -106,7 +135,7 @@ fn parse_traf(
         trex.flags
     };
     if flags & TFHD_DURATION_IS_EMPTY != 0 {
-        return Ok(base);
+        return Ok((base, base));
     }
     let mut tfdt = traf.find(b"tfdt")?.ok_or_else(|| {
         traf.error(format!(
@@ -188,6 +217,7 @@ fn parse_traf(
                     duration,
                     composition_offset,
                     sync: sample_flags & NON_SYNC == 0,
+                    aux: None,
                 });
             }
             data_pos += u64::from(size);
@@ -199,5 +229,5 @@ fn parse_traf(
             "track {track_id} has no 'trun', so the fragment has no samples for it"
         )));
     }
-    Ok(data_pos)
+    Ok((data_pos, base))
 }

@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use super::fragment::SampleRef;
 use super::movie::Movie;
 use super::stream::{Event, Sample};
+use crate::boxes::cenc::SampleAux;
 
 /// Payload bytes of complete `moof`s held while another track is awaited; past it,
 /// samples leave without waiting (the waiting track gets a gap).
@@ -38,6 +39,7 @@ pub fn ticks_to_ns(ticks: u64, timescale: u32) -> i128 {
 #[derive(Debug)]
 struct Ready {
     info: SampleRef,
+    crypto: Option<SampleAux>,
     moof: u64,
     dts: i128,
     end: i128,
@@ -141,12 +143,23 @@ impl<R, P> Interleaver<R, P> {
         }
     }
 
-    /// Holds a complete `moof`: `samples` in `trun` order, its payload `region` starting
-    /// at stream offset `start`, `bytes` long.
+    /// The index the next [`Interleaver::push_moof`] gives its `moof`.
+    pub fn next_moof(&self) -> u64 {
+        self.next_index
+    }
+
+    /// An event to yield before the samples not yet released.
+    pub fn push_event(&mut self, ev: Event<P>) {
+        self.out.push_back(ev);
+    }
+
+    /// Holds a complete `moof`: `samples` in `trun` order (their encryption information
+    /// in `aux`), its payload `region` starting at stream offset `start`, `bytes` long.
     pub fn push_moof(
         &mut self,
         sequence: u32,
         samples: Vec<SampleRef>,
+        mut aux: Vec<SampleAux>,
         start: u64,
         bytes: u64,
         region: R,
@@ -163,8 +176,13 @@ impl<R, P> Interleaver<R, P> {
             let dts = lane.key(s.dts);
             let end = lane.key(s.dts.saturating_add(u64::from(s.duration)));
             lane.next = Some(end);
+            let crypto = s
+                .aux
+                .and_then(|i| aux.get_mut(i as usize))
+                .map(std::mem::take);
             lane.ready.push_back(Ready {
                 info: s,
+                crypto,
                 moof: index,
                 dts,
                 end,
@@ -311,6 +329,7 @@ impl<R, P> Interleaver<R, P> {
                     info: r.info,
                     payload,
                     moof: r.moof,
+                    crypto: r.crypto,
                 })
             }
         };

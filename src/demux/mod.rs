@@ -5,11 +5,13 @@ pub mod fragment;
 pub mod index;
 pub mod interleave;
 pub mod movie;
+pub mod protection;
 pub mod stats;
 pub mod stream;
 
 pub use fragment::{MoofInfo, SampleRef};
 pub use movie::{Movie, Track};
+pub use protection::{Pssh, TrackProtection};
 pub use stats::TrackStats;
 pub use stream::{ByteSource, DemuxError, Demuxer, Event, Sample};
 
@@ -54,5 +56,7 @@ impl ByteSource for VecSource {
 
 #[cfg(test)]
 mod interleave_tests;
+#[cfg(test)]
+mod protection_tests;
 #[cfg(test)]
 mod tests;

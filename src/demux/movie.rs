@@ -1,5 +1,6 @@
 //! Reads a `moov` into track descriptions: sample entry, timescale, `trex` defaults.
 
+use super::protection::{Pssh, TrackProtection, parse_protection, parse_pssh};
 use crate::boxes::reader::{BoxReader, ReadError, fourcc_str};
 use crate::boxes::{ChildBox, Colour, FourCc, MediaKind, SampleEntry, TrackDesc};
 
@@ -20,6 +21,8 @@ pub struct Track {
     pub edit_media_time: Option<u64>,
     /// `mdhd` duration in track ticks (0: unknown, as in an empty `moov`).
     pub duration: u64,
+    /// Common Encryption of an `encv`/`enca` entry (`desc.entry` keeps the `sinf`).
+    pub protection: Option<TrackProtection>,
 }
 
 /// A track the demuxer does not output, and why.
@@ -38,6 +41,8 @@ pub struct Movie {
     pub skipped: Vec<SkippedTrack>,
     /// `mvhd` duration, else `mehd` fragment duration, in `timescale` ticks (0: unknown).
     pub duration: u64,
+    /// The `pssh` boxes of the `moov`, in order.
+    pub pssh: Vec<Pssh>,
 }
 
 impl Movie {
@@ -86,8 +91,13 @@ pub fn parse_moov(moov: &BoxReader) -> Result<Movie, ReadError> {
         tracks: Vec::new(),
         skipped: Vec::new(),
         duration,
+        pssh: Vec::new(),
     };
     for trak in moov.clone().children()? {
+        if &trak.kind() == b"pssh" {
+            movie.pssh.push(parse_pssh(&trak)?);
+            continue;
+        }
         if &trak.kind() != b"trak" {
             continue;
         }
@@ -97,7 +107,7 @@ pub fn parse_moov(moov: &BoxReader) -> Result<Movie, ReadError> {
         tkhd.u32_or_u64(version)?;
         let track_id = tkhd.u32()?;
         match parse_trak(&trak, track_id)? {
-            Ok((timescale, entry, edit_media_time, duration)) => {
+            Ok((timescale, (entry, protection), edit_media_time, duration)) => {
                 let defaults = trex
                     .iter()
                     .find(|(id, _)| *id == track_id)
@@ -112,6 +122,7 @@ pub fn parse_moov(moov: &BoxReader) -> Result<Movie, ReadError> {
                     defaults,
                     edit_media_time,
                     duration,
+                    protection,
                 });
             }
             Err(why) => movie.skipped.push(SkippedTrack { track_id, why }),
@@ -120,8 +131,13 @@ pub fn parse_moov(moov: &BoxReader) -> Result<Movie, ReadError> {
     Ok(movie)
 }
 
-/// Timescale, sample entry, edit `media_time`, `mdhd` duration.
-type TrakParts = (u32, SampleEntry, Option<u64>, u64);
+/// Timescale, sample entry (with its protection), edit `media_time`, `mdhd` duration.
+type TrakParts = (
+    u32,
+    (SampleEntry, Option<TrackProtection>),
+    Option<u64>,
+    u64,
+);
 
 /// `Ok(Err(why))` for a well-formed track the demuxer does not output.
 fn parse_trak(trak: &BoxReader, track_id: u32) -> Result<Result<TrakParts, String>, ReadError> {
@@ -160,7 +176,7 @@ fn parse_trak(trak: &BoxReader, track_id: u32) -> Result<Result<TrakParts, Strin
         Some(edts) => first_media_time(&edts)?,
         None => None,
     };
-    Ok(entry.map(|e| (timescale, e, edit, duration)))
+    Ok(Ok((timescale, entry, edit, duration)))
 }
 
 fn first_media_time(edts: &BoxReader) -> Result<Option<u64>, ReadError> {
@@ -187,20 +203,15 @@ fn first_media_time(edts: &BoxReader) -> Result<Option<u64>, ReadError> {
 /// Configuration boxes written as full boxes (version and flags before the body).
 const FULL_CHILDREN: [FourCc; 3] = [*b"esds", *b"vpcC", *b"dfLa"];
 
-/// Encrypted or otherwise unusable entries the demuxer refuses per track.
-const UNSUPPORTED_ENTRIES: [FourCc; 2] = [*b"encv", *b"enca"];
+/// Encrypted entries: the original format and scheme are in their `sinf`.
+const PROTECTED_ENTRIES: [FourCc; 2] = [*b"encv", *b"enca"];
 
-fn parse_sample_entry(
-    mut e: BoxReader,
-    video: bool,
-) -> Result<Result<SampleEntry, String>, ReadError> {
+type EntryParts = (SampleEntry, Option<TrackProtection>);
+
+fn parse_sample_entry(mut e: BoxReader, video: bool) -> Result<EntryParts, ReadError> {
     let fourcc = e.kind();
-    if UNSUPPORTED_ENTRIES.contains(&fourcc) {
-        return Ok(Err(format!(
-            "sample entry '{}' (encrypted) is not supported",
-            fourcc_str(&fourcc)
-        )));
-    }
+    let entry_box = e.clone();
+    let mut sinfs = Vec::new();
     e.skip(8)?; // reserved, data_reference_index
     let mut kind = if video {
         e.skip(16)?;
@@ -233,6 +244,9 @@ fn parse_sample_entry(
     let mut children = Vec::new();
     while let Some(mut c) = e.next_child()? {
         let child_kind = c.kind();
+        if &child_kind == b"sinf" {
+            sinfs.push(c.clone());
+        }
         match (&child_kind, &mut kind) {
             (
                 b"pasp",
@@ -265,11 +279,19 @@ fn parse_sample_entry(
             }
         }
     }
-    Ok(Ok(SampleEntry {
-        fourcc,
-        kind,
-        children,
-    }))
+    let protection = if PROTECTED_ENTRIES.contains(&fourcc) {
+        Some(parse_protection(&entry_box, &sinfs)?)
+    } else {
+        None
+    };
+    Ok((
+        SampleEntry {
+            fourcc,
+            kind,
+            children,
+        },
+        protection,
+    ))
 }
 
 /// True for a `colr` whose type is `nclx` (the one the entry models).

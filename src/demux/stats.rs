@@ -84,6 +84,7 @@ mod tests {
             duration,
             composition_offset: cto,
             sync,
+            aux: None,
         }
     }
 

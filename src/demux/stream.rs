@@ -5,6 +5,8 @@
 use super::fragment::{MoofInfo, SampleRef, parse_moof};
 use super::interleave::Interleaver;
 use super::movie::{Movie, parse_moov};
+use super::protection::Pssh;
+use crate::boxes::cenc::SampleAux;
 use crate::boxes::reader::{BoxHeader, BoxReader, ReadError, fourcc_str};
 
 /// Largest `moov` or `moof` the demuxer holds in memory before parsing it.
@@ -40,6 +42,8 @@ pub struct Sample<P> {
     /// Which `moof` of the stream described it (0 for the first), as in
     /// [`Event::FragmentEnd`].
     pub moof: u64,
+    /// Encrypted track: the sample's IV (empty with a constant IV) and subsample map.
+    pub crypto: Option<SampleAux>,
 }
 
 /// What the stream yielded.
@@ -66,6 +70,13 @@ pub enum Event<P> {
     /// After [`Demuxer::end`]: the track has nothing more.
     TrackEnd {
         track_id: u32,
+    },
+    /// A `pssh` box of a `moof`, before the samples of that `moof` (those of the
+    /// `moov` are in [`Movie::pssh`]); `moof` is the index its samples carry (`None`:
+    /// a `moof` without samples of the output tracks).
+    Pssh {
+        pssh: Pssh,
+        moof: Option<u64>,
     },
 }
 
@@ -136,6 +147,8 @@ struct Pending {
     sequence: u32,
     /// In `trun` order.
     samples: Vec<SampleRef>,
+    /// The samples' encryption information, by [`SampleRef::aux`].
+    aux: Vec<SampleAux>,
     /// Stream offsets of the first and after the last payload byte.
     start: u64,
     end: u64,
@@ -356,8 +369,13 @@ impl<S: ByteSource> Demuxer<S> {
                     return Ok(Step::Yield(Event::Movie(movie)));
                 }
                 let movie = self.movie.as_ref().ok_or(DemuxError::NoMovie { offset })?;
-                let info = parse_moof(&reader, offset, movie)?;
+                let mut info = parse_moof(&reader, offset, movie)?;
+                let pssh = std::mem::take(&mut info.pssh);
                 self.pending = pending(info)?;
+                let moof = self.pending.as_ref().map(|_| self.ready.next_moof());
+                for pssh in pssh {
+                    self.ready.push_event(Event::Pssh { pssh, moof });
+                }
                 Ok(Step::Continue)
             }
             b"mdat" => {
@@ -394,8 +412,14 @@ impl<S: ByteSource> Demuxer<S> {
         self.src.skip((p.start - self.pos) as usize);
         let region = self.src.take((p.end - p.start) as usize);
         self.pos = p.end;
-        self.ready
-            .push_moof(p.sequence, p.samples, p.start, p.end - p.start, region);
+        self.ready.push_moof(
+            p.sequence,
+            p.samples,
+            p.aux,
+            p.start,
+            p.end - p.start,
+            region,
+        );
         true
     }
 }
@@ -434,6 +458,7 @@ fn pending(info: MoofInfo) -> Result<Option<Pending>, DemuxError> {
         moof: info.offset,
         sequence: info.sequence,
         samples,
+        aux: info.aux,
         start,
         end,
     }))

@@ -135,7 +135,7 @@ fn stream() -> Vec<u8> {
 }
 
 /// Feeds `data` in pieces of `step` bytes, collecting every event, then ends the stream.
-fn demux(data: &[u8], step: usize) -> Result<Vec<Event<Vec<u8>>>, DemuxError> {
+pub(super) fn demux(data: &[u8], step: usize) -> Result<Vec<Event<Vec<u8>>>, DemuxError> {
     let mut d = Demuxer::new(VecSource::default());
     let mut out = Vec::new();
     for piece in data.chunks(step) {
@@ -153,7 +153,7 @@ fn demux(data: &[u8], step: usize) -> Result<Vec<Event<Vec<u8>>>, DemuxError> {
     Ok(out)
 }
 
-fn samples(events: &[Event<Vec<u8>>]) -> Vec<&Sample<Vec<u8>>> {
+pub(super) fn samples(events: &[Event<Vec<u8>>]) -> Vec<&Sample<Vec<u8>>> {
     events
         .iter()
         .filter_map(|e| match e {

@@ -8,10 +8,12 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::output::OutPad;
+use super::protection::{PsshOrigin, protected_caps, protection_event, sample_info, with_system};
 use super::source::AdapterSource;
 use crate::codec::caps_from_entry;
 use crate::demux::index::{Index, ReadAt, SeekTarget, scan};
-use crate::demux::{DemuxError, Demuxer, Event, Movie};
+use crate::demux::protection::original_entry;
+use crate::demux::{DemuxError, Demuxer, Event, Movie, Pssh};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -38,6 +40,8 @@ struct State {
     ignored: Vec<u32>,
     /// Passthrough is fixed when the first `moov` creates the pads.
     passthrough: bool,
+    /// The `pssh` boxes of the last `moov` (passthrough init segments keep them).
+    pssh: Vec<Pssh>,
     group_id: Option<gst::GroupId>,
     /// Pull mode: the fragments of the file, once scanned (`None`: not seekable).
     index: Option<Index>,
@@ -153,10 +157,43 @@ impl FragMp4Demux {
                 }
                 p.stats.sample(&s.info, s.moof);
                 if passthrough {
-                    p.fragment.push((s.moof, s.info, s.payload));
+                    p.fragment.push((s.moof, s.info, s.payload, s.crypto));
                 } else {
-                    let buffer = p.sample_buffer(&s.info, s.payload);
+                    let mut buffer = p.sample_buffer(&s.info, s.payload);
+                    if let Some(protection) = &p.track.protection {
+                        let info = sample_info(protection, s.crypto.as_ref());
+                        gst::ProtectionMeta::add(buffer.make_mut(), info);
+                    }
                     outs.push(Out::Buffer(p.pad.clone(), buffer));
+                }
+            }
+            Event::Pssh { pssh, moof } => {
+                if state.passthrough {
+                    // Written again into the moof rewritten from that one.
+                    if let Some(moof) = moof {
+                        for p in &mut state.pads {
+                            p.moof_pssh.push((moof, pssh.clone()));
+                        }
+                    }
+                    return;
+                }
+                for p in state
+                    .pads
+                    .iter_mut()
+                    .filter(|p| p.track.protection.is_some())
+                {
+                    // Before the pad's first sample, a stream without a pssh in its
+                    // moov gets this one's system in the caps.
+                    if p.stats.samples == 0
+                        && let Some(caps) = p.caps.as_ref().and_then(|c| with_system(c, &pssh))
+                    {
+                        outs.push(Out::Event(p.pad.clone(), gst::event::Caps::new(&caps)));
+                        p.caps = Some(caps);
+                    }
+                    outs.push(Out::Event(
+                        p.pad.clone(),
+                        protection_event(&pssh, PsshOrigin::Moof),
+                    ));
                 }
             }
             Event::DroppedBeforeKeyframe(s) => {
@@ -256,10 +293,16 @@ impl FragMp4Demux {
             state.passthrough = lock(&self.settings).passthrough;
         }
         let passthrough = state.passthrough;
+        state.pssh = movie.pssh.clone();
         let group_id = *state.group_id.get_or_insert_with(gst::GroupId::next);
         for track in movie.tracks.iter() {
             let id = track.desc.track_id;
-            let caps = match caps_from_entry(&track.desc.entry) {
+            let caps = match &track.protection {
+                Some(p) => caps_from_entry(&original_entry(&track.desc.entry, p))
+                    .map(|caps| protected_caps(&caps, p, movie.pssh.first())),
+                None => caps_from_entry(&track.desc.entry),
+            };
+            let caps = match caps {
                 Ok(caps) => caps,
                 Err(e) => {
                     if !state.ignored.contains(&id) {
@@ -273,6 +316,21 @@ impl FragMp4Demux {
                     continue;
                 }
             };
+            if let Some(p) = &track.protection {
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "track {id}: encrypted '{}' of '{}', KID {}, IV size {}, constant IV {} bytes, pattern {}:{}, {} pssh in the moov",
+                    p.scheme_name(),
+                    crate::boxes::reader::fourcc_str(&p.original_format),
+                    crate::demux::protection::uuid_string(&p.default_kid),
+                    p.per_sample_iv_size,
+                    p.constant_iv.len(),
+                    p.crypt_byte_block,
+                    p.skip_byte_block,
+                    movie.pssh.len()
+                );
+            }
             if let Some(p) = state.pads.iter_mut().find(|p| p.track_id == id) {
                 if p.track.desc == track.desc {
                     continue;
@@ -280,7 +338,7 @@ impl FragMp4Demux {
                 gst::info!(CAT, imp = self, "track {id}: new sample entry, caps {caps}");
                 p.track = track.clone();
                 if passthrough {
-                    let init = p.init_segment(movie.timescale);
+                    let init = p.init_segment(movie.timescale, &movie.pssh);
                     outs.push(Out::Event(
                         p.pad.clone(),
                         gst::event::Caps::new(&passthrough_caps(&init)),
@@ -288,6 +346,8 @@ impl FragMp4Demux {
                     outs.push(Out::Buffer(p.pad.clone(), init));
                 } else {
                     outs.push(Out::Event(p.pad.clone(), gst::event::Caps::new(&caps)));
+                    p.caps = Some(caps);
+                    push_protection_events(p, &movie, outs);
                 }
                 continue;
             }
@@ -311,7 +371,7 @@ impl FragMp4Demux {
                 .pad_template(if video { "video_%u" } else { "audio_%u" })
                 .expect("templates are registered");
             let pad = src_pad(&templ, &name);
-            let out = OutPad::new(pad.clone(), track.clone());
+            let mut out = OutPad::new(pad.clone(), track.clone());
             outs.push(Out::AddPad(pad.clone()));
             let stream_id = pad.create_stream_id(&*self.obj(), Some(&id.to_string()));
             outs.push(Out::Event(
@@ -322,7 +382,7 @@ impl FragMp4Demux {
             ));
             let segment = out.segment(passthrough);
             if passthrough {
-                let init = out.init_segment(movie.timescale);
+                let init = out.init_segment(movie.timescale, &movie.pssh);
                 outs.push(Out::Event(
                     pad.clone(),
                     gst::event::Caps::new(&passthrough_caps(&init)),
@@ -332,6 +392,8 @@ impl FragMp4Demux {
             } else {
                 outs.push(Out::Event(pad.clone(), gst::event::Caps::new(&caps)));
                 outs.push(Out::Event(pad.clone(), gst::event::Segment::new(&segment)));
+                push_protection_events(&out, &movie, outs);
+                out.caps = Some(caps);
             }
             lock(&self.flow).add_pad(&pad);
             state.pads.push(out);
@@ -394,6 +456,7 @@ impl FragMp4Demux {
                         p.discont = true;
                         p.eos = false;
                         p.fragment.clear();
+                        p.moof_pssh.clear();
                     }
                     state.pads.iter().map(|p| p.pad.clone()).collect()
                 };
@@ -717,6 +780,7 @@ impl FragMp4Demux {
                 p.eos = false;
                 p.past_stop = false;
                 p.fragment.clear();
+                p.moof_pssh.clear();
                 let seg = p.seek_segment(&segment, movie_duration);
                 p.stop = seg.stop();
                 events.push((
@@ -755,6 +819,20 @@ impl FragMp4Demux {
         gst::Structure::builder("fragmp4demux-stats")
             .field("tracks", tracks)
             .build()
+    }
+}
+
+/// The protection events of the `moov`'s `pssh` boxes, for a pad of an encrypted track
+/// (before its first buffer, as `qtdemux` sends them).
+fn push_protection_events(p: &OutPad, movie: &Movie, outs: &mut Vec<Out>) {
+    if p.track.protection.is_none() {
+        return;
+    }
+    for pssh in &movie.pssh {
+        outs.push(Out::Event(
+            p.pad.clone(),
+            protection_event(pssh, PsshOrigin::Moov),
+        ));
     }
 }
 
@@ -896,6 +974,10 @@ impl ElementImpl for FragMp4Demux {
                 .build();
             video.merge(fmp4.clone());
             audio.merge(fmp4);
+            // Encrypted tracks: the original caps under this name (as qtdemux).
+            let cenc = gst::Caps::builder("application/x-cenc").build();
+            video.merge(cenc.clone());
+            audio.merge(cenc);
             vec![
                 gst::PadTemplate::new(
                     "sink",

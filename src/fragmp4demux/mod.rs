@@ -5,6 +5,7 @@ use gst::prelude::*;
 
 mod imp;
 mod output;
+mod protection;
 mod source;
 
 glib::wrapper! {

@@ -3,8 +3,10 @@
 
 use gst::prelude::*;
 
-use crate::boxes::{ChunkError, MovieDesc, SampleDesc, TrafDesc, write_chunk_header, write_init};
-use crate::demux::{SampleRef, Track, TrackStats};
+use crate::boxes::cenc::SampleAux;
+use crate::boxes::fragment::write_chunk_header_with;
+use crate::boxes::{ChunkError, MovieDesc, SampleDesc, TrafDesc, write_init};
+use crate::demux::{Pssh, SampleRef, Track, TrackStats};
 
 /// Converts track ticks to a clock time without drift (each time from absolute ticks).
 pub(super) fn ticks_to_time(ticks: u64, timescale: u32) -> gst::ClockTime {
@@ -20,8 +22,9 @@ pub(super) struct OutPad {
     pub stats: TrackStats,
     /// The next buffer follows a discontinuity.
     pub discont: bool,
-    /// Passthrough: samples not yet forwarded, with the index of their `moof`.
-    pub fragment: Vec<(u64, SampleRef, gst::Buffer)>,
+    /// Passthrough: samples not yet forwarded, with the index of their `moof` and
+    /// their encryption information.
+    pub fragment: Vec<(u64, SampleRef, gst::Buffer, Option<SampleAux>)>,
     /// EOS was pushed (the track ended before the stream).
     pub eos: bool,
     /// End of the current segment in this pad's time (a sample decoding at or after it
@@ -29,6 +32,10 @@ pub(super) struct OutPad {
     pub stop: Option<gst::ClockTime>,
     /// The track has reached the segment stop.
     pub past_stop: bool,
+    /// The caps last pushed (not in passthrough).
+    pub caps: Option<gst::Caps>,
+    /// Passthrough: the `pssh` boxes of input `moof`s (by index) not yet forwarded.
+    pub moof_pssh: Vec<(u64, Pssh)>,
 }
 
 impl OutPad {
@@ -43,6 +50,8 @@ impl OutPad {
             eos: false,
             stop: None,
             past_stop: false,
+            caps: None,
+            moof_pssh: Vec::new(),
         }
     }
 
@@ -107,12 +116,12 @@ impl OutPad {
         buffer
     }
 
-    /// Passthrough: the init segment of this track alone.
-    pub fn init_segment(&self, movie_timescale: u32) -> gst::Buffer {
-        let bytes = write_init(
-            &MovieDesc::fragmented(movie_timescale),
-            std::slice::from_ref(&self.track.desc),
-        );
+    /// Passthrough: the init segment of this track alone (an encrypted track's entry
+    /// keeps its `sinf`; the `moov`'s `pssh` boxes are kept).
+    pub fn init_segment(&self, movie_timescale: u32, pssh: &[Pssh]) -> gst::Buffer {
+        let mut movie = MovieDesc::fragmented(movie_timescale);
+        movie.pssh = pssh.iter().map(|p| p.data.clone()).collect();
+        let bytes = write_init(&movie, std::slice::from_ref(&self.track.desc));
         let mut b = gst::Buffer::from_mut_slice(bytes);
         b.get_mut()
             .expect("new buffer")
@@ -121,18 +130,31 @@ impl OutPad {
     }
 
     /// Passthrough: the collected samples of `moof` (the oldest) as one `moof` + `mdat`
-    /// of this track, payloads passed through as the input's sub-buffers.
+    /// of this track, payloads passed through as the input's sub-buffers; an encrypted
+    /// track's `senc`, `saiz` and `saio` are written anew for the new `moof`, with the
+    /// input `moof`'s `pssh` boxes.
     pub fn take_fragment(
         &mut self,
         sequence: u32,
         moof: u64,
     ) -> Result<Option<gst::BufferList>, ChunkError> {
         let n = self.fragment.partition_point(|(m, ..)| *m <= moof);
+        let mut aux = Vec::new();
         let samples: Vec<(SampleRef, gst::Buffer)> = self
             .fragment
             .drain(..n)
             .filter(|(m, ..)| *m == moof)
-            .map(|(_, s, b)| (s, b))
+            .map(|(_, s, b, a)| {
+                aux.push(a.unwrap_or_default());
+                (s, b)
+            })
+            .collect();
+        let n = self.moof_pssh.partition_point(|(m, _)| *m <= moof);
+        let pssh: Vec<Vec<u8>> = self
+            .moof_pssh
+            .drain(..n)
+            .filter(|(m, _)| *m == moof)
+            .map(|(_, p)| p.data)
             .collect();
         let Some((first, _)) = samples.first() else {
             return Ok(None);
@@ -147,13 +169,16 @@ impl OutPad {
                     as i32,
             })
             .collect();
-        let header = write_chunk_header(
+        let protected = self.track.protection.is_some().then_some(&aux[..]);
+        let header = write_chunk_header_with(
             sequence,
             &[TrafDesc {
                 track_id: self.track_id,
                 base_decode_time: first.dts,
                 samples: &descs,
             }],
+            &[protected],
+            &pssh,
         )?;
         let ts = self.timescale();
         let start = first.dts;
