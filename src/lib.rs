@@ -4,6 +4,7 @@ pub mod boxes;
 pub mod codec;
 pub mod demux;
 pub mod encrypt;
+pub mod events;
 pub mod fragmenter;
 mod fragmp4demux;
 mod fragmp4mux;

@@ -1,6 +1,7 @@
 //! ISO BMFF writing from plain descriptions. Knows nothing of GStreamer.
 
 pub mod cenc;
+pub mod emsg;
 pub mod fragment;
 pub mod index;
 pub mod init;

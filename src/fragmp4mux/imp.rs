@@ -51,7 +51,9 @@ impl FragMp4Mux {
         let mut before_key = 0u64;
         let mut bad_dts = 0u64;
         let mut counters = Counters::default();
+        let mut events = (0u64, 0u64);
         if let Some(state) = guard.as_ref() {
+            events = (state.events.written, state.events.dropped);
             for i in 0..state.fragmenter.track_count() {
                 let s = state.fragmenter.stats(i);
                 before_key += s.dropped_before_keyframe;
@@ -65,6 +67,8 @@ impl FragMp4Mux {
             .field("dropped-before-keyframe", before_key)
             .field("dropped-non-increasing-dts", bad_dts)
             .field("dropped-empty", counters.dropped_empty)
+            .field("events", events.0)
+            .field("dropped-events", events.1)
             .build()
     }
 }
@@ -139,6 +143,7 @@ impl ObjectImpl for FragMp4Mux {
                         None
                     })
                     .build(),
+                super::events::insert_event_signal(),
             ]
         });
         SIGNALS.as_ref()
@@ -226,6 +231,7 @@ impl ObjectImpl for FragMp4Mux {
                     .build(),
             ];
             specs.extend(super::protect::param_specs());
+            specs.extend(super::events::param_specs());
             specs
         });
         PROPS.as_ref()
@@ -260,6 +266,7 @@ impl ObjectImpl for FragMp4Mux {
             "skip-byte-block" => s.protect.skip_byte_block = value.get::<u32>().unwrap_or(9) as u8,
             "pssh" => s.protect.pssh = value.get().unwrap_or(None),
             "mode" => s.mode = value.get().unwrap_or_default(),
+            "emsg-version" => s.emsg_version = value.get().unwrap_or(1),
             "interleave-time" => s.interleave_time = value.get().unwrap_or(DEFAULT_INTERLEAVE_TIME),
             "temp-location" => s.temp_location = value.get().unwrap_or(None),
             "start-fragment-sequence-number" => {
@@ -294,6 +301,7 @@ impl ObjectImpl for FragMp4Mux {
             "skip-byte-block" => u32::from(s.protect.skip_byte_block).to_value(),
             "pssh" => s.protect.pssh.to_value(),
             "mode" => s.mode.to_value(),
+            "emsg-version" => s.emsg_version.to_value(),
             "interleave-time" => s.interleave_time.to_value(),
             "temp-location" => s.temp_location.to_value(),
             "start-fragment-sequence-number" => s.start_sequence.to_value(),
@@ -351,12 +359,23 @@ impl ElementImpl for FragMp4Mux {
                     pad_type,
                 )
                 .expect("valid audio template"),
+                gst::PadTemplate::with_gtype(
+                    "meta_%u",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Request,
+                    &super::events::meta_sink_caps(),
+                    pad_type,
+                )
+                .expect("valid meta template"),
             ]
         });
         TEMPLATES.as_ref()
     }
 
     fn release_pad(&self, pad: &gst::Pad) {
+        if let Some(state) = lock(&self.state).as_mut() {
+            state.events.remove_pad(pad);
+        }
         if let Some(state) = lock(&self.state).as_mut()
             && let Some(track) = state
                 .pads
@@ -378,7 +397,8 @@ impl AggregatorImpl for FragMp4Mux {
     ) -> Option<gst_base::AggregatorPad> {
         let mut guard = lock(&self.state);
         let state = guard.get_or_insert_with(|| State::new(&self.settings()));
-        if state.init_sent {
+        let meta = templ.name_template() == "meta_%u";
+        if state.init_sent && !meta {
             gst::warning!(
                 CAT,
                 imp = self,
@@ -395,19 +415,31 @@ impl AggregatorImpl for FragMp4Mux {
                     .pads
                     .iter()
                     .map(|p| p.pad.name().to_string())
+                    .chain(state.events.pads.iter().map(|p| p.pad.name().to_string()))
                     .collect();
                 (0u32..)
                     .map(|i| format!("{prefix}{i}"))
                     .find(|n| !taken.contains(n))?
             }
         };
-        if state.pads.iter().any(|p| p.pad.name() == name.as_str()) {
+        if state.pads.iter().any(|p| p.pad.name() == name.as_str())
+            || state
+                .events
+                .pads
+                .iter()
+                .any(|p| p.pad.name() == name.as_str())
+        {
             gst::warning!(CAT, imp = self, "pad {} already exists", name);
             return None;
         }
         let pad = gst::PadBuilder::<FragMp4MuxPad>::from_template(templ)
             .name(name.as_str())
             .build();
+        if meta {
+            // Not a track: its events go before the chunks (see events.rs).
+            state.events.add_pad(pad.clone());
+            return Some(pad.upcast());
+        }
         state.fragmenter.add_track(TrackSpec {
             is_video: prefix.starts_with("video"),
             timescale: 90000,
@@ -429,6 +461,9 @@ impl AggregatorImpl for FragMp4Mux {
     }
 
     fn sink_event(&self, pad: &gst_base::AggregatorPad, event: gst::Event) -> bool {
+        if let Some(handled) = self.events_sink_event(pad, &event) {
+            return handled;
+        }
         match event.view() {
             gst::EventView::Caps(c) if !self.handle_caps(pad, c.caps()) => return false,
             gst::EventView::Segment(_) => self.with_state(|s| {
@@ -447,6 +482,7 @@ impl AggregatorImpl for FragMp4Mux {
         let mut guard = lock(&self.state);
         let state = guard.get_or_insert_with(|| State::new(&settings));
         state.live = live;
+        self.drain_meta_pads(state);
         let (all_eos, took) = match self.take_all(state, timeout) {
             Ok(t) => t,
             Err(message) => {
@@ -503,6 +539,9 @@ impl AggregatorImpl for FragMp4Mux {
             state.idle_until = None;
         }
         let finished = all_eos && state.fragmenter.is_finished();
+        if finished {
+            self.drop_leftover_events(state);
+        }
         let mut keyframe_at = None;
         if settings.force_keyframes && state.mode.writes_fragments() {
             let deadline = state.fragmenter.keyframe_deadline();
@@ -534,6 +573,7 @@ impl AggregatorImpl for FragMp4Mux {
         let settings = self.settings();
         if let Some(state) = lock(&self.state).as_mut() {
             state.reset_stream(&settings);
+            state.events.reset();
         }
         self.parent_flush()
     }
@@ -577,7 +617,10 @@ impl AggregatorImpl for FragMp4Mux {
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings();
-        self.with_state(|s| s.reset_stream(&settings));
+        self.with_state(|s| {
+            s.reset_stream(&settings);
+            s.events.reset();
+        });
         Ok(())
     }
 

@@ -4,6 +4,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod emit;
+mod events;
 mod imp;
 mod index;
 mod input;
@@ -14,6 +15,7 @@ mod protect;
 mod recording;
 mod state;
 
+pub(crate) use events::meta_sink_caps;
 pub(crate) use imp::{audio_sink_caps, video_sink_caps};
 pub use pad::FragMp4MuxPad;
 pub(crate) use protect::{Encryption, param_specs as encryption_param_specs};

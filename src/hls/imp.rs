@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::live::{ChunkFacts, Files, LiveLayout, LiveWriter, Served};
 use super::writer::{Layout, Writer};
-use crate::fragmp4mux::{FragMp4Mux, audio_sink_caps, video_sink_caps};
+use crate::fragmp4mux::{FragMp4Mux, audio_sink_caps, meta_sink_caps, video_sink_caps};
 use crate::origin::{Limits, Origin};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -687,6 +687,7 @@ impl ElementImpl for FragMp4HlsSink {
             vec![
                 template("video_%u", video_sink_caps()),
                 template("audio_%u", audio_sink_caps()),
+                template("meta_%u", meta_sink_caps()),
             ]
         });
         TEMPLATES.as_ref()

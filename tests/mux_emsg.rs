@@ -1,0 +1,270 @@
+//! Timed events: ID3 tags on a `meta_%u` pad, SCTE-35 splice info, the `insert-event`
+//! signal and the custom event become `emsg` boxes; mp4-atom reads each one back with
+//! the scheme, time, duration and payload sent, before the moof of the chunk in which it
+//! starts.
+
+mod support;
+
+use gst::prelude::*;
+use gstfragmp4::events::{id3, scte35};
+use mp4_atom::{Any, Decode, Emsg, EmsgTimestamp};
+use support::{mp4, pipeline};
+
+const MS: u64 = 1_000_000;
+
+/// An event as read back from the file: the emsg, and the index of the chunk (moof)
+/// that follows it.
+struct Found {
+    emsg: Emsg,
+    chunk: usize,
+}
+
+fn emsgs(data: &[u8]) -> Vec<Found> {
+    let mut out = Vec::new();
+    let mut chunk = 0;
+    let mut waiting = Vec::new();
+    for (kind, at, size) in mp4::top_level_boxes(data) {
+        match kind.as_str() {
+            "emsg" => {
+                let any = Any::decode(&mut &data[at..at + size]).expect("mp4-atom reads emsg");
+                waiting.push(Emsg::try_from(any).expect("an emsg"));
+            }
+            "moof" => {
+                out.extend(waiting.drain(..).map(|emsg| Found { emsg, chunk }));
+                chunk += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(waiting.is_empty(), "emsg after the last moof");
+    out
+}
+
+/// Per chunk of the video track: its earliest PTS in ticks.
+fn chunk_starts(file: &mp4::Mp4) -> Vec<i64> {
+    let video = &file.samples[&1];
+    (0..file.chunks.len())
+        .map(|c| {
+            video
+                .iter()
+                .filter(|s| s.chunk == c)
+                .map(|s| s.pts)
+                .min()
+                .expect("video in every chunk")
+        })
+        .collect()
+}
+
+/// Runs H.264 (B-frames, 0.5 s GOPs, 3 s) into `fragmp4mux {props}` with an appsrc on
+/// `meta_0` of `caps`; `feed` pushes into the appsrc and drives the muxer before the
+/// pipeline plays. Returns the file's bytes and the muxer's stats.
+fn run(
+    name: &str,
+    caps: &str,
+    props: &str,
+    feed: impl FnOnce(&gst_app::AppSrc, &gst::Element),
+) -> (Vec<u8>, gst::Structure) {
+    support::init();
+    let path = std::env::temp_dir().join(format!("fragmp4-emsg-{}-{name}.mp4", std::process::id()));
+    let launch = format!(
+        "videotestsrc num-buffers=90 pattern=ball ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
+         ! x264enc bframes=2 key-int-max=15 speed-preset=ultrafast ! h264parse ! m.video_0 \
+         appsrc name=meta format=time caps={caps} ! m.meta_0 \
+         fragmp4mux name=m fragment-duration=1000000000 {props} ! filesink location={}",
+        path.display()
+    );
+    let p = gst::parse::launch(&launch)
+        .unwrap_or_else(|e| panic!("{launch}: {e}"))
+        .downcast::<gst::Bin>()
+        .unwrap();
+    let src = p
+        .by_name("meta")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let mux = p.by_name("m").unwrap();
+    feed(&src, &mux);
+    p.set_state(gst::State::Playing).expect("playing");
+    let result = pipeline::wait_for_eos(&p.bus().unwrap(), 60);
+    let stats = mux.property::<gst::Structure>("stats");
+    p.set_state(gst::State::Null).unwrap();
+    result.unwrap_or_else(|e| panic!("{launch}: {e}"));
+    (std::fs::read(&path).unwrap(), stats)
+}
+
+fn push(src: &gst_app::AppSrc, data: Vec<u8>, pts_ms: u64, duration_ms: Option<u64>) {
+    let mut b = gst::Buffer::from_mut_slice(data);
+    {
+        let b = b.get_mut().unwrap();
+        b.set_pts(gst::ClockTime::from_nseconds(pts_ms * MS));
+        b.set_duration(duration_ms.map(|d| gst::ClockTime::from_nseconds(d * MS)));
+    }
+    src.push_buffer(b).unwrap();
+}
+
+/// Checks that each event lies in the chunk after it: start ≤ time < next start.
+fn check_placement(found: &[Found], starts: &[i64], timescale: u32) {
+    for f in found {
+        let EmsgTimestamp::Absolute(t) = f.emsg.presentation_time else {
+            panic!("version 1 emsg expected");
+        };
+        assert_eq!(f.emsg.timescale, timescale);
+        let t = t as i64;
+        assert!(
+            t >= starts[f.chunk],
+            "event at {t} before its chunk starting at {}",
+            starts[f.chunk]
+        );
+        if let Some(next) = starts.get(f.chunk + 1) {
+            assert!(
+                t < *next,
+                "event at {t} belongs to a later chunk than {}",
+                f.chunk
+            );
+        }
+    }
+}
+
+#[test]
+fn id3_tags_become_emsg_before_the_chunk_they_start_in() {
+    let times = [250u64, 1100, 1500, 2900];
+    let tags: Vec<Vec<u8>> = times
+        .iter()
+        .map(|t| id3::txxx_tag("t", &format!("tag at {t} ms")))
+        .collect();
+    let (data, stats) = run("id3", "meta/x-id3", "", |src, _| {
+        for (t, tag) in times.iter().zip(&tags) {
+            push(src, tag.clone(), *t, Some(100));
+        }
+        // Not an ID3 tag: dropped and counted.
+        push(src, b"not a tag at all".to_vec(), 2000, None);
+        let _ = src.end_of_stream();
+    });
+    let file = mp4::parse(&data);
+    let found = emsgs(&data);
+    assert_eq!(found.len(), times.len(), "one emsg per tag");
+    assert_eq!(stats.get::<u64>("events").unwrap(), times.len() as u64);
+    assert_eq!(stats.get::<u64>("dropped-events").unwrap(), 1);
+    let ts = file.timescale(1);
+    // The video's first PTS is running time 0: its tick is where events count from.
+    let zero = file.samples[&1].iter().map(|s| s.pts).min().unwrap();
+    let starts = chunk_starts(&file);
+    for (i, f) in found.iter().enumerate() {
+        assert_eq!(f.emsg.scheme_id_uri, "https://aomedia.org/emsg/ID3");
+        assert_eq!(f.emsg.message_data, tags[i]);
+        assert_eq!(f.emsg.id, i as u32);
+        let expected = zero + (times[i] * u64::from(ts) / 1000) as i64;
+        assert_eq!(
+            f.emsg.presentation_time,
+            EmsgTimestamp::Absolute(expected as u64)
+        );
+        assert_eq!(f.emsg.event_duration, 100 * ts / 1000);
+    }
+    check_placement(&found, &starts, ts);
+    // 0.5 s GOPs cut at 1 s: the tag at 1.5 s is in the second fragment, not the first.
+    assert!(found[2].chunk >= 1);
+}
+
+#[test]
+fn scte35_splice_inserts_and_application_events() {
+    let splice = scte35::splice_insert_section(42, 180_000, Some(15 * 90_000));
+    let mut bad = scte35::splice_insert_section(43, 0, None);
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff;
+    let (data, stats) = run("scte35", "application/x-scte35", "", |src, mux| {
+        push(src, splice.clone(), 2000, None);
+        push(src, bad.clone(), 2100, None);
+        let queued = mux.emit_by_name::<bool>(
+            "insert-event",
+            &[
+                &"urn:example:app",
+                &"v1",
+                &(1200 * MS),
+                &(500 * MS),
+                &7u32,
+                &gst::glib::Bytes::from_static(b"hello"),
+            ],
+        );
+        assert!(queued);
+        let unknown = mux.emit_by_name::<bool>(
+            "insert-event",
+            &[
+                &"urn:example:app",
+                &"v2",
+                &(300 * MS),
+                &u64::MAX,
+                &8u32,
+                &gst::glib::Bytes::from_static(b""),
+            ],
+        );
+        assert!(unknown);
+        // A custom downstream event, in the stream of the meta pad.
+        let s = gst::Structure::builder("fragmp4-event")
+            .field("scheme-id-uri", "urn:example:custom")
+            .field("value", "x")
+            .field("presentation-time", 2600 * MS)
+            .field("id", 9u32)
+            .field("data", gst::Buffer::from_slice(*b"custom"))
+            .build();
+        assert!(src.send_event(gst::event::CustomDownstream::new(s)));
+        let _ = src.end_of_stream();
+    });
+    let file = mp4::parse(&data);
+    let found = emsgs(&data);
+    assert_eq!(stats.get::<u64>("dropped-events").unwrap(), 1, "bad CRC");
+    let ts = file.timescale(1);
+    let zero = file.samples[&1].iter().map(|s| s.pts).min().unwrap();
+    let by_scheme = |s: &str| -> Vec<&Emsg> {
+        found
+            .iter()
+            .map(|f| &f.emsg)
+            .filter(|e| e.scheme_id_uri == s)
+            .collect()
+    };
+    let scte = by_scheme("urn:scte:scte35:2013:bin");
+    assert_eq!(scte.len(), 1);
+    assert_eq!(scte[0].message_data, splice);
+    assert_eq!(scte[0].id, 42);
+    assert_eq!(scte[0].event_duration, 15 * ts);
+    assert_eq!(
+        scte[0].presentation_time,
+        EmsgTimestamp::Absolute((zero + 2 * i64::from(ts)) as u64)
+    );
+    let app = by_scheme("urn:example:app");
+    assert_eq!(app.len(), 2);
+    assert_eq!(app[0].value, "v2");
+    assert_eq!(app[0].event_duration, u32::MAX, "unknown duration");
+    assert_eq!(app[1].value, "v1");
+    assert_eq!(app[1].message_data, b"hello");
+    assert_eq!(app[1].id, 7);
+    assert_eq!(app[1].event_duration, ts / 2);
+    assert_eq!(
+        app[1].presentation_time,
+        EmsgTimestamp::Absolute((zero + 1200 * i64::from(ts) / 1000) as u64)
+    );
+    let custom = by_scheme("urn:example:custom");
+    assert_eq!(custom.len(), 1);
+    assert_eq!(custom[0].message_data, b"custom");
+    assert_eq!(custom[0].value, "x");
+    check_placement(&found, &chunk_starts(&file), ts);
+}
+
+#[test]
+fn emsg_version_0_counts_from_each_chunk() {
+    let tag = id3::txxx_tag("t", "v0");
+    let (data, _) = run("v0", "meta/x-id3", "emsg-version=0", |src, _| {
+        push(src, tag.clone(), 1700, None);
+        let _ = src.end_of_stream();
+    });
+    let file = mp4::parse(&data);
+    let found = emsgs(&data);
+    assert_eq!(found.len(), 1);
+    let ts = file.timescale(1);
+    let zero = file.samples[&1].iter().map(|s| s.pts).min().unwrap();
+    let start = chunk_starts(&file)[found[0].chunk];
+    let EmsgTimestamp::Relative(delta) = found[0].emsg.presentation_time else {
+        panic!("version 0 expected");
+    };
+    assert_eq!(i64::from(delta), zero + 1700 * i64::from(ts) / 1000 - start);
+    assert_eq!(found[0].emsg.message_data, tag);
+}
