@@ -268,3 +268,43 @@ fn emsg_version_0_counts_from_each_chunk() {
     assert_eq!(i64::from(delta), zero + 1700 * i64::from(ts) / 1000 - start);
     assert_eq!(found[0].emsg.message_data, tag);
 }
+
+/// Live: a meta pad that stays silent (no data, no EOS) after one tag holds nothing back.
+#[test]
+fn a_silent_live_meta_pad_is_not_a_stalled_pad() {
+    support::init();
+    let path = std::env::temp_dir().join(format!("fragmp4-emsg-{}-live.mp4", std::process::id()));
+    let launch = format!(
+        "videotestsrc is-live=true num-buffers=45 ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
+         ! x264enc tune=zerolatency key-int-max=15 speed-preset=ultrafast ! h264parse ! m.video_0 \
+         appsrc name=meta is-live=true min-latency=0 max-latency=10000000000 format=time caps=meta/x-id3 ! m.meta_0 \
+         fragmp4mux name=m fragment-duration=500000000 ! filesink location={}",
+        path.display()
+    );
+    let p = gst::parse::launch(&launch)
+        .unwrap()
+        .downcast::<gst::Bin>()
+        .unwrap();
+    let src = p
+        .by_name("meta")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let tag = id3::txxx_tag("live", "one");
+    push(&src, tag.clone(), 200, None);
+    p.set_state(gst::State::Playing).expect("playing");
+    let started = std::time::Instant::now();
+    let result = pipeline::wait_for_eos(&p.bus().unwrap(), 20);
+    let took = started.elapsed();
+    p.set_state(gst::State::Null).unwrap();
+    result.unwrap_or_else(|e| panic!("{launch}: {e}"));
+    // 1.5 s of live video, fragments pushed as they complete.
+    assert!(took.as_secs_f64() < 5.0, "took {took:?}");
+    let data = std::fs::read(&path).unwrap();
+    let file = mp4::parse(&data);
+    assert_eq!(file.samples[&1].len(), 45, "every frame written");
+    let found = emsgs(&data);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].emsg.message_data, tag);
+    assert_eq!(found[0].chunk, 0);
+}

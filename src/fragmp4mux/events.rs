@@ -69,6 +69,25 @@ impl EventState {
     }
 }
 
+/// True when every track pad is at EOS while meta pads remain: a live aggregator would
+/// wait for those (they never count as ready when empty), so it must time out at once.
+pub(super) fn only_meta_pads_left(state: &State) -> bool {
+    !state.events.pads.is_empty()
+        && !state.pads.is_empty()
+        && state.pads.iter().all(|p| p.pad.is_eos())
+}
+
+/// True when every track pad has data or is at EOS: a live timeout then only waited
+/// for empty meta pads (an empty meta pad never counts as ready to the aggregator), and
+/// must not be taken for a stall of the tracks.
+pub(super) fn tracks_ready(state: &State) -> bool {
+    !state.events.pads.is_empty()
+        && state
+            .pads
+            .iter()
+            .all(|p| p.pad.has_buffer() || p.pad.is_eos())
+}
+
 /// The `emsg-version` property.
 pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
     vec![

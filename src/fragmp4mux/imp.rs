@@ -483,6 +483,8 @@ impl AggregatorImpl for FragMp4Mux {
         let state = guard.get_or_insert_with(|| State::new(&settings));
         state.live = live;
         self.drain_meta_pads(state);
+        // A timeout caused only by an empty meta pad is no stall of the tracks.
+        let timeout = timeout && !super::events::tracks_ready(state);
         let (all_eos, took) = match self.take_all(state, timeout) {
             Ok(t) => t,
             Err(message) => {
@@ -609,6 +611,10 @@ impl AggregatorImpl for FragMp4Mux {
         // used, and reading the pads for it is not free.
         let guard = lock(&self.state);
         let state = guard.as_ref().filter(|s| s.live)?;
+        if super::events::only_meta_pads_left(state) {
+            // Nothing else wakes the aggregator: the tracks are done.
+            return Some(gst::ClockTime::ZERO);
+        }
         let t = self
             .earliest_queued(state)
             .or_else(|| state.next_deadline())?;
