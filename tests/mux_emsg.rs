@@ -308,3 +308,92 @@ fn a_silent_live_meta_pad_is_not_a_stalled_pad() {
     assert_eq!(found[0].emsg.message_data, tag);
     assert_eq!(found[0].chunk, 0);
 }
+
+/// (pts, payload) of each FRAG_PARSING_METADATA sample in hls.mjs' JSON result.
+fn hls_metadata(json: &str) -> Vec<(f64, Vec<u8>)> {
+    let Some(list) = json.split("\"metadata\":[").nth(1) else {
+        return Vec::new();
+    };
+    list.split("{\"pts\":")
+        .skip(1)
+        .map(|item| {
+            let pts: f64 = item.split(',').next().unwrap().parse().unwrap();
+            let hex = item
+                .split("\"data\":\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            let data = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            (pts, data)
+        })
+        .collect()
+}
+
+/// fragmp4hlssink with a `meta_0` pad: hls.js in headless Chromium reports each ID3 tag
+/// (FRAG_PARSING_METADATA) with its payload, at its time.
+#[test]
+fn hls_js_reads_the_id3_tags_at_their_times() {
+    support::init();
+    let d = std::env::temp_dir().join(format!("fragmp4-emsg-{}-hls", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let launch = format!(
+        "videotestsrc num-buffers=120 pattern=ball ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
+         ! x264enc bframes=2 key-int-max=30 speed-preset=ultrafast ! h264parse ! h.video_0 \
+         appsrc name=meta format=time caps=meta/x-id3 ! h.meta_0 \
+         fragmp4hlssink name=h target-duration=1 location={0}/seg%05d.m4s init-location={0}/init%d.mp4 \
+         playlist-location={0}/playlist.m3u8",
+        d.display()
+    );
+    let p = gst::parse::launch(&launch)
+        .unwrap_or_else(|e| panic!("{launch}: {e}"))
+        .downcast::<gst::Bin>()
+        .unwrap();
+    let src = p
+        .by_name("meta")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let times = [300u64, 1250, 2000, 3500];
+    let tags: Vec<Vec<u8>> = times
+        .iter()
+        .map(|t| id3::txxx_tag("hls", &format!("tag at {t} ms")))
+        .collect();
+    for (t, tag) in times.iter().zip(&tags) {
+        push(&src, tag.clone(), *t, None);
+    }
+    let _ = src.end_of_stream();
+    p.set_state(gst::State::Playing).expect("playing");
+    let result = pipeline::wait_for_eos(&p.bus().unwrap(), 60);
+    p.set_state(gst::State::Null).unwrap();
+    result.unwrap_or_else(|e| panic!("{launch}: {e}"));
+    let json = support::judges::chromium(
+        "hls.mjs",
+        &[d.as_os_str(), std::ffi::OsStr::new("playlist.m3u8")],
+    );
+    assert!(json.contains("\"ok\":true"), "{json}");
+    let got = hls_metadata(&json);
+    assert_eq!(got.len(), tags.len(), "{json}");
+    // Where the video starts on hls.js' media timeline (the first frame's PTS, after
+    // the B-frame delay): the tags sent at running time t lie t after it.
+    let start: f64 = json
+        .split("\"ranges\":[[")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no buffered range: {json}"));
+    for (i, (pts, data)) in got.iter().enumerate() {
+        assert_eq!(data, &tags[i], "payload of tag {i}");
+        let expected = start + times[i] as f64 / 1000.0;
+        assert!(
+            (pts - expected).abs() < 0.001,
+            "tag {i} at {pts} s, sent at {expected} s: {json}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
