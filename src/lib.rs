@@ -12,6 +12,7 @@ pub mod hls;
 pub mod origin;
 pub mod recover;
 pub mod runtime;
+pub mod subtitles;
 
 gst::plugin_define!(
     fragmp4,

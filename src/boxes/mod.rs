@@ -10,6 +10,7 @@ pub mod progressive;
 pub mod reader;
 pub mod sidx;
 pub mod writer;
+pub mod wvtt;
 
 pub use fragment::{ChunkError, SampleDesc, TrafDesc, write_chunk_header};
 pub use init::{MovieDesc, write_init};
