@@ -46,6 +46,9 @@ pub enum MediaKind {
         /// Rate written in the entry; 0 when it does not fit 16 bits.
         sample_rate: u32,
     },
+    /// Timed text (`wvtt`, ISO/IEC 14496-30): a plain text sample entry, handler `text`,
+    /// a null media header.
+    Text,
 }
 
 /// The `nclx` colour description: ISO/IEC 23091-2 code points.
@@ -78,5 +81,9 @@ pub struct ChildBox {
 impl TrackDesc {
     pub fn is_video(&self) -> bool {
         matches!(self.entry.kind, MediaKind::Video { .. })
+    }
+
+    pub fn is_text(&self) -> bool {
+        matches!(self.entry.kind, MediaKind::Text)
     }
 }

@@ -13,6 +13,7 @@ use gst_base::prelude::*;
 use super::imp::{CAT, FragMp4Mux};
 use super::pad::FragMp4MuxPad;
 use super::state::*;
+use super::subtitles::is_subtitle_pad;
 use crate::events::{
     EmsgVersion, Event, EventError, EventQueue, ID3_SCHEME, SCTE35_SCHEME, Timeline, emsg_boxes,
     id3, scte35,
@@ -72,19 +73,23 @@ impl EventState {
 /// True when every track pad is at EOS while meta pads remain: a live aggregator would
 /// wait for those (they never count as ready when empty), so it must time out at once.
 pub(super) fn only_meta_pads_left(state: &State) -> bool {
-    !state.events.pads.is_empty()
-        && !state.pads.is_empty()
-        && state.pads.iter().all(|p| p.pad.is_eos())
+    let sparse = |p: &&PadTrack| is_subtitle_pad(&p.pad);
+    let mut dense = state.pads.iter().filter(|p| !sparse(p)).peekable();
+    (!state.events.pads.is_empty() || state.pads.iter().any(|p| sparse(&p)))
+        && dense.peek().is_some()
+        && dense.all(|p| p.pad.is_eos())
 }
 
 /// True when every track pad has data or is at EOS: a live timeout then only waited
 /// for empty meta pads (an empty meta pad never counts as ready to the aggregator), and
 /// must not be taken for a stall of the tracks.
 pub(super) fn tracks_ready(state: &State) -> bool {
-    !state.events.pads.is_empty()
+    let sparse = |p: &PadTrack| is_subtitle_pad(&p.pad);
+    (!state.events.pads.is_empty() || state.pads.iter().any(sparse))
         && state
             .pads
             .iter()
+            .filter(|p| !sparse(p))
             .all(|p| p.pad.has_buffer() || p.pad.is_eos())
 }
 

@@ -51,9 +51,13 @@ impl FragMp4Mux {
         let mut before_key = 0u64;
         let mut bad_dts = 0u64;
         let mut counters = Counters::default();
-        let mut events = (0u64, 0u64);
+        let mut events = (0u64, 0u64, 0u64);
         if let Some(state) = guard.as_ref() {
-            events = (state.events.written, state.events.dropped);
+            events = (
+                state.events.written,
+                state.events.dropped,
+                state.subtitles.dropped,
+            );
             for i in 0..state.fragmenter.track_count() {
                 let s = state.fragmenter.stats(i);
                 before_key += s.dropped_before_keyframe;
@@ -69,6 +73,7 @@ impl FragMp4Mux {
             .field("dropped-empty", counters.dropped_empty)
             .field("events", events.0)
             .field("dropped-events", events.1)
+            .field("dropped-cues", events.2)
             .build()
     }
 }
@@ -367,6 +372,14 @@ impl ElementImpl for FragMp4Mux {
                     pad_type,
                 )
                 .expect("valid meta template"),
+                gst::PadTemplate::with_gtype(
+                    "subtitle_%u",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Request,
+                    &super::subtitles::subtitle_sink_caps(),
+                    pad_type,
+                )
+                .expect("valid subtitle template"),
             ]
         });
         TEMPLATES.as_ref()
@@ -483,10 +496,16 @@ impl AggregatorImpl for FragMp4Mux {
         let state = guard.get_or_insert_with(|| State::new(&settings));
         state.live = live;
         self.drain_meta_pads(state);
+        self.drain_subtitle_pads(state);
         // A timeout caused only by an empty meta pad is no stall of the tracks.
         let timeout = timeout && !super::events::tracks_ready(state);
         let (all_eos, took) = match self.take_all(state, timeout) {
-            Ok(t) => t,
+            Ok(t) => {
+                if t.0 {
+                    self.finish_subtitles(state);
+                }
+                t
+            }
             Err(message) => {
                 // Bad input stops the stream, but what came before it is written first,
                 // and only then is the error posted.

@@ -14,6 +14,7 @@ mod progressive;
 mod protect;
 mod recording;
 mod state;
+mod subtitles;
 
 pub(crate) use events::meta_sink_caps;
 pub(crate) use imp::{audio_sink_caps, video_sink_caps};

@@ -225,6 +225,8 @@ pub(super) struct State {
     pub(super) take_scratch: super::input::TakeScratch,
     /// Timed events: meta pads and what waits for its chunk.
     pub(super) events: super::events::EventState,
+    /// WebVTT tracks: their cues, and where the video stands.
+    pub(super) subtitles: super::subtitles::SubtitleState,
 }
 
 impl State {
@@ -279,6 +281,7 @@ impl State {
             snap_logged: Default::default(),
             take_scratch: Default::default(),
             events: Default::default(),
+            subtitles: Default::default(),
         }
     }
 

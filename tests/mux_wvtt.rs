@@ -1,0 +1,204 @@
+//! WebVTT: cues on a `subtitle_%u` pad become a `wvtt` track whose samples mp4box.js
+//! reads back with the input's texts and times (to the millisecond): samples tile the
+//! track without holes, overlapping cues share samples, and samples split where the
+//! video's fragments start.
+
+mod support;
+
+use gst::prelude::*;
+use std::process::Command;
+use support::{mp4, pipeline};
+
+const MS: u64 = 1_000_000;
+
+#[derive(Debug)]
+struct VttSample {
+    start: f64,
+    end: f64,
+    cues: Vec<String>,
+}
+
+/// The wvtt samples as mp4box.js reads them (tests/browser/mp4box-wvtt.mjs).
+fn mp4box_wvtt(path: &std::path::Path) -> Vec<VttSample> {
+    let script = format!(
+        "{}/tests/browser/mp4box-wvtt.mjs",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = Command::new("node")
+        .arg(&script)
+        .arg(path)
+        .output()
+        .expect("node runs (scripts/test.sh installs tests/browser)");
+    assert!(
+        out.status.success(),
+        "mp4box.js: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let field = |line: &str, name: &str| -> f64 {
+        line.split(&format!("\"{name}\":"))
+            .nth(1)
+            .and_then(|r| r.split([',', '}']).next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {line}"))
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let cues = l
+                .split("\"cues\":[")
+                .nth(1)
+                .unwrap()
+                .trim_end_matches("]}")
+                .split("\",\"")
+                .map(|c| c.trim_matches('"').replace("\\\"", "\""))
+                .filter(|c| !c.is_empty())
+                .collect();
+            VttSample {
+                start: field(l, "start"),
+                end: field(l, "end"),
+                cues,
+            }
+        })
+        .collect()
+}
+
+/// H.264 (B-frames, 0.5 s GOPs, 3 s) and an appsrc of `caps` on `subtitle_0`, into
+/// `fragmp4mux` cutting 1 s fragments; `cues` are (start ms, end ms, buffer text).
+fn run(name: &str, caps: &str, cues: &[(u64, u64, &str)]) -> (std::path::PathBuf, gst::Structure) {
+    support::init();
+    let path = std::env::temp_dir().join(format!("fragmp4-wvtt-{}-{name}.mp4", std::process::id()));
+    let launch = format!(
+        "videotestsrc num-buffers=90 pattern=ball ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
+         ! x264enc bframes=2 key-int-max=15 speed-preset=ultrafast ! h264parse ! m.video_0 \
+         appsrc name=subs format=time caps={caps} ! m.subtitle_0 \
+         fragmp4mux name=m fragment-duration=1000000000 ! filesink location={}",
+        path.display()
+    );
+    let p = gst::parse::launch(&launch)
+        .unwrap_or_else(|e| panic!("{launch}: {e}"))
+        .downcast::<gst::Bin>()
+        .unwrap();
+    let src = p
+        .by_name("subs")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    for (start, end, text) in cues {
+        let mut b = gst::Buffer::from_slice(text.as_bytes().to_vec());
+        let b2 = b.get_mut().unwrap();
+        b2.set_pts(gst::ClockTime::from_nseconds(start * MS));
+        // A cue that ends before it starts is sent without a duration (and is dropped).
+        if end > start {
+            b2.set_duration(gst::ClockTime::from_nseconds((end - start) * MS));
+        }
+        src.push_buffer(b).unwrap();
+    }
+    let _ = src.end_of_stream();
+    let mux = p.by_name("m").unwrap();
+    p.set_state(gst::State::Playing).expect("playing");
+    let result = pipeline::wait_for_eos(&p.bus().unwrap(), 60);
+    let stats = mux.property::<gst::Structure>("stats");
+    p.set_state(gst::State::Null).unwrap();
+    result.unwrap_or_else(|e| panic!("{launch}: {e}"));
+    (path, stats)
+}
+
+/// Where the video presents first, and where each of its chunks starts (seconds).
+fn video_times(path: &std::path::Path) -> (f64, Vec<f64>, f64) {
+    let file = mp4::parse(&std::fs::read(path).unwrap());
+    let ts = f64::from(file.timescale(1));
+    let video = &file.samples[&1];
+    let starts = (0..file.chunks.len())
+        .filter_map(|c| video.iter().filter(|s| s.chunk == c).map(|s| s.pts).min())
+        .map(|t| t as f64 / ts)
+        .collect::<Vec<_>>();
+    let end = video
+        .iter()
+        .map(|s| s.pts + i64::from(s.duration))
+        .max()
+        .unwrap() as f64
+        / ts;
+    (starts[0], starts, end)
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 0.0015
+}
+
+/// The time ranges where `text` shows, merged.
+fn shown(samples: &[VttSample], text: &str) -> Vec<(f64, f64)> {
+    let mut out: Vec<(f64, f64)> = Vec::new();
+    for s in samples.iter().filter(|s| s.cues.iter().any(|c| c == text)) {
+        match out.last_mut() {
+            Some(last) if close(last.1, s.start) => last.1 = s.end,
+            _ => out.push((s.start, s.end)),
+        }
+    }
+    out
+}
+
+#[test]
+fn cues_tile_the_track_and_split_at_fragments() {
+    let cues = [
+        (500, 1500, "c1\n00:00.500 --> 00:01.500 align:start\nHello"),
+        (1000, 2000, "<i>overlap</i>"),
+        (2200, 2600, "later"),
+    ];
+    let (path, stats) = run("vtt", "application/x-subtitle-vtt", &cues);
+    assert_eq!(stats.get::<u64>("dropped-cues").unwrap(), 0);
+    let samples = mp4box_wvtt(&path);
+    let (zero, chunk_starts, video_end) = video_times(&path);
+    assert!(!samples.is_empty());
+    // No holes: from the video's first frame to its end.
+    assert!(close(samples[0].start, zero), "{samples:?} from {zero}");
+    for w in samples.windows(2) {
+        assert!(close(w[0].end, w[1].start), "hole between {w:?}");
+    }
+    assert!(
+        close(samples.last().unwrap().end, video_end),
+        "{samples:?} to {video_end}"
+    );
+    // Each cue shows exactly over its time.
+    for (start, end, text) in [
+        (500, 1500, "Hello"),
+        (1000, 2000, "<i>overlap</i>"),
+        (2200, 2600, "later"),
+    ] {
+        let got = shown(&samples, text);
+        assert_eq!(got.len(), 1, "{text}: {got:?}");
+        assert!(
+            close(got[0].0, zero + start as f64 / 1000.0)
+                && close(got[0].1, zero + end as f64 / 1000.0),
+            "{text} shows over {got:?}, sent {start}-{end} ms after {zero}"
+        );
+    }
+    // Overlapping cues share the samples of their overlap.
+    assert!(
+        samples
+            .iter()
+            .any(|s| s.cues == vec!["Hello".to_string(), "<i>overlap</i>".to_string()])
+    );
+    // A sample boundary wherever a video chunk (fragment) starts.
+    for c in &chunk_starts {
+        assert!(
+            samples.iter().any(|s| close(s.start, *c)),
+            "no subtitle sample starts at the chunk start {c}: {samples:?}"
+        );
+    }
+}
+
+#[test]
+fn plain_text_becomes_escaped_cue_text_and_bad_cues_are_dropped() {
+    let cues = [(300, 900, "a < b & c\n"), (1200, 1100, "backwards")];
+    let (path, stats) = run("text", "text/x-raw,format=utf8", &cues);
+    assert_eq!(stats.get::<u64>("dropped-cues").unwrap(), 1);
+    let samples = mp4box_wvtt(&path);
+    let (zero, _, _) = video_times(&path);
+    let got = shown(&samples, "a &lt; b &amp; c");
+    assert_eq!(got.len(), 1, "{samples:?}");
+    assert!(
+        close(got[0].0, zero + 0.3) && close(got[0].1, zero + 0.9),
+        "{got:?}"
+    );
+}
