@@ -66,12 +66,24 @@ fn mp4box_wvtt(path: &std::path::Path) -> Vec<VttSample> {
 /// H.264 (B-frames, 0.5 s GOPs, 3 s) and an appsrc of `caps` on `subtitle_0`, into
 /// `fragmp4mux` cutting 1 s fragments; `cues` are (start ms, end ms, buffer text).
 fn run(name: &str, caps: &str, cues: &[(u64, u64, &str)]) -> (std::path::PathBuf, gst::Structure) {
+    run_with(name, VIDEO, caps, cues)
+}
+
+const VIDEO: &str = "videotestsrc num-buffers=90 pattern=ball ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
+     ! x264enc bframes=2 key-int-max=15 speed-preset=ultrafast ! h264parse ! m.video_0";
+
+/// Like [`run`], with `media` (a launch fragment ending in a muxer pad) as the track
+/// the subtitles follow.
+fn run_with(
+    name: &str,
+    media: &str,
+    caps: &str,
+    cues: &[(u64, u64, &str)],
+) -> (std::path::PathBuf, gst::Structure) {
     support::init();
     let path = std::env::temp_dir().join(format!("fragmp4-wvtt-{}-{name}.mp4", std::process::id()));
     let launch = format!(
-        "videotestsrc num-buffers=90 pattern=ball ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
-         ! x264enc bframes=2 key-int-max=15 speed-preset=ultrafast ! h264parse ! m.video_0 \
-         appsrc name=subs format=time caps={caps} ! m.subtitle_0 \
+        "{media} appsrc name=subs format=time caps={caps} ! m.subtitle_0 \
          fragmp4mux name=m fragment-duration=1000000000 ! filesink location={}",
         path.display()
     );
@@ -104,7 +116,8 @@ fn run(name: &str, caps: &str, cues: &[(u64, u64, &str)]) -> (std::path::PathBuf
     (path, stats)
 }
 
-/// Where the video presents first, and where each of its chunks starts (seconds).
+/// Where track 1 presents first, where each of its chunks starts, and where it ends
+/// (seconds).
 fn video_times(path: &std::path::Path) -> (f64, Vec<f64>, f64) {
     let file = mp4::parse(&std::fs::read(path).unwrap());
     let ts = f64::from(file.timescale(1));
@@ -201,4 +214,36 @@ fn plain_text_becomes_escaped_cue_text_and_bad_cues_are_dropped() {
         close(got[0].0, zero + 0.3) && close(got[0].1, zero + 0.9),
         "{got:?}"
     );
+}
+
+/// Without video the subtitles follow the audio, cut on its grid: no stall, no hole.
+#[test]
+fn audio_only_subtitles_follow_the_audio() {
+    let cues = [(400, 1700, "over the cut")];
+    let audio = "audiotestsrc num-buffers=94 samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=1 \
+                 ! avenc_aac ! aacparse ! m.audio_0";
+    let (path, _) = run_with("audio", audio, "application/x-subtitle-vtt", &cues);
+    let samples = mp4box_wvtt(&path);
+    let (zero, chunk_starts, end) = video_times(&path);
+    assert!(chunk_starts.len() >= 2, "{chunk_starts:?}");
+    assert!(close(samples[0].start, zero), "{samples:?}");
+    for w in samples.windows(2) {
+        assert!(close(w[0].end, w[1].start), "hole between {w:?}");
+    }
+    assert!(
+        close(samples.last().unwrap().end, end),
+        "{samples:?} to {end}"
+    );
+    let got = shown(&samples, "over the cut");
+    assert_eq!(got.len(), 1, "{samples:?}");
+    assert!(
+        close(got[0].0, zero + 0.4) && close(got[0].1, zero + 1.7),
+        "{got:?}"
+    );
+    for c in &chunk_starts {
+        assert!(
+            samples.iter().any(|s| close(s.start, *c)),
+            "{c}: {samples:?}"
+        );
+    }
 }

@@ -382,9 +382,7 @@ impl FragMp4Mux {
         }
         let segment = segment.get_or_insert_with(|| pad.segment());
         let sample = self.sample(pad, buf, kind, head, segment, size)?;
-        if kind.is_video {
-            self.subtitles_before_video(state, &sample);
-        }
+        self.subtitles_before_sample(state, kind.is_video, &sample);
         self.push_sample(state, pad, i, sample);
         Ok(())
     }

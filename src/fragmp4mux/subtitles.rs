@@ -35,7 +35,7 @@ pub(super) fn is_subtitle_pad(pad: &FragMp4MuxPad) -> bool {
 pub(super) struct SubtitleState {
     /// Per subtitle track (fragmenter index): its cues.
     tilers: Vec<(usize, CueTiler)>,
-    /// Latest presentation end of the video taken so far (running time, ns).
+    /// Latest presentation end of the cutting track taken so far (running time, ns).
     video_end: Option<i64>,
     finished: bool,
     pub(super) dropped: u64,
@@ -96,11 +96,24 @@ impl FragMp4Mux {
         }
     }
 
-    /// A video sample is about to be queued: at a keyframe (a possible fragment start)
-    /// the subtitle tracks are written up to it. The first keyframe starts them with a
-    /// sample of its duration, so they have a first decode time with the video's.
-    pub(super) fn subtitles_before_video(&self, state: &mut State, sample: &Sample<gst::Buffer>) {
+    /// A sample of the cutting track (the video, else the audio) is about to be queued:
+    /// at a keyframe (a possible fragment start; every audio frame is one) the subtitle
+    /// tracks are written up to it. The first one starts them with a sample of its
+    /// duration, so they have a first decode time with the others.
+    pub(super) fn subtitles_before_sample(
+        &self,
+        state: &mut State,
+        is_video: bool,
+        sample: &Sample<gst::Buffer>,
+    ) {
         if !state.pads.iter().any(|p| is_subtitle_pad(&p.pad)) {
+            return;
+        }
+        let has_video = state
+            .pads
+            .iter()
+            .any(|p| p.latest().is_some_and(|f| f.is_video));
+        if is_video != has_video {
             return;
         }
         let end = sample
