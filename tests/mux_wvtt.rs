@@ -192,6 +192,11 @@ fn cues_tile_the_track_and_split_at_fragments() {
             .iter()
             .any(|s| s.cues == vec!["Hello".to_string(), "<i>overlap</i>".to_string()])
     );
+    // The video still plays: qtdemux and fragmp4demux (which skips the text track).
+    for demuxer in ["qtdemux", "fragmp4demux"] {
+        let decoded = support::judges::demux_decode(&path, demuxer, &["video_0"]);
+        assert_eq!(decoded[0].frames, 90, "{demuxer}");
+    }
     // A sample boundary wherever a video chunk (fragment) starts.
     for c in &chunk_starts {
         assert!(

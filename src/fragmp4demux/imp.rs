@@ -241,6 +241,8 @@ impl FragMp4Demux {
 
     /// The first `moov` creates one pad per supported track; later ones update caps.
     fn on_movie(&self, state: &mut State, movie: Movie, outs: &mut Vec<Out>) {
+        // The first moov, before its skipped tracks are noted as ignored.
+        let first = state.pads.is_empty() && state.ignored.is_empty();
         for skipped in &movie.skipped {
             if !state.ignored.contains(&skipped.track_id) {
                 state.ignored.push(skipped.track_id);
@@ -251,7 +253,6 @@ impl FragMp4Demux {
                 );
             }
         }
-        let first = state.pads.is_empty() && state.ignored.is_empty();
         if first {
             state.passthrough = lock(&self.settings).passthrough;
         }
