@@ -397,3 +397,35 @@ fn hls_js_reads_the_id3_tags_at_their_times() {
     }
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// With CMAF chunks (and a sidx per fragment), each event goes before the chunk in
+/// which it starts, not only before fragments.
+#[test]
+fn events_go_before_the_right_chunk() {
+    let times = [150u64, 700, 1234, 2100];
+    let tags: Vec<Vec<u8>> = times
+        .iter()
+        .map(|t| id3::txxx_tag("c", &t.to_string()))
+        .collect();
+    for (name, props) in [
+        ("chunks", "chunk-duration=200000000"),
+        ("sidx", "index=per-fragment"),
+    ] {
+        let (data, _) = run(name, "meta/x-id3", props, |src, _| {
+            for (t, tag) in times.iter().zip(&tags) {
+                push(src, tag.clone(), *t, None);
+            }
+            let _ = src.end_of_stream();
+        });
+        let file = mp4::parse(&data);
+        let found = emsgs(&data);
+        assert_eq!(found.len(), times.len(), "{name}");
+        for (f, tag) in found.iter().zip(&tags) {
+            assert_eq!(&f.emsg.message_data, tag, "{name}");
+        }
+        check_placement(&found, &chunk_starts(&file), file.timescale(1));
+        if name == "chunks" {
+            assert!(file.chunks.len() > 6, "chunks were written");
+        }
+    }
+}
