@@ -252,3 +252,77 @@ fn audio_only_subtitles_follow_the_audio() {
         );
     }
 }
+
+/// fragmp4hlssink with a `subtitle_0` pad: a subtitle rendition whose cues hls.js puts in
+/// the video's subtitle TextTrack with their texts and times.
+#[test]
+fn hls_subtitle_rendition_reaches_hls_js() {
+    support::init();
+    let d = std::env::temp_dir().join(format!("fragmp4-wvtt-{}-hls", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let launch = format!(
+        "videotestsrc num-buffers=120 pattern=ball ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
+         ! x264enc bframes=2 key-int-max=30 speed-preset=ultrafast ! h264parse ! h.video_0 \
+         appsrc name=subs format=time caps=application/x-subtitle-vtt ! h.subtitle_0 \
+         fragmp4hlssink name=h target-duration=1 location={0}/seg%05d.m4s init-location={0}/init%d.mp4 \
+         playlist-location={0}/playlist.m3u8 multivariant-location={0}/main.m3u8",
+        d.display()
+    );
+    let p = gst::parse::launch(&launch)
+        .unwrap_or_else(|e| panic!("{launch}: {e}"))
+        .downcast::<gst::Bin>()
+        .unwrap();
+    let src = p
+        .by_name("subs")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let cues = [(400u64, 1600u64, "first cue"), (2200, 3100, "second cue")];
+    for (start, end, text) in cues {
+        let mut b = gst::Buffer::from_slice(text.as_bytes().to_vec());
+        let bm = b.get_mut().unwrap();
+        bm.set_pts(gst::ClockTime::from_nseconds(start * MS));
+        bm.set_duration(gst::ClockTime::from_nseconds((end - start) * MS));
+        src.push_buffer(b).unwrap();
+    }
+    let _ = src.end_of_stream();
+    p.set_state(gst::State::Playing).expect("playing");
+    let result = pipeline::wait_for_eos(&p.bus().unwrap(), 60);
+    p.set_state(gst::State::Null).unwrap();
+    result.unwrap_or_else(|e| panic!("{launch}: {e}"));
+    let main = std::fs::read_to_string(d.join("main.m3u8")).unwrap();
+    assert!(main.contains("TYPE=SUBTITLES"), "{main}");
+    let json = support::judges::chromium(
+        "hls.mjs",
+        &[d.as_os_str(), std::ffi::OsStr::new("main.m3u8")],
+    );
+    assert!(json.contains("\"ok\":true"), "{json}");
+    let start: f64 = json
+        .split("\"ranges\":[[")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no buffered range: {json}"));
+    for (s, e, text) in cues {
+        let needle = format!("\"text\":\"{text}\"");
+        let at = json
+            .find(&needle)
+            .unwrap_or_else(|| panic!("{text} not in {json}"));
+        let before = &json[..at];
+        let cue = &before[before.rfind('{').unwrap()..];
+        let field = |name: &str| -> f64 {
+            cue.split(&format!("\"{name}\":"))
+                .nth(1)
+                .and_then(|r| r.split(',').next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{name} in {cue}"))
+        };
+        let (want_s, want_e) = (start + s as f64 / 1000.0, start + e as f64 / 1000.0);
+        assert!(
+            (field("start") - want_s).abs() < 0.002 && (field("end") - want_e).abs() < 0.002,
+            "{text}: {cue}, sent {want_s}-{want_e}: {json}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}

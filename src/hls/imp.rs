@@ -120,7 +120,11 @@ pub struct FragMp4HlsSink {
     /// The inner muxer's `latency` as this sink set it for parts.
     mux_latency: Mutex<Option<u64>>,
     codecs: Mutex<String>,
+    /// Cues of the `subtitle_%u` pad, for the subtitle rendition.
+    subs: Mutex<subs::SubtitleInput>,
 }
+
+mod subs;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -329,6 +333,11 @@ impl FragMp4HlsSink {
         let result = lock(&self.writer)
             .as_mut()
             .map(|w| w.finish(&codecs, resolution).map(|()| w.take_warnings()));
+        if matches!(result, Some(Ok(_)))
+            && let Err(e) = self.write_subtitles(&codecs, resolution)
+        {
+            let _ = self.fail("cannot write the subtitle rendition", e);
+        }
         match result {
             Some(Ok(warnings)) => self.warn(warnings),
             Some(Err(e)) => {
@@ -527,6 +536,7 @@ impl ObjectSubclass for FragMp4HlsSink {
             clock: Mutex::new(None),
             mux_latency: Mutex::new(None),
             codecs: Mutex::new(String::new()),
+            subs: Mutex::new(Default::default()),
         }
     }
 }
@@ -688,6 +698,7 @@ impl ElementImpl for FragMp4HlsSink {
                 template("video_%u", video_sink_caps()),
                 template("audio_%u", audio_sink_caps()),
                 template("meta_%u", meta_sink_caps()),
+                template("subtitle_%u", subs::subtitle_caps()),
             ]
         });
         TEMPLATES.as_ref()
@@ -699,6 +710,9 @@ impl ElementImpl for FragMp4HlsSink {
         name: Option<&str>,
         caps: Option<&gst::Caps>,
     ) -> Option<gst::Pad> {
+        if templ.name_template() == "subtitle_%u" {
+            return self.subtitle_pad(templ, name);
+        }
         let inner_templ = self.mux.pad_template(templ.name_template())?;
         let target = self.mux.request_pad(&inner_templ, name, caps)?;
         let ghost = gst::GhostPad::builder_with_target(&target)
@@ -709,6 +723,9 @@ impl ElementImpl for FragMp4HlsSink {
             let _ = ghost.set_active(true);
         }
         self.obj().add_pad(&ghost).ok()?;
+        if templ.name_template() == "video_%u" {
+            self.watch_video_start(&ghost);
+        }
         Some(ghost.upcast())
     }
 
@@ -730,6 +747,7 @@ impl ElementImpl for FragMp4HlsSink {
                 // A new presentation.
                 *lock(&self.writer) = None;
                 *lock(&self.clock) = None;
+                lock(&self.subs).reset();
                 self.start_live()?;
             }
             gst::StateChange::PausedToPlaying => self.sample_clock(),

@@ -10,6 +10,7 @@ pub mod ll_playlist;
 pub mod parts;
 pub mod playlist;
 mod props;
+pub mod subtitles;
 mod window;
 mod writer;
 
