@@ -429,3 +429,85 @@ fn events_go_before_the_right_chunk() {
         }
     }
 }
+
+/// The events of a muxed file come back out of fragmp4demux (pull and push mode): an
+/// element message and a custom downstream event per emsg, with scheme, id, payload and
+/// time.
+#[test]
+fn fragmp4demux_gives_the_events_back() {
+    let times = [250u64, 1100, 2900];
+    let tags: Vec<Vec<u8>> = times
+        .iter()
+        .map(|t| id3::txxx_tag("rt", &t.to_string()))
+        .collect();
+    let (data, _) = run("demux", "meta/x-id3", "", |src, _| {
+        for (t, tag) in times.iter().zip(&tags) {
+            push(src, tag.clone(), *t, Some(40));
+        }
+        let _ = src.end_of_stream();
+    });
+    let file = mp4::parse(&data);
+    let ts = u64::from(file.timescale(1));
+    let zero = file.samples[&1].iter().map(|s| s.pts).min().unwrap() as u64;
+    let path = pipeline::temp_file("emsg-demux.mp4", &data);
+    for (mode, queue) in [("pull", ""), ("push", "! queue ")] {
+        let launch = format!(
+            "filesrc location={} {queue}! fragmp4demux name=d d.video_0 ! fakesink name=s",
+            path.display()
+        );
+        let p = gst::parse::launch(&launch)
+            .unwrap()
+            .downcast::<gst::Bin>()
+            .unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(0usize));
+        let counter = seen.clone();
+        p.by_name("s")
+            .unwrap()
+            .static_pad("sink")
+            .unwrap()
+            .add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+                if let Some(e) = info.event()
+                    && e.structure().is_some_and(|s| s.name() == "fragmp4-event")
+                {
+                    *counter.lock().unwrap() += 1;
+                }
+                gst::PadProbeReturn::Ok
+            });
+        p.set_state(gst::State::Playing).unwrap();
+        let bus = p.bus().unwrap();
+        let mut got = Vec::new();
+        for msg in bus.iter_timed(gst::ClockTime::from_seconds(30)) {
+            match msg.view() {
+                gst::MessageView::Element(e) => {
+                    if let Some(s) = e.structure()
+                        && s.name() == "fragmp4demux-event"
+                    {
+                        got.push(s.to_owned());
+                    }
+                }
+                gst::MessageView::Eos(_) => break,
+                gst::MessageView::Error(e) => panic!("{mode}: {e:?}"),
+                _ => {}
+            }
+        }
+        p.set_state(gst::State::Null).unwrap();
+        assert_eq!(got.len(), times.len(), "{mode}: {got:?}");
+        assert_eq!(*seen.lock().unwrap(), times.len(), "{mode}: custom events");
+        for (i, s) in got.iter().enumerate() {
+            assert_eq!(
+                s.get::<String>("scheme-id-uri").unwrap(),
+                "https://aomedia.org/emsg/ID3"
+            );
+            assert_eq!(s.get::<u32>("id").unwrap(), i as u32);
+            let data = s.get::<gst::Buffer>("data").unwrap();
+            assert_eq!(data.map_readable().unwrap().as_slice(), &tags[i][..]);
+            let expected = (zero + times[i] * ts / 1000) * 1_000_000_000 / ts;
+            assert_eq!(
+                s.get::<u64>("presentation-time").unwrap(),
+                expected,
+                "{mode}"
+            );
+            assert_eq!(s.get::<u64>("duration").unwrap(), 40 * MS, "{mode}");
+        }
+    }
+}

@@ -61,6 +61,73 @@ pub fn write_emsg(w: &mut BoxWriter, e: &EmsgDesc<'_>) {
     }
 }
 
+/// An `emsg` as read back (by the demuxer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedEmsg {
+    pub scheme_id_uri: String,
+    pub value: String,
+    pub timescale: u32,
+    pub time: EmsgTime,
+    pub duration: u32,
+    pub id: u32,
+    pub message_data: Vec<u8>,
+}
+
+/// Reads a whole `emsg` box (header included), version 0 or 1; `None` when it is not
+/// one or is malformed.
+pub fn parse_emsg(b: &[u8]) -> Option<ParsedEmsg> {
+    let size = u32::from_be_bytes(b.get(..4)?.try_into().ok()?) as usize;
+    if b.get(4..8)? != b"emsg" || size < 12 || size > b.len() {
+        return None;
+    }
+    let version = b[8];
+    let mut at = 12;
+    let body = &b[..size];
+    let u32_at = |at: &mut usize| -> Option<u32> {
+        let v = u32::from_be_bytes(body.get(*at..*at + 4)?.try_into().ok()?);
+        *at += 4;
+        Some(v)
+    };
+    let cstr = |at: &mut usize| -> Option<String> {
+        let rest = body.get(*at..)?;
+        let end = rest.iter().position(|c| *c == 0)?;
+        let s = String::from_utf8_lossy(&rest[..end]).into_owned();
+        *at += end + 1;
+        Some(s)
+    };
+    let (scheme_id_uri, value, timescale, time, duration, id);
+    match version {
+        0 => {
+            scheme_id_uri = cstr(&mut at)?;
+            value = cstr(&mut at)?;
+            timescale = u32_at(&mut at)?;
+            time = EmsgTime::Delta(u32_at(&mut at)?);
+            duration = u32_at(&mut at)?;
+            id = u32_at(&mut at)?;
+        }
+        1 => {
+            timescale = u32_at(&mut at)?;
+            let hi = u32_at(&mut at)?;
+            let lo = u32_at(&mut at)?;
+            time = EmsgTime::Absolute((u64::from(hi) << 32) | u64::from(lo));
+            duration = u32_at(&mut at)?;
+            id = u32_at(&mut at)?;
+            scheme_id_uri = cstr(&mut at)?;
+            value = cstr(&mut at)?;
+        }
+        _ => return None,
+    }
+    Some(ParsedEmsg {
+        scheme_id_uri,
+        value,
+        timescale,
+        time,
+        duration,
+        id,
+        message_data: body[at..].to_vec(),
+    })
+}
+
 /// `s` without NUL characters (they cannot appear in a null-terminated box string).
 pub fn clean_string(s: &str) -> String {
     s.chars().filter(|c| *c != '\0').collect()
@@ -124,6 +191,30 @@ mod tests {
             u32::from_be_bytes(b[0..4].try_into().unwrap()) as usize,
             b.len()
         );
+    }
+
+    #[test]
+    fn boxes_read_back() {
+        for time in [EmsgTime::Absolute(0x1_0000_0002), EmsgTime::Delta(4500)] {
+            let mut w = BoxWriter::default();
+            let d = desc(time);
+            write_emsg(&mut w, &d);
+            let p = parse_emsg(&w.into_bytes()).unwrap();
+            assert_eq!(
+                (
+                    p.scheme_id_uri.as_str(),
+                    p.value.as_str(),
+                    p.timescale,
+                    p.time
+                ),
+                (d.scheme_id_uri, d.value, d.timescale, time)
+            );
+            assert_eq!(
+                (p.duration, p.id, &p.message_data[..]),
+                (180000, 7, &b"ID3\x04"[..])
+            );
+        }
+        assert_eq!(parse_emsg(b"\0\0\0\x0cemsg\x01\0\0\0"), None);
     }
 
     #[test]

@@ -50,6 +50,8 @@ struct State {
 }
 
 /// What the chain function decided, done after the state lock is released.
+mod events;
+
 enum Out {
     AddPad(gst::Pad),
     NoMorePads,
@@ -130,6 +132,7 @@ impl FragMp4Demux {
     fn handle(&self, state: &mut State, ev: Event<gst::Buffer>, outs: &mut Vec<Out>) {
         match ev {
             Event::Movie(movie) => self.on_movie(state, movie, outs),
+            Event::Emsg(e) => self.on_emsg(state, e, outs),
             Event::Sample(s) => {
                 let passthrough = state.passthrough;
                 let Some(p) = state
