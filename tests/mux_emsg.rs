@@ -511,3 +511,41 @@ fn fragmp4demux_gives_the_events_back() {
         }
     }
 }
+
+/// `fragmp4demux ! fragmp4mux`: the events cross over with their times and payloads.
+#[test]
+fn events_survive_a_demux_remux() {
+    let times = [400u64, 1600];
+    let tags: Vec<Vec<u8>> = times
+        .iter()
+        .map(|t| id3::txxx_tag("remux", &t.to_string()))
+        .collect();
+    let (data, _) = run("remux-src", "meta/x-id3", "", |src, _| {
+        for (t, tag) in times.iter().zip(&tags) {
+            push(src, tag.clone(), *t, None);
+        }
+        let _ = src.end_of_stream();
+    });
+    let before = emsgs(&data);
+    let input = pipeline::temp_file("emsg-remux-in.mp4", &data);
+    let output = input.with_file_name("emsg-remux-out.mp4");
+    pipeline::run_to_eos(
+        &format!(
+            "filesrc location={} ! fragmp4demux name=d d.video_0 ! fragmp4mux fragment-duration=1000000000 \
+             ! filesink location={}",
+            input.display(),
+            output.display()
+        ),
+        30,
+    );
+    let after_data = std::fs::read(&output).unwrap();
+    let after = emsgs(&after_data);
+    assert_eq!(after.len(), before.len());
+    for (a, b) in after.iter().zip(&before) {
+        assert_eq!(a.emsg.message_data, b.emsg.message_data);
+        assert_eq!(a.emsg.scheme_id_uri, b.emsg.scheme_id_uri);
+        assert_eq!(a.emsg.presentation_time, b.emsg.presentation_time);
+    }
+    let file = mp4::parse(&after_data);
+    check_placement(&after, &chunk_starts(&file), file.timescale(1));
+}
