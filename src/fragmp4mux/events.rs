@@ -332,12 +332,18 @@ impl FragMp4Mux {
     pub(super) fn drop_leftover_events(&self, state: &mut State) {
         let left = state.events.queue.take_all();
         if !left.is_empty() {
+            let why = if state.mode == Mode::Progressive {
+                "mode=progressive writes no emsg"
+            } else {
+                "they start after the end of the stream"
+            };
             gst::warning!(
                 CAT,
                 imp = self,
-                "{} events start after the end of the stream (first at {} ns): dropped",
+                "{} events dropped (first at {} ns): {}",
                 left.len(),
-                left[0].time
+                left[0].time,
+                why
             );
             state.events.dropped += left.len() as u64;
         }
