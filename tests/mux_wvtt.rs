@@ -350,3 +350,46 @@ fn hls_subtitle_rendition_reaches_hls_js() {
     }
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Live: a subtitle pad that stays silent after one cue holds nothing back; the track
+/// still tiles the whole video.
+#[test]
+fn a_silent_live_subtitle_pad_is_not_a_stalled_pad() {
+    support::init();
+    let path = std::env::temp_dir().join(format!("fragmp4-wvtt-{}-live.mp4", std::process::id()));
+    let launch = format!(
+        "videotestsrc is-live=true num-buffers=45 ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
+         ! x264enc tune=zerolatency key-int-max=15 speed-preset=ultrafast ! h264parse ! m.video_0 \
+         appsrc name=subs is-live=true min-latency=0 max-latency=10000000000 format=time \
+         caps=application/x-subtitle-vtt ! m.subtitle_0 \
+         fragmp4mux name=m fragment-duration=500000000 ! filesink location={}",
+        path.display()
+    );
+    let p = gst::parse::launch(&launch)
+        .unwrap()
+        .downcast::<gst::Bin>()
+        .unwrap();
+    let src = p
+        .by_name("subs")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let mut b = gst::Buffer::from_slice(b"live cue".to_vec());
+    let bm = b.get_mut().unwrap();
+    bm.set_pts(gst::ClockTime::from_nseconds(200 * MS));
+    bm.set_duration(gst::ClockTime::from_nseconds(600 * MS));
+    src.push_buffer(b).unwrap();
+    p.set_state(gst::State::Playing).expect("playing");
+    let result = pipeline::wait_for_eos(&p.bus().unwrap(), 20);
+    p.set_state(gst::State::Null).unwrap();
+    result.unwrap_or_else(|e| panic!("{launch}: {e}"));
+    let file = mp4::parse(&std::fs::read(&path).unwrap());
+    assert_eq!(file.samples[&1].len(), 45, "every frame written");
+    let samples = mp4box_wvtt(&path);
+    let (zero, _, end) = video_times(&path);
+    for w in samples.windows(2) {
+        assert!(close(w[0].end, w[1].start), "hole between {w:?}");
+    }
+    assert!(close(samples[0].start, zero) && close(samples.last().unwrap().end, end));
+    assert_eq!(shown(&samples, "live cue").len(), 1, "{samples:?}");
+}
