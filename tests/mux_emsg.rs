@@ -549,3 +549,74 @@ fn events_survive_a_demux_remux() {
     let file = mp4::parse(&after_data);
     check_placement(&after, &chunk_starts(&file), file.timescale(1));
 }
+
+/// SCTE-35 into fragmp4hlssink: the segments carry the emsg, the media playlist an
+/// EXT-X-DATERANGE with the same section and time (read by PyPI m3u8).
+#[test]
+fn scte35_becomes_a_date_range_and_an_emsg() {
+    support::init();
+    let d = std::env::temp_dir().join(format!("fragmp4-emsg-{}-daterange", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let launch = format!(
+        "videotestsrc num-buffers=90 ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
+         ! x264enc bframes=2 key-int-max=30 speed-preset=ultrafast ! h264parse ! h.video_0 \
+         appsrc name=meta format=time caps=application/x-scte35 ! h.meta_0 \
+         fragmp4hlssink name=h target-duration=1 location={0}/seg%05d.m4s init-location={0}/init%d.mp4 \
+         playlist-location={0}/playlist.m3u8",
+        d.display()
+    );
+    let p = gst::parse::launch(&launch)
+        .unwrap()
+        .downcast::<gst::Bin>()
+        .unwrap();
+    let src = p
+        .by_name("meta")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let section = scte35::splice_insert_section(77, 0, Some(15 * 90_000));
+    push(&src, section.clone(), 1500, None);
+    let _ = src.end_of_stream();
+    p.set_state(gst::State::Playing).unwrap();
+    let result = pipeline::wait_for_eos(&p.bus().unwrap(), 60);
+    p.set_state(gst::State::Null).unwrap();
+    result.unwrap_or_else(|e| panic!("{launch}: {e}"));
+    let hex: String = section.iter().map(|b| format!("{b:02X}")).collect();
+    let check = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import m3u8, sys\n\
+             p = m3u8.load(sys.argv[1] + '/playlist.m3u8')\n\
+             r = [x for s in p.segments for x in s.dateranges]\n\
+             assert len(r) == 1, p.dumps()\n\
+             r = r[0]\n\
+             assert r.id == 'splice-77' and r.planned_duration == 15.0, p.dumps()\n\
+             assert r.scte35_out == '0x' + sys.argv[2], (r.scte35_out, sys.argv[2])\n\
+             import datetime\n\
+             start = datetime.datetime.fromisoformat(r.start_date.replace('Z', '+00:00'))\n\
+             d = (start - p.segments[0].current_program_date_time).total_seconds()\n\
+             assert abs(d - 1.5) <= 0.0015, d\n",
+        )
+        .arg(&d)
+        .arg(&hex)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // The emsg of the same section, in the segment where it starts.
+    let mut bytes = std::fs::read(d.join("init0.mp4")).unwrap();
+    for i in 0..3 {
+        bytes.extend(std::fs::read(d.join(format!("seg{i:05}.m4s"))).unwrap());
+    }
+    let found = emsgs(&bytes);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].emsg.message_data, section);
+    assert_eq!(found[0].emsg.id, 77);
+    let file = mp4::parse(&bytes);
+    check_placement(&found, &chunk_starts(&file), file.timescale(1));
+    let _ = std::fs::remove_dir_all(&d);
+}

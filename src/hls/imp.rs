@@ -122,8 +122,11 @@ pub struct FragMp4HlsSink {
     codecs: Mutex<String>,
     /// Cues of the `subtitle_%u` pad, for the subtitle rendition.
     subs: Mutex<subs::SubtitleInput>,
+    /// SCTE-35 sections seen on the meta pads, for `EXT-X-DATERANGE`.
+    splices: Mutex<scte::Splices>,
 }
 
+mod scte;
 mod subs;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -338,6 +341,11 @@ impl FragMp4HlsSink {
         {
             let _ = self.fail("cannot write the subtitle rendition", e);
         }
+        if matches!(result, Some(Ok(_)))
+            && let Err(e) = self.write_date_ranges()
+        {
+            let _ = self.fail("cannot write the playlist", e);
+        }
         match result {
             Some(Ok(warnings)) => self.warn(warnings),
             Some(Err(e)) => {
@@ -537,6 +545,7 @@ impl ObjectSubclass for FragMp4HlsSink {
             mux_latency: Mutex::new(None),
             codecs: Mutex::new(String::new()),
             subs: Mutex::new(Default::default()),
+            splices: Mutex::new(Default::default()),
         }
     }
 }
@@ -726,6 +735,9 @@ impl ElementImpl for FragMp4HlsSink {
         if templ.name_template() == "video_%u" {
             self.watch_video_start(&ghost);
         }
+        if templ.name_template() == "meta_%u" {
+            self.watch_splices(&ghost);
+        }
         Some(ghost.upcast())
     }
 
@@ -748,6 +760,7 @@ impl ElementImpl for FragMp4HlsSink {
                 *lock(&self.writer) = None;
                 *lock(&self.clock) = None;
                 lock(&self.subs).reset();
+                lock(&self.splices).seen.clear();
                 self.start_live()?;
             }
             gst::StateChange::PausedToPlaying => self.sample_clock(),

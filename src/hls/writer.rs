@@ -134,6 +134,19 @@ impl Writer {
         }
     }
 
+    /// Sets the playlist's `EXT-X-DATERANGE`s (attribute lists) and rewrites it.
+    pub fn set_date_ranges(&mut self, ranges: Vec<String>) -> io::Result<()> {
+        self.playlist.date_ranges = ranges;
+        write_atomically(&self.layout.playlist, &self.playlist.render())
+    }
+
+    /// UTC (ms since the epoch) of a time on the segments' timeline, as their
+    /// `EXT-X-PROGRAM-DATE-TIME`s have it.
+    pub fn utc_ms(&self, t: u64) -> Option<i64> {
+        self.clock
+            .map(|(at, utc)| utc + (t as i64 - at as i64).div_euclid(1_000_000))
+    }
+
     /// (start, end) ns of each segment listed so far.
     pub fn spans(&self) -> &[(u64, u64)] {
         &self.spans

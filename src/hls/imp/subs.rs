@@ -186,6 +186,19 @@ impl FragMp4HlsSink {
         });
     }
 
+    /// What turns a running time into a time of the segments' timeline: the first
+    /// segment starts at the video's first keyframe (0 without video).
+    pub(super) fn timeline_shift(&self) -> i64 {
+        let video = lock(&self.subs).video_start;
+        let first = lock(&self.writer)
+            .as_ref()
+            .and_then(|w| w.spans().first().map(|s| s.0));
+        match (first, video) {
+            (Some(f), Some(v)) => f as i64 - v,
+            _ => 0,
+        }
+    }
+
     /// At EOS: one WebVTT segment per media segment, their playlist next to the media
     /// playlist, and the rendition in the multivariant playlist.
     pub(super) fn write_subtitles(
@@ -201,11 +214,12 @@ impl FragMp4HlsSink {
             Some(w) => w.spans().to_vec(),
             None => return Ok(()),
         };
-        let Some(&(first, _)) = spans.first() else {
+        if spans.is_empty() {
             return Ok(());
-        };
-        // Segment times are the output timeline; the first starts at the first keyframe.
-        let shift = first as i64 - subs.video_start.unwrap_or(first as i64);
+        }
+        drop(subs);
+        let shift = self.timeline_shift();
+        let subs = lock(&self.subs);
         let cues: Vec<TextCue> = subs
             .cues
             .iter()
