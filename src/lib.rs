@@ -5,6 +5,7 @@ pub mod codec;
 mod construct;
 pub mod demux;
 pub mod encrypt;
+pub mod events;
 pub mod fragmenter;
 mod fragmp4demux;
 mod fragmp4mux;
@@ -12,6 +13,7 @@ pub mod hls;
 pub mod origin;
 pub mod recover;
 pub mod runtime;
+pub mod subtitles;
 
 gst::plugin_define!(
     fragmp4,

@@ -1,6 +1,7 @@
 //! ISO BMFF writing from plain descriptions. Knows nothing of GStreamer.
 
 pub mod cenc;
+pub mod emsg;
 pub mod fragment;
 pub mod index;
 pub mod init;
@@ -9,6 +10,7 @@ pub mod progressive;
 pub mod reader;
 pub mod sidx;
 pub mod writer;
+pub mod wvtt;
 
 pub use fragment::{ChunkError, SampleDesc, TrafDesc, write_chunk_header};
 pub use init::{MovieDesc, write_init};
@@ -44,6 +46,9 @@ pub enum MediaKind {
         /// Rate written in the entry; 0 when it does not fit 16 bits.
         sample_rate: u32,
     },
+    /// Timed text (`wvtt`, ISO/IEC 14496-30): a plain text sample entry, handler `text`,
+    /// a null media header.
+    Text,
 }
 
 /// The `nclx` colour description: ISO/IEC 23091-2 code points.
@@ -76,5 +81,9 @@ pub struct ChildBox {
 impl TrackDesc {
     pub fn is_video(&self) -> bool {
         matches!(self.entry.kind, MediaKind::Video { .. })
+    }
+
+    pub fn is_text(&self) -> bool {
+        matches!(self.entry.kind, MediaKind::Text)
     }
 }

@@ -113,6 +113,8 @@ pub(super) fn write_trak(
     w.end(mdhd);
     let (handler, name): (&[u8; 4], &[u8]) = if t.is_video() {
         (b"vide", b"VideoHandler\0")
+    } else if t.is_text() {
+        (b"text", b"TextHandler\0")
     } else {
         (b"soun", b"SoundHandler\0")
     };
@@ -127,6 +129,9 @@ pub(super) fn write_trak(
         let vmhd = w.begin_full(*b"vmhd", 0, 1);
         w.zeros(8);
         w.end(vmhd);
+    } else if t.is_text() {
+        let nmhd = w.begin_full(*b"nmhd", 0, 0);
+        w.end(nmhd);
     } else {
         let smhd = w.begin_full(*b"smhd", 0, 0);
         w.zeros(4);
@@ -198,7 +203,11 @@ fn write_tkhd(w: &mut BoxWriter, t: &TrackDesc, duration: u64, force_v1: bool) -
     w.zeros(8);
     w.u16(0); // layer
     w.u16(0); // alternate_group
-    w.u16(if t.is_video() { 0 } else { 0x0100 });
+    w.u16(if t.is_video() || t.is_text() {
+        0
+    } else {
+        0x0100
+    });
     w.u16(0);
     write_matrix(w);
     let (width, height) = match t.entry.kind {
@@ -212,7 +221,7 @@ fn write_tkhd(w: &mut BoxWriter, t: &TrackDesc, duration: u64, force_v1: bool) -
             let display = u64::from(width) * u64::from(n) / u64::from(d.max(1));
             (display.min(0xffff) as u32, u32::from(height))
         }
-        MediaKind::Audio { .. } => (0, 0),
+        MediaKind::Audio { .. } | MediaKind::Text => (0, 0),
     };
     w.u32(width << 16);
     w.u32(height << 16);
@@ -264,6 +273,7 @@ pub(super) fn write_sample_entry(w: &mut BoxWriter, entry: &SampleEntry) {
             w.u32(rate << 16);
             write_children(w, &entry.children);
         }
+        MediaKind::Text => write_children(w, &entry.children),
     }
     w.end(b);
 }

@@ -9,6 +9,7 @@ pub mod h265;
 pub mod opus;
 mod video;
 pub mod vp9;
+pub mod wvtt;
 
 use crate::boxes::{FourCc, SampleEntry};
 
@@ -78,6 +79,7 @@ pub fn track_format_from_caps(
         "video/x-av1" => av1::from_caps(s)?,
         "audio/x-opus" => opus::from_caps(s)?,
         "audio/x-flac" => flac::from_caps(s)?,
+        "application/x-subtitle-vtt" | "text/x-raw" => wvtt::from_caps(s)?,
         _ => return Err(CodecError::Unsupported(caps.to_string())),
     };
     if let Some(ts) = timescale_override.filter(|t| *t > 0) {

@@ -84,7 +84,7 @@ fn config_from_caps(
             colour,
             ..
         } => (u32::from(*width), u32::from(*height), *colour),
-        MediaKind::Audio { .. } => return Err(CodecError::MissingField("width")),
+        MediaKind::Audio { .. } | MediaKind::Text => return Err(CodecError::MissingField("width")),
     };
     let profile = if vp8 {
         0

@@ -78,6 +78,8 @@ pub enum Event<P> {
         pssh: Pssh,
         moof: Option<u64>,
     },
+    /// A top-level `emsg` (a timed event), where it stood in the stream.
+    Emsg(crate::boxes::emsg::ParsedEmsg),
 }
 
 /// A stream the demuxer cannot continue, with the box and byte offset at fault.
@@ -389,6 +391,21 @@ impl<S: ByteSource> Demuxer<S> {
                     self.state = State::Skip(end.map(|e| e - self.pos));
                 }
                 Ok(Step::Continue)
+            }
+            b"emsg" if header.size.is_some_and(|s| s <= MAX_META_BOX) => {
+                let size = header.size.unwrap_or(0) as usize;
+                if self.src.available() < size {
+                    return Ok(Step::NeedData);
+                }
+                let mut bytes = vec![0u8; size];
+                self.src.copy_to(&mut bytes);
+                self.src.skip(size);
+                self.pos += size as u64;
+                // A malformed one is skipped like any unknown box.
+                Ok(match crate::boxes::emsg::parse_emsg(&bytes) {
+                    Some(e) => Step::Yield(Event::Emsg(e)),
+                    None => Step::Continue,
+                })
             }
             _ => {
                 self.state = State::Skip(header.size);

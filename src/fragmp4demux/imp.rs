@@ -54,6 +54,8 @@ struct State {
 }
 
 /// What the chain function decided, done after the state lock is released.
+mod events;
+
 enum Out {
     AddPad(gst::Pad),
     NoMorePads,
@@ -134,6 +136,7 @@ impl FragMp4Demux {
     fn handle(&self, state: &mut State, ev: Event<gst::Buffer>, outs: &mut Vec<Out>) {
         match ev {
             Event::Movie(movie) => self.on_movie(state, movie, outs),
+            Event::Emsg(e) => self.on_emsg(state, e, outs),
             Event::Sample(s) => {
                 let passthrough = state.passthrough;
                 let Some(p) = state
@@ -278,6 +281,8 @@ impl FragMp4Demux {
 
     /// The first `moov` creates one pad per supported track; later ones update caps.
     fn on_movie(&self, state: &mut State, movie: Movie, outs: &mut Vec<Out>) {
+        // The first moov, before its skipped tracks are noted as ignored.
+        let first = state.pads.is_empty() && state.ignored.is_empty();
         for skipped in &movie.skipped {
             if !state.ignored.contains(&skipped.track_id) {
                 state.ignored.push(skipped.track_id);
@@ -288,7 +293,6 @@ impl FragMp4Demux {
                 );
             }
         }
-        let first = state.pads.is_empty() && state.ignored.is_empty();
         if first {
             state.passthrough = lock(&self.settings).passthrough;
         }

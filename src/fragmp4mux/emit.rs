@@ -432,6 +432,10 @@ impl FragMp4Mux {
             fragment.presentation_end.max(fragment.presentation_start),
             state.shift,
         );
+        let events_span = (
+            fragment.presentation_start,
+            fragment.presentation_end.max(fragment.presentation_start),
+        );
         let mut fragment = fragment;
         let mut aux = Vec::with_capacity(fragment.tracks.len());
         for t in &mut fragment.tracks {
@@ -477,6 +481,13 @@ impl FragMp4Mux {
             samples,
             chunk.size
         );
+        // Events that start in this chunk: emsg boxes before its moof.
+        let events = self.chunk_events(state, events_span.0, events_span.1);
+        let events_len = events.len() as u64;
+        if !events.is_empty() {
+            chunk.size += events_len;
+            chunk.list = output::prepend(chunk.list, events);
+        }
         if index == IndexMode::PerFragment {
             // Live: a sidx right before the fragment it references.
             let span = span.unwrap_or((state.index_end, state.index_end));
@@ -497,8 +508,10 @@ impl FragMp4Mux {
             state.index_end = state.index_end.max(end);
         }
         if let Some(r) = state.recording.as_mut() {
-            let header = chunk.size - payload;
-            r.add_chunk(&recorded, chunk.size, header, keyframe_start);
+            // The emsg boxes lie before the moof the recording indexes.
+            r.add_bytes(events_len);
+            let header = chunk.size - payload - events_len;
+            r.add_chunk(&recorded, chunk.size - events_len, header, keyframe_start);
         }
         state.sequence = state.sequence.wrapping_add(1);
         state.counters.fragments += 1;

@@ -51,7 +51,13 @@ impl FragMp4Mux {
         let mut before_key = 0u64;
         let mut bad_dts = 0u64;
         let mut counters = Counters::default();
+        let mut events = (0u64, 0u64, 0u64);
         if let Some(state) = guard.as_ref() {
+            events = (
+                state.events.written,
+                state.events.dropped,
+                state.subtitles.dropped,
+            );
             for i in 0..state.fragmenter.track_count() {
                 let s = state.fragmenter.stats(i);
                 before_key += s.dropped_before_keyframe;
@@ -65,6 +71,9 @@ impl FragMp4Mux {
             .field("dropped-before-keyframe", before_key)
             .field("dropped-non-increasing-dts", bad_dts)
             .field("dropped-empty", counters.dropped_empty)
+            .field("events", events.0)
+            .field("dropped-events", events.1)
+            .field("dropped-cues", events.2)
             .build()
     }
 }
@@ -139,6 +148,7 @@ impl ObjectImpl for FragMp4Mux {
                         None
                     })
                     .build(),
+                super::events::insert_event_signal(),
             ]
         });
         SIGNALS.as_ref()
@@ -226,6 +236,7 @@ impl ObjectImpl for FragMp4Mux {
                     .build(),
             ];
             specs.extend(super::protect::param_specs());
+            specs.extend(super::events::param_specs());
             specs
         });
         PROPS.as_ref()
@@ -252,6 +263,7 @@ impl ObjectImpl for FragMp4Mux {
             "index" => s.index = value.get().unwrap_or_default(),
             name if super::protect::PROPERTY_NAMES.contains(&name) => s.protect.set(name, value),
             "mode" => s.mode = value.get().unwrap_or_default(),
+            "emsg-version" => s.emsg_version = value.get().unwrap_or(1),
             "interleave-time" => s.interleave_time = value.get().unwrap_or(DEFAULT_INTERLEAVE_TIME),
             "temp-location" => s.temp_location = value.get().unwrap_or(None),
             "start-fragment-sequence-number" => {
@@ -274,6 +286,7 @@ impl ObjectImpl for FragMp4Mux {
             "index" => s.index.to_value(),
             name if super::protect::PROPERTY_NAMES.contains(&name) => s.protect.get(name),
             "mode" => s.mode.to_value(),
+            "emsg-version" => s.emsg_version.to_value(),
             "interleave-time" => s.interleave_time.to_value(),
             "temp-location" => s.temp_location.to_value(),
             "start-fragment-sequence-number" => s.start_sequence.to_value(),
@@ -331,12 +344,31 @@ impl ElementImpl for FragMp4Mux {
                     pad_type,
                 )
                 .expect("valid audio template"),
+                gst::PadTemplate::with_gtype(
+                    "meta_%u",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Request,
+                    &super::events::meta_sink_caps(),
+                    pad_type,
+                )
+                .expect("valid meta template"),
+                gst::PadTemplate::with_gtype(
+                    "subtitle_%u",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Request,
+                    &super::subtitles::subtitle_sink_caps(),
+                    pad_type,
+                )
+                .expect("valid subtitle template"),
             ]
         });
         TEMPLATES.as_ref()
     }
 
     fn release_pad(&self, pad: &gst::Pad) {
+        if let Some(state) = lock(&self.state).as_mut() {
+            state.events.remove_pad(pad);
+        }
         if let Some(state) = lock(&self.state).as_mut()
             && let Some(track) = state
                 .pads
@@ -358,7 +390,8 @@ impl AggregatorImpl for FragMp4Mux {
     ) -> Option<gst_base::AggregatorPad> {
         let mut guard = lock(&self.state);
         let state = guard.get_or_insert_with(|| State::new(&self.settings()));
-        if state.init_sent {
+        let meta = templ.name_template() == "meta_%u";
+        if state.init_sent && !meta {
             gst::warning!(
                 CAT,
                 imp = self,
@@ -375,13 +408,20 @@ impl AggregatorImpl for FragMp4Mux {
                     .pads
                     .iter()
                     .map(|p| p.pad.name().to_string())
+                    .chain(state.events.pads.iter().map(|p| p.pad.name().to_string()))
                     .collect();
                 (0u32..)
                     .map(|i| format!("{prefix}{i}"))
                     .find(|n| !taken.contains(n))?
             }
         };
-        if state.pads.iter().any(|p| p.pad.name() == name.as_str()) {
+        if state.pads.iter().any(|p| p.pad.name() == name.as_str())
+            || state
+                .events
+                .pads
+                .iter()
+                .any(|p| p.pad.name() == name.as_str())
+        {
             gst::warning!(CAT, imp = self, "pad {} already exists", name);
             return None;
         }
@@ -392,6 +432,11 @@ impl AggregatorImpl for FragMp4Mux {
                 return None;
             }
         };
+        if meta {
+            // Not a track: its events go before the chunks (see events.rs).
+            state.events.add_pad(pad.clone());
+            return Some(pad.upcast());
+        }
         state.fragmenter.add_track(TrackSpec {
             is_video: prefix.starts_with("video"),
             timescale: 90000,
@@ -413,6 +458,9 @@ impl AggregatorImpl for FragMp4Mux {
     }
 
     fn sink_event(&self, pad: &gst_base::AggregatorPad, event: gst::Event) -> bool {
+        if let Some(handled) = self.events_sink_event(pad, &event) {
+            return handled;
+        }
         match event.view() {
             gst::EventView::Caps(c) if !self.handle_caps(pad, c.caps()) => return false,
             gst::EventView::Segment(_) => self.with_state(|s| {
@@ -431,8 +479,17 @@ impl AggregatorImpl for FragMp4Mux {
         let mut guard = lock(&self.state);
         let state = guard.get_or_insert_with(|| State::new(&settings));
         state.live = live;
+        self.drain_meta_pads(state);
+        self.drain_subtitle_pads(state);
+        // A timeout caused only by an empty meta pad is no stall of the tracks.
+        let timeout = timeout && !super::events::tracks_ready(state);
         let (all_eos, took) = match self.take_all(state, timeout) {
-            Ok(t) => t,
+            Ok(t) => {
+                if t.0 {
+                    self.finish_subtitles(state);
+                }
+                t
+            }
             Err(message) => {
                 // Bad input stops the stream, but what came before it is written first,
                 // and only then is the error posted.
@@ -487,6 +544,9 @@ impl AggregatorImpl for FragMp4Mux {
             state.idle_until = None;
         }
         let finished = all_eos && state.fragmenter.is_finished();
+        if finished {
+            self.drop_leftover_events(state);
+        }
         let mut keyframe_at = None;
         if settings.force_keyframes && state.mode.writes_fragments() {
             let deadline = state.fragmenter.keyframe_deadline();
@@ -518,6 +578,7 @@ impl AggregatorImpl for FragMp4Mux {
         let settings = self.settings();
         if let Some(state) = lock(&self.state).as_mut() {
             state.reset_stream(&settings);
+            state.events.reset();
         }
         self.parent_flush()
     }
@@ -562,6 +623,10 @@ impl AggregatorImpl for FragMp4Mux {
         // used, and reading the pads for it is not free.
         let guard = lock(&self.state);
         let state = guard.as_ref().filter(|s| s.live)?;
+        if super::events::only_meta_pads_left(state) {
+            // Nothing else wakes the aggregator: the tracks are done.
+            return Some(gst::ClockTime::ZERO);
+        }
         let t = self
             .earliest_queued(state)
             .or_else(|| state.next_deadline())?;
@@ -570,7 +635,10 @@ impl AggregatorImpl for FragMp4Mux {
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings();
-        self.with_state(|s| s.reset_stream(&settings));
+        self.with_state(|s| {
+            s.reset_stream(&settings);
+            s.events.reset();
+        });
         Ok(())
     }
 

@@ -7,6 +7,7 @@ use gst_base::subclass::prelude::*;
 use super::imp::{CAT, FragMp4Mux};
 use super::pad::FragMp4MuxPad;
 use super::state::*;
+use super::subtitles::is_subtitle_pad;
 use crate::codec::{self, track_format_from_caps};
 use crate::fragmenter::{Accepted, Sample};
 
@@ -25,6 +26,8 @@ pub(super) struct TakeScratch {
     /// once the buffers before it have been popped, and makes it be read again
     /// ([`TakeScratch::forget_segment`]).
     segments: Vec<Option<gst::Segment>>,
+    /// Pads whose buffers are not samples (subtitle cues).
+    sparse: Vec<bool>,
 }
 
 impl TakeScratch {
@@ -248,6 +251,7 @@ impl FragMp4Mux {
             pads,
             heads,
             segments,
+            sparse,
         } = scratch;
         let same_pads = pads.len() == state.pads.len()
             && pads.iter().zip(&state.pads).all(|((a, _), b)| *a == b.pad);
@@ -258,6 +262,9 @@ impl FragMp4Mux {
             heads.resize_with(pads.len(), || None);
             segments.clear();
             segments.resize_with(pads.len(), || None);
+            // Subtitle tracks get their samples from their cues (subtitles.rs).
+            sparse.clear();
+            sparse.extend(pads.iter().map(|(p, _)| is_subtitle_pad(p)));
         }
         for ((_, kind), p) in pads.iter_mut().zip(&state.pads) {
             *kind = p.latest().map(|f| PadKind {
@@ -267,6 +274,9 @@ impl FragMp4Mux {
             });
         }
         for (i, (pad, kind)) in pads.iter().enumerate() {
+            if sparse[i] {
+                continue;
+            }
             if heads[i].is_none() {
                 heads[i] = self.head(pad, *kind, &mut segments[i])?;
             }
@@ -287,6 +297,7 @@ impl FragMp4Mux {
                             best = Some((i, h.order));
                         }
                     }
+                    None if sparse[i] => {}
                     None if pads[i].0.is_eos() => state.fragmenter.set_eos(i),
                     None => {
                         all_eos = false;
@@ -370,6 +381,7 @@ impl FragMp4Mux {
         }
         let segment = segment.get_or_insert_with(|| pad.segment());
         let sample = self.sample(pad, buf, kind, head, segment, size)?;
+        self.subtitles_before_sample(state, kind.is_video, &sample);
         self.push_sample(state, pad, i, sample);
         Ok(())
     }

@@ -4,6 +4,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod emit;
+mod events;
 mod imp;
 mod index;
 mod input;
@@ -13,7 +14,9 @@ mod progressive;
 mod protect;
 mod recording;
 mod state;
+mod subtitles;
 
+pub(crate) use events::meta_sink_caps;
 pub(crate) use imp::{audio_sink_caps, video_sink_caps};
 pub use pad::FragMp4MuxPad;
 pub(crate) use protect::{Encryption, param_specs as encryption_param_specs};

@@ -70,6 +70,8 @@ pub(super) struct Settings {
     pub(super) mode: Mode,
     pub(super) interleave_time: u64,
     pub(super) temp_location: Option<String>,
+    /// `emsg-version`: 1 (absolute times) or 0.
+    pub(super) emsg_version: u32,
 }
 
 impl Default for Settings {
@@ -88,6 +90,7 @@ impl Default for Settings {
             mode: Mode::Fragmented,
             interleave_time: DEFAULT_INTERLEAVE_TIME,
             temp_location: None,
+            emsg_version: 1,
         }
     }
 }
@@ -224,6 +227,10 @@ pub(super) struct State {
     /// Tracks whose frame-grid shift (T3) was logged.
     pub(super) snap_logged: std::collections::HashSet<usize>,
     pub(super) take_scratch: super::input::TakeScratch,
+    /// Timed events: meta pads and what waits for its chunk.
+    pub(super) events: super::events::EventState,
+    /// WebVTT tracks: their cues, and where the video stands.
+    pub(super) subtitles: super::subtitles::SubtitleState,
 }
 
 impl State {
@@ -279,13 +286,18 @@ impl State {
             fragment_pssh: Vec::new(),
             snap_logged: Default::default(),
             take_scratch: Default::default(),
+            events: Default::default(),
+            subtitles: Default::default(),
         }
     }
 
     /// Forgets all stream data but keeps the pads and their formats.
     pub(super) fn reset_stream(&mut self, settings: &Settings) {
         let pads = std::mem::take(&mut self.pads);
+        // Events inserted before the stream started stay (flush and stop clear them).
+        let events = std::mem::take(&mut self.events);
         *self = State::new(settings);
+        self.events = events;
         for mut p in pads {
             p.formats = p.formats.pop().map(|(_, f)| (0, f)).into_iter().collect();
             p.written = None;

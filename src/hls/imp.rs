@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::live::{ChunkFacts, Files, LiveLayout, LiveWriter, Served};
 use super::writer::{Layout, Writer};
-use crate::fragmp4mux::{FragMp4Mux, audio_sink_caps, video_sink_caps};
+use crate::fragmp4mux::{FragMp4Mux, audio_sink_caps, meta_sink_caps, video_sink_caps};
 use crate::origin::{Limits, Origin};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -120,7 +120,14 @@ pub struct FragMp4HlsSink {
     /// The inner muxer's `latency` as this sink set it for parts.
     mux_latency: Mutex<Option<u64>>,
     codecs: Mutex<String>,
+    /// Cues of the `subtitle_%u` pad, for the subtitle rendition.
+    subs: Mutex<subs::SubtitleInput>,
+    /// SCTE-35 sections seen on the meta pads, for `EXT-X-DATERANGE`.
+    splices: Mutex<scte::Splices>,
 }
+
+mod scte;
+mod subs;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -329,6 +336,16 @@ impl FragMp4HlsSink {
         let result = lock(&self.writer)
             .as_mut()
             .map(|w| w.finish(&codecs, resolution).map(|()| w.take_warnings()));
+        if matches!(result, Some(Ok(_)))
+            && let Err(e) = self.write_subtitles(&codecs, resolution)
+        {
+            let _ = self.fail("cannot write the subtitle rendition", e);
+        }
+        if matches!(result, Some(Ok(_)))
+            && let Err(e) = self.write_date_ranges()
+        {
+            let _ = self.fail("cannot write the playlist", e);
+        }
         match result {
             Some(Ok(warnings)) => self.warn(warnings),
             Some(Err(e)) => {
@@ -525,6 +542,8 @@ impl ObjectSubclass for FragMp4HlsSink {
             clock: Mutex::new(None),
             mux_latency: Mutex::new(None),
             codecs: Mutex::new(String::new()),
+            subs: Mutex::new(Default::default()),
+            splices: Mutex::new(Default::default()),
         }
     }
 }
@@ -685,6 +704,8 @@ impl ElementImpl for FragMp4HlsSink {
             vec![
                 template("video_%u", video_sink_caps()),
                 template("audio_%u", audio_sink_caps()),
+                template("meta_%u", meta_sink_caps()),
+                template("subtitle_%u", subs::subtitle_caps()),
             ]
         });
         TEMPLATES.as_ref()
@@ -696,6 +717,9 @@ impl ElementImpl for FragMp4HlsSink {
         name: Option<&str>,
         caps: Option<&gst::Caps>,
     ) -> Option<gst::Pad> {
+        if templ.name_template() == "subtitle_%u" {
+            return self.subtitle_pad(templ, name);
+        }
         let inner_templ = self.mux.pad_template(templ.name_template())?;
         let target = self.mux.request_pad(&inner_templ, name, caps)?;
         let ghost = crate::construct::ghost_pad(&target.name(), &target).ok()?;
@@ -703,6 +727,12 @@ impl ElementImpl for FragMp4HlsSink {
             let _ = ghost.set_active(true);
         }
         self.obj().add_pad(&ghost).ok()?;
+        if templ.name_template() == "video_%u" {
+            self.watch_video_start(&ghost);
+        }
+        if templ.name_template() == "meta_%u" {
+            self.watch_splices(&ghost);
+        }
         Some(ghost.upcast())
     }
 
@@ -724,6 +754,8 @@ impl ElementImpl for FragMp4HlsSink {
                 // A new presentation.
                 *lock(&self.writer) = None;
                 *lock(&self.clock) = None;
+                lock(&self.subs).reset();
+                lock(&self.splices).seen.clear();
                 self.start_live()?;
             }
             gst::StateChange::PausedToPlaying => self.sample_clock(),

@@ -4,12 +4,14 @@
 use gst::glib;
 use gst::prelude::*;
 
+pub mod daterange;
 mod imp;
 mod live;
 pub mod ll_playlist;
 pub mod parts;
 pub mod playlist;
 mod props;
+pub mod subtitles;
 mod window;
 mod writer;
 

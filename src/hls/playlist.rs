@@ -44,6 +44,8 @@ pub struct MediaPlaylist {
     ended: bool,
     /// Attributes of `EXT-X-KEY` (encrypted segments), written after each `EXT-X-MAP`.
     pub key: Option<String>,
+    /// `EXT-X-DATERANGE` attribute lists, written before the segments.
+    pub date_ranges: Vec<String>,
 }
 
 impl MediaPlaylist {
@@ -62,6 +64,7 @@ impl MediaPlaylist {
             seq: Sequences::default(),
             ended: false,
             key: None,
+            date_ranges: Vec::new(),
         }
     }
 
@@ -122,6 +125,9 @@ impl MediaPlaylist {
             let _ = writeln!(out, "#EXT-X-PLAYLIST-TYPE:VOD");
         }
         let _ = writeln!(out, "#EXT-X-INDEPENDENT-SEGMENTS");
+        for d in &self.date_ranges {
+            let _ = writeln!(out, "#EXT-X-DATERANGE:{d}");
+        }
         let mut map: Option<(&str, Option<(u64, u64)>)> = None;
         for (i, s) in self.segments.iter().enumerate() {
             if s.discontinuity && i > 0 {

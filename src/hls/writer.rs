@@ -103,6 +103,9 @@ pub struct Writer {
     single: Option<File>,
     offset: u64,
     map_range: Option<(u64, u64)>,
+    /// (start, end) ns of each segment listed, in order (the subtitle rendition's
+    /// segments follow them).
+    spans: Vec<(u64, u64)>,
 }
 
 impl Writer {
@@ -127,7 +130,26 @@ impl Writer {
             single: None,
             offset: 0,
             map_range: None,
+            spans: Vec::new(),
         }
+    }
+
+    /// Sets the playlist's `EXT-X-DATERANGE`s (attribute lists) and rewrites it.
+    pub fn set_date_ranges(&mut self, ranges: Vec<String>) -> io::Result<()> {
+        self.playlist.date_ranges = ranges;
+        write_atomically(&self.layout.playlist, &self.playlist.render())
+    }
+
+    /// UTC (ms since the epoch) of a time on the segments' timeline, as their
+    /// `EXT-X-PROGRAM-DATE-TIME`s have it.
+    pub fn utc_ms(&self, t: u64) -> Option<i64> {
+        self.clock
+            .map(|(at, utc)| utc + (t as i64 - at as i64).div_euclid(1_000_000))
+    }
+
+    /// (start, end) ns of each segment listed so far.
+    pub fn spans(&self) -> &[(u64, u64)] {
+        &self.spans
     }
 
     /// Single file: the file, created on first use.
@@ -252,6 +274,7 @@ impl Writer {
 
     /// Lists a complete segment ending at `end` (ns) and rewrites the playlist.
     fn list(&mut self, seg: SegmentFile, end: u64) -> io::Result<()> {
+        self.spans.push((seg.start, end.max(seg.start)));
         let duration = end.saturating_sub(seg.start);
         self.media_ns += duration;
         let seconds = duration as f64 / 1e9;

@@ -1,6 +1,7 @@
 // Plays an HLS presentation (a directory with playlist.m3u8) with hls.js in headless
 // Chromium, from 127.0.0.1 (single Range requests answered), at 4x speed to the end. Prints one JSON line; exit 0 when it
-// reached the end without an error.
+// reached the end without an error; `metadata` lists hls.js' FRAG_PARSING_METADATA samples,
+// `subtitles` the cues of its subtitle text tracks.
 // Usage: node hls.mjs DIR PLAYLIST
 import fs from "node:fs";
 import { report, runPage } from "./chromium.mjs";
@@ -15,15 +16,26 @@ window.run = (_) => new Promise((resolve) => {
   if (!Hls.isSupported()) return resolve({ ok: false, why: "hls.js unsupported" });
   const hls = new Hls();
   const errors = [];
+  // Timed metadata (ID3 in emsg): each sample with its time and payload as hex.
+  const metadata = [];
+  hls.on(Hls.Events.FRAG_PARSING_METADATA, (_, d) => {
+    for (const m of d.samples)
+      metadata.push({ pts: m.pts, duration: m.duration, type: m.type,
+                      data: Array.from(m.data, (b) => b.toString(16).padStart(2, "0")).join("") });
+  });
   hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) resolve({ ok: false, why: d.type + " " + d.details }); else errors.push(d.details); });
   hls.loadSource("/${playlist}");
   hls.attachMedia(v);
   hls.on(Hls.Events.MANIFEST_PARSED, () => { v.playbackRate = 4; v.play(); });
+  // The cues of the subtitle text tracks hls.js made (a subtitle rendition).
+  const subtitles = () => Array.from(v.textTracks).filter((t) => t.kind === "subtitles")
+    .map((t) => ({ label: t.label, language: t.language,
+                   cues: Array.from(t.cues || [], (c) => ({ start: c.startTime, end: c.endTime, text: c.text })) }));
   v.addEventListener("ended", () => {
     const ranges = [];
     for (let i = 0; i < v.buffered.length; i++) ranges.push([v.buffered.start(i), v.buffered.end(i)]);
     resolve({ ok: true, duration: v.duration, reached: v.currentTime, ranges, errors,
-              frames: v.getVideoPlaybackQuality().totalVideoFrames });
+              frames: v.getVideoPlaybackQuality().totalVideoFrames, metadata, subtitles: subtitles() });
   });
   setTimeout(() => resolve({ ok: false, why: "timeout at " + v.currentTime, errors }), 60000);
 });
