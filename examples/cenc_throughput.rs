@@ -99,6 +99,7 @@ fn main() {
         "| {:<36} | {:>12} | {:>16} | {:>12} |",
         "case", "payload GB/s", "AES input GB/s", "ns/sample"
     );
+    println!("|---|---|---|---|");
     for case in &cases {
         let samples = if case.video { &video } else { &audio };
         let mut encryptor = (case.encryptor)();

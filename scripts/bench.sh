@@ -142,7 +142,7 @@ echo "corpus: $corpus ($samples samples), $runs runs on CPU $cpu, $(nproc) CPUs,
   "instructions: median of $valgrind_runs cachegrind runs"
 printf '| %-15s | %9s | %9s | %11s | %8s | %12s | %8s | %8s | %12s | %8s |\n' \
   muxer "CPU min s" "median s" "mux µs/smp" "x iso" "instr/smp" "x iso" "ctx/smp" "peak RSS MB" "bytes"
-printf '|%s|\n' "--------------|-----------|-----------|-------------|----------|--------------|----------|----------|--------------|----------"
+printf '|%s|\n' "-----------------|-----------|-----------|-------------|----------|--------------|----------|----------|--------------|----------"
 for name in "${order[@]}"; do
   read -r min median rss ctx instr bytes <<< "${result[$name]}"
   awk -v n="$name" -v min="$min" -v med="$median" -v rss="$rss" -v ctx="$ctx" -v instr="$instr" -v bytes="$bytes" \
