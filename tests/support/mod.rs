@@ -2,6 +2,7 @@
 //! the checks of the output contract.
 #![allow(dead_code)]
 
+pub mod cenc;
 pub mod check;
 pub mod demux;
 pub mod foreign;
