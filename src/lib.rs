@@ -2,6 +2,7 @@
 
 pub mod boxes;
 pub mod codec;
+pub mod dash;
 pub mod demux;
 pub mod encrypt;
 pub mod fragmenter;
@@ -28,5 +29,6 @@ gst::plugin_define!(
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
     fragmp4mux::register(plugin)?;
     fragmp4demux::register(plugin)?;
-    hls::register(plugin)
+    hls::register(plugin)?;
+    dash::register(plugin)
 }

@@ -10,6 +10,8 @@ pub mod ll_playlist;
 pub mod parts;
 pub mod playlist;
 mod props;
+
+pub use props::DEFAULT_HEADER_TIMEOUT;
 mod window;
 mod writer;
 
