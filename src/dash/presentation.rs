@@ -351,6 +351,15 @@ impl Presentation {
     /// The MPD as it stands, once every track has started.
     pub fn mpd(&self) -> Option<Mpd> {
         let start = self.period_start()?;
+        if !self.ended
+            && self
+                .tracks
+                .iter()
+                .any(|t| t.info.is_some() && t.listed.is_empty())
+        {
+            // A SegmentTimeline lists at least one segment.
+            return None;
+        }
         let mut mpd = self.names();
         for t in &self.tracks {
             let Some(info) = &t.info else { continue };
@@ -389,7 +398,7 @@ impl Presentation {
                         .map(|e| ticks_to_ns(e.d, r.timescale))
                         .sum()
                 })
-                .min()
+                .max()
                 .unwrap_or(0)
         });
         let fragment = self.layout.fragment_ns.max(1);
@@ -501,6 +510,7 @@ mod tests {
         p.chunk(1, a(1_002_666_666, 1_536_000_000)).unwrap();
         let live = std::fs::read_to_string(dir.join("manifest.mpd")).unwrap();
         assert!(live.contains("type=\"dynamic\""), "{live}");
+        assert!(live.contains("<S t=\"0\" d=\"48128\"/>"), "{live}");
         p.finish_track(0).unwrap();
         assert!(!p.ended());
         p.finish_track(1).unwrap();

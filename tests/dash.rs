@@ -1,0 +1,366 @@
+//! fragmp4dashsink: every MPD written during a run is parsed by an independent parser
+//! (PyPI `mpegdash`, tests/dash_mpd.py); the timelines are compared, to the tick, with the
+//! segments' earliest presentation times as `mp4-atom` reads them from the files
+//! (DESIGN.md T4); ffmpeg's DASH demuxer decodes the presentation; the HTTP origin
+//! serves it with `/time`; impossible settings are refused before the first byte.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+use support::mp4;
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("fragmp4-dash-{}-{}", std::process::id(), name));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+const VIDEO: &str = "videotestsrc num-buffers=90 ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 \
+     ! x264enc key-int-max=30 bframes=2 ! h264parse";
+const AUDIO: &str =
+    "audiotestsrc num-buffers=141 ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse";
+
+/// Runs `launch` to EOS, keeping every distinct MPD written meanwhile (polled every
+/// 10 ms) as `snapshot-N.mpd`; returns their paths in order.
+fn run_polling(d: &Path, launch: &str, timeout_s: u64) -> Vec<PathBuf> {
+    support::init();
+    let p = gst::parse::launch(launch).unwrap_or_else(|e| panic!("{launch}: {e}"));
+    let bus = p.bus().unwrap();
+    let manifest = d.join("manifest.mpd");
+    let snaps = d.join("snapshots");
+    std::fs::create_dir_all(&snaps).unwrap();
+    let mut last = String::new();
+    let mut snapshots = Vec::new();
+    let mut snapshot = |last: &mut String| {
+        if let Ok(text) = std::fs::read_to_string(&manifest)
+            && text != *last
+        {
+            let path = snaps.join(format!("snapshot-{:04}.mpd", snapshots.len()));
+            std::fs::write(&path, &text).unwrap();
+            snapshots.push(path);
+            *last = text;
+        }
+    };
+    p.set_state(gst::State::Playing).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(timeout_s);
+    loop {
+        snapshot(&mut last);
+        let msg = bus.timed_pop_filtered(
+            gst::ClockTime::from_mseconds(10),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        );
+        match msg.as_ref().map(|m| m.view()) {
+            Some(gst::MessageView::Eos(_)) => break,
+            Some(gst::MessageView::Error(e)) => {
+                p.set_state(gst::State::Null).unwrap();
+                panic!("{launch}: {} ({:?})", e.error(), e.debug());
+            }
+            _ => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{launch}: no EOS in {timeout_s} s"
+        );
+    }
+    snapshot(&mut last);
+    p.set_state(gst::State::Null).unwrap();
+    snapshots
+}
+
+#[derive(Debug, Default)]
+struct Rep {
+    content: String,
+    timescale: u32,
+    pto: u64,
+    init: String,
+    bandwidth: u64,
+    /// (name, t, d)
+    segments: Vec<(String, u64, u64)>,
+}
+
+#[derive(Debug)]
+struct Judged {
+    kind: String,
+    duration: Option<f64>,
+    reps: BTreeMap<String, Rep>,
+}
+
+/// The independent parser's reading of the snapshots; panics with its findings.
+fn judge(snapshots: &[PathBuf]) -> Judged {
+    assert!(!snapshots.is_empty(), "no MPD was written");
+    let script = format!("{}/tests/dash_mpd.py", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("python3")
+        .arg(&script)
+        .args(snapshots)
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("No module named 'mpegdash'"),
+        "PyPI mpegdash is missing: run scripts/install-deps.sh"
+    );
+    assert!(
+        out.status.success(),
+        "{} MPD snapshots violate the checks:\n{stdout}{stderr}\nlast one:\n{}",
+        snapshots.len(),
+        std::fs::read_to_string(snapshots.last().unwrap()).unwrap_or_default()
+    );
+    let mut judged = Judged {
+        kind: String::new(),
+        duration: None,
+        reps: BTreeMap::new(),
+    };
+    for line in stdout.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        match w.as_slice() {
+            ["mpd", kind, d] => {
+                judged.kind = kind.to_string();
+                judged.duration = d.parse().ok();
+            }
+            ["rep", id, content, ts, pto, init, bw] => {
+                judged.reps.insert(
+                    id.to_string(),
+                    Rep {
+                        content: content.to_string(),
+                        timescale: ts.parse().unwrap(),
+                        pto: pto.parse().unwrap(),
+                        init: init.to_string(),
+                        bandwidth: bw.parse().unwrap(),
+                        segments: Vec::new(),
+                    },
+                );
+            }
+            ["seg", id, name, t, d] => judged.reps.get_mut(*id).unwrap().segments.push((
+                name.to_string(),
+                t.parse().unwrap(),
+                d.parse().unwrap(),
+            )),
+            _ => panic!("unexpected judge output {line:?}"),
+        }
+    }
+    judged
+}
+
+/// Checks each listed segment against its file (init + segment read by mp4-atom): one
+/// track, a keyframe first, S@t = the smallest decode time + composition offset, S@d =
+/// the next one's minus its own, the last one's until the presentation end (when
+/// `whole`: the listed segments are every segment). Returns per Representation the
+/// samples and the presentation end (ticks).
+fn check_timelines(d: &Path, judged: &Judged, whole: bool) -> BTreeMap<String, (usize, u64)> {
+    let mut out = BTreeMap::new();
+    for (id, rep) in &judged.reps {
+        let init = std::fs::read(d.join(&rep.init)).unwrap();
+        let mut earliest = Vec::new();
+        let mut end = 0u64;
+        let mut samples = 0;
+        for (name, _, _) in &rep.segments {
+            let bytes = std::fs::read(d.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let m = mp4::parse(&[init.clone(), bytes].concat());
+            assert_eq!(m.samples.len(), 1, "{name}: one track per Representation");
+            let track = m.samples.values().next().unwrap();
+            let ts = m.timescale(*m.samples.keys().next().unwrap());
+            assert_eq!(ts, rep.timescale, "{name}: timescale");
+            assert!(track[0].is_sync(), "{name}: starts with a sync sample");
+            earliest.push(track.iter().map(|s| s.pts).min().unwrap() as u64);
+            end = end.max(
+                track
+                    .iter()
+                    .map(|s| (s.pts + i64::from(s.duration)) as u64)
+                    .max()
+                    .unwrap(),
+            );
+            samples += track.len();
+        }
+        for (i, (name, t, dur)) in rep.segments.iter().enumerate() {
+            assert_eq!(
+                *t, earliest[i],
+                "{name}: S@t is the earliest presentation time"
+            );
+            let next = match earliest.get(i + 1) {
+                Some(n) => *n,
+                None if whole => end,
+                None => continue,
+            };
+            assert_eq!(*dur, next - t, "{name}: S@d to the next segment's start");
+        }
+        out.insert(id.clone(), (samples, end));
+    }
+    out
+}
+
+fn sink(d: &Path, props: &str) -> String {
+    format!("fragmp4dashsink name=d location={} {props}", d.display())
+}
+
+/// Frames ffmpeg's DASH demuxer decodes from the MPD, per stream type. (Counted one
+/// stream at a time: with both mapped, ffmpeg 5.1's dashdec loses a B-frame at some
+/// segment boundaries of the video.)
+fn ffmpeg_frames(mpd: &Path, stream: &str) -> u64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", stream, "-count_frames"])
+        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(mpd)
+        .output()
+        .expect("ffprobe runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ffprobe {}: {}",
+        mpd.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.lines()
+        .filter_map(|l| l.trim().parse::<u64>().ok())
+        .next()
+        .unwrap_or_else(|| panic!("ffprobe gave {text:?}"))
+}
+
+#[test]
+fn vod_timelines_match_the_segments_to_the_tick() {
+    let d = dir("vod");
+    let launch = format!(
+        "{VIDEO} ! {} {AUDIO} ! d.",
+        sink(&d, "fragment-duration=1000000000")
+    );
+    let snapshots = run_polling(&d, &launch, 60);
+    let judged = judge(&snapshots);
+    assert_eq!(judged.kind, "static");
+    let media = check_timelines(&d, &judged, true);
+    let video = &judged.reps["video_0"];
+    let audio = &judged.reps["audio_1"];
+    assert_eq!(
+        (video.content.as_str(), audio.content.as_str()),
+        ("video", "audio")
+    );
+    assert_eq!((video.timescale, audio.timescale), (90000, 48000));
+    assert_eq!(media["video_0"].0, 90, "every frame in the segments");
+    assert!(video.segments.len() >= 3, "{:?}", video.segments);
+    // Tracks muxed apart share the Period: x264enc's first DTS lies two frames before
+    // its first PTS (running time 0), so the video's media time at Period 0 is 6000.
+    assert_eq!(video.pto, 6000);
+    assert_eq!(audio.pto, 0);
+    assert_eq!(
+        video.segments[0].1, video.pto,
+        "video presented from Period time 0"
+    );
+    // mediaPresentationDuration: the longest track's end on the Period, exactly.
+    let end_s = |id: &str| {
+        let r = &judged.reps[id];
+        (media[id].1 - r.pto) as f64 / f64::from(r.timescale)
+    };
+    let expected = end_s("video_0").max(end_s("audio_1"));
+    let duration = judged.duration.expect("duration");
+    assert!(
+        (duration - expected).abs() < 1e-9,
+        "{duration} vs {expected}"
+    );
+    assert!(video.bandwidth > audio.bandwidth && audio.bandwidth > 0);
+    // ffmpeg's DASH demuxer decodes every frame of the input.
+    let mpd = d.join("manifest.mpd");
+    assert_eq!(ffmpeg_frames(&mpd, "v"), 90);
+    assert_eq!(ffmpeg_frames(&mpd, "a") as usize, media["audio_1"].0);
+    // Every MPD during the run was dynamic until the end.
+    let first = std::fs::read_to_string(&snapshots[0]).unwrap();
+    assert!(first.contains("type=\"dynamic\""), "{first}");
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn time_addressing_names_segments_by_their_start() {
+    let d = dir("time");
+    let launch = format!(
+        "{VIDEO} ! {}",
+        sink(&d, "fragment-duration=1000000000 segment-addressing=time")
+    );
+    let judged = judge(&run_polling(&d, &launch, 60));
+    check_timelines(&d, &judged, true);
+    let video = &judged.reps["video_0"];
+    for (name, t, _) in &video.segments {
+        assert_eq!(name, &format!("video_0-{t}.m4s"));
+    }
+    let text = std::fs::read_to_string(d.join("manifest.mpd")).unwrap();
+    assert!(
+        text.contains("media=\"$RepresentationID$-$Time$.m4s\""),
+        "{text}"
+    );
+    assert!(!text.contains("startNumber"));
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn live_window_slides_files_and_timeline_together() {
+    let d = dir("window");
+    let launch = format!(
+        "videotestsrc is-live=true num-buffers=150 ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
+         ! x264enc key-int-max=30 tune=zerolatency speed-preset=ultrafast ! h264parse ! {} \
+         audiotestsrc is-live=true num-buffers=235 ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! d.",
+        sink(
+            &d,
+            "fragment-duration=1000000000 playlist-length=2 max-files=2"
+        )
+    );
+    let snapshots = run_polling(&d, &launch, 60);
+    assert!(snapshots.len() >= 4, "{} MPDs", snapshots.len());
+    // The judge checks each dynamic one (attributes, UTCTiming, a window within
+    // timeShiftBufferDepth that only moves forward, segments never rewritten).
+    let judged = judge(&snapshots);
+    let mut numbers = Vec::new();
+    for s in &snapshots[..snapshots.len() - 1] {
+        let text = std::fs::read_to_string(s).unwrap();
+        assert!(text.contains("type=\"dynamic\""));
+        assert!(text.contains("timeShiftBufferDepth=\""));
+        assert!(text.contains("urn:mpeg:dash:utc:direct:2014"));
+        if let Some(at) = text.find("startNumber=\"") {
+            let rest = &text[at + 13..];
+            numbers.push(rest[..rest.find('"').unwrap()].parse::<u64>().unwrap());
+        }
+    }
+    assert!(
+        numbers.last() > numbers.first(),
+        "the window moved: {numbers:?}"
+    );
+    for rep in judged.reps.values() {
+        assert!(rep.segments.len() <= 2, "{:?}", rep.segments);
+    }
+    check_timelines(&d, &judged, true);
+    // Files age out with the timeline entries.
+    let files: Vec<String> = std::fs::read_dir(&d)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".m4s"))
+        .collect();
+    for id in ["video_0", "audio_1"] {
+        let n = files.iter().filter(|f| f.starts_with(id)).count();
+        assert_eq!(n, 2, "{id}: {files:?}");
+    }
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn impossible_settings_are_refused_before_the_first_byte() {
+    let d = dir("refused");
+    let err = support::pipeline::refused(
+        &format!(
+            "{VIDEO} ! {}",
+            sink(&d, "fragment-duration=1000000000 chunk-duration=1000000000")
+        ),
+        gst::State::Paused,
+    );
+    assert!(err.contains("chunk-duration"), "{err}");
+    let missing = d.join("missing");
+    let err = support::pipeline::refused(
+        &format!("{VIDEO} ! fragmp4dashsink location={}", missing.display()),
+        gst::State::Paused,
+    );
+    assert!(err.contains("not a directory"), "{err}");
+    assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0, "nothing written");
+    let _ = std::fs::remove_dir_all(d);
+}
