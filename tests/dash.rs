@@ -364,3 +364,108 @@ fn impossible_settings_are_refused_before_the_first_byte() {
     assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0, "nothing written");
     let _ = std::fs::remove_dir_all(d);
 }
+
+/// Decodes a chunked transfer body; returns the data and the number of chunks.
+fn dechunk(mut body: &[u8]) -> (Vec<u8>, usize) {
+    let mut out = Vec::new();
+    let mut chunks = 0;
+    loop {
+        let line_end = body
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size line");
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&body[..line_end]).unwrap().trim(), 16)
+                .expect("hex chunk size");
+        body = &body[line_end + 2..];
+        if size == 0 {
+            return (out, chunks);
+        }
+        out.extend_from_slice(&body[..size]);
+        chunks += 1;
+        body = &body[size + 2..];
+    }
+}
+
+#[test]
+fn served_live_with_chunks_streams_the_growing_segment() {
+    support::init();
+    let launch = "videotestsrc is-live=true ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
+         ! x264enc key-int-max=30 tune=zerolatency speed-preset=ultrafast ! h264parse \
+         ! fragmp4dashsink name=d http-port=0 http-path=live fragment-duration=1000000000 chunk-duration=200000000 \
+         audiotestsrc is-live=true ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! d.";
+    let p = gst::parse::launch(launch).unwrap();
+    let bin = p.downcast_ref::<gst::Bin>().unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    let sink = bin.by_name("d").unwrap();
+    let url = sink
+        .property::<Option<String>>("http-url")
+        .expect("http-url from PAUSED on");
+    let rest = url.strip_prefix("http://").unwrap();
+    let (addr, path) = rest.split_once('/').unwrap();
+    assert_eq!(path, "live/manifest.mpd");
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    // UTCTiming source: the server's clock, as xs:dateTime.
+    let time = support::http::get(addr, "/time", "");
+    assert_eq!(time.status, 200);
+    let year = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 31_556_952
+        + 1970;
+    assert!(
+        time.text().starts_with(&format!("{year}-")),
+        "{}",
+        time.text()
+    );
+    // The MPD once both tracks have a segment.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mpd = loop {
+        let got = support::http::get(addr, "/live/manifest.mpd", "");
+        if got.status == 200 {
+            break got;
+        }
+        assert!(Instant::now() < deadline, "no MPD served");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(mpd.header("content-type"), Some("application/dash+xml"));
+    assert_eq!(mpd.header("cache-control"), Some("no-cache"));
+    let text = mpd.text();
+    assert!(text.contains(&format!(
+        "<UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:http-iso:2014\" value=\"http://{addr}/time\"/>"
+    )), "{text}");
+    assert!(text.contains("availabilityTimeOffset=\"0.8\" availabilityTimeComplete=\"false\""));
+    assert!(text.contains("<Latency target=\"600\""), "{text}");
+    assert!(text.contains("<ProducerReferenceTime"));
+    // The segment after the listed ones is being written: it is streamed as it grows.
+    let start: u64 = {
+        let at = text.find("startNumber=\"").unwrap() + 13;
+        text[at..at + text[at..].find('"').unwrap()]
+            .parse()
+            .unwrap()
+    };
+    let listed = text[..text.find("</AdaptationSet>").unwrap()]
+        .matches("<S ")
+        .count() as u64;
+    let growing = format!("/live/video_0-{:05}.m4s", start + listed);
+    let began = Instant::now();
+    let got = support::http::get(addr, &growing, "");
+    let took = began.elapsed();
+    assert_eq!(got.status, 200, "{growing}");
+    assert_eq!(
+        got.header("transfer-encoding"),
+        Some("chunked"),
+        "{growing}"
+    );
+    let (bytes, pieces) = dechunk(&got.body);
+    let init = support::http::get(addr, "/live/video_0-init.mp4", "");
+    assert_eq!(init.status, 200);
+    let m = mp4::parse(&[init.body, bytes].concat());
+    assert!(m.chunks.len() >= 3, "CMAF chunks: {}", m.chunks.len());
+    assert!(pieces >= 3, "sent in {pieces} pieces");
+    assert!(took > Duration::from_millis(300), "streamed over {took:?}");
+    let samples = &m.samples.values().next().unwrap();
+    assert!(samples[0].is_sync());
+    p.set_state(gst::State::Null).unwrap();
+}

@@ -410,12 +410,14 @@ impl Presentation {
         Live {
             availability_start_ms,
             publish_ms: now_ms(),
-            minimum_update_period_ns: fragment,
+            // Segments are listed once complete: an MPD fetched twice a segment finds them
+            // soon, and players holding four segments back have them in time.
+            minimum_update_period_ns: (fragment / 2).max(1),
             time_shift_buffer_ns: window,
             suggested_presentation_delay_ns: if low_latency.is_some() {
                 fragment
             } else {
-                3 * fragment
+                4 * fragment
             },
             utc_timing_url: self.served.as_ref().map(|s| s.time_url.clone()),
             low_latency,
