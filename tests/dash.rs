@@ -345,6 +345,39 @@ fn live_window_slides_files_and_timeline_together() {
 }
 
 #[test]
+fn low_latency_mpds_announce_the_segment_being_written() {
+    let d = dir("ll");
+    let launch = format!(
+        "videotestsrc is-live=true num-buffers=120 ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
+         ! x264enc key-int-max=30 tune=zerolatency speed-preset=ultrafast ! h264parse ! {} \
+         audiotestsrc is-live=true num-buffers=188 ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! d.",
+        sink(&d, "fragment-duration=1000000000 chunk-duration=200000000")
+    );
+    let snapshots = run_polling(&d, &launch, 60);
+    // The judge lets only the last S of a growing timeline change its d.
+    let judged = judge(&snapshots);
+    assert_eq!(judged.kind, "static");
+    check_timelines(&d, &judged, true);
+    let live: Vec<String> = snapshots[..snapshots.len() - 1]
+        .iter()
+        .map(|s| std::fs::read_to_string(s).unwrap())
+        .collect();
+    assert!(!live.is_empty());
+    for text in &live {
+        assert!(
+            text.contains("availabilityTimeOffset=\"0.8\" availabilityTimeComplete=\"false\""),
+            "{text}"
+        );
+        assert!(text.contains("<ServiceDescription"));
+    }
+    // The first MPD already lists the first segment, while it is being written.
+    assert!(live[0].contains("<S t=\"0\""), "{}", live[0]);
+    let final_text = std::fs::read_to_string(snapshots.last().unwrap()).unwrap();
+    assert!(!final_text.contains("availabilityTimeComplete"));
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
 fn impossible_settings_are_refused_before_the_first_byte() {
     let d = dir("refused");
     let err = support::pipeline::refused(
@@ -438,21 +471,31 @@ fn served_live_with_chunks_streams_the_growing_segment() {
     assert!(text.contains("availabilityTimeOffset=\"0.8\" availabilityTimeComplete=\"false\""));
     assert!(text.contains("<Latency target=\"600\""), "{text}");
     assert!(text.contains("<ProducerReferenceTime"));
-    // The segment after the listed ones is being written: it is streamed as it grows.
+    // The last segment listed is being written (low latency announces it): it is
+    // streamed as it grows.
     let start: u64 = {
         let at = text.find("startNumber=\"").unwrap() + 13;
         text[at..at + text[at..].find('"').unwrap()]
             .parse()
             .unwrap()
     };
-    let listed = text[..text.find("</AdaptationSet>").unwrap()]
-        .matches("<S ")
-        .count() as u64;
-    let growing = format!("/live/video_0-{:05}.m4s", start + listed);
+    let video_set = &text[..text.find("</AdaptationSet>").unwrap()];
+    let listed: u64 = video_set
+        .split("<S ")
+        .skip(1)
+        .map(|s| {
+            let s = &s[..s.find("/>").unwrap()];
+            s.find(" r=\"").map_or(1, |at| {
+                let r = &s[at + 4..];
+                r[..r.find('"').unwrap()].parse::<u64>().unwrap() + 1
+            })
+        })
+        .sum();
+    let growing = format!("/live/video_0-{:05}.m4s", start + listed - 1);
     let began = Instant::now();
     let got = support::http::get(addr, &growing, "");
     let took = began.elapsed();
-    assert_eq!(got.status, 200, "{growing}");
+    assert_eq!(got.status, 200, "{growing} in {text}");
     assert_eq!(
         got.header("transfer-encoding"),
         Some("chunked"),

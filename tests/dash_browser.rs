@@ -1,13 +1,18 @@
 //! fragmp4dashsink played by dash.js (npm `dashjs`, tests/browser/dash.mjs) in headless
 //! Chromium: a VOD presentation from its files to the end, every frame presented; a live
-//! one straight from the sink's HTTP origin for 20 s without an error or a stall.
+//! one straight from the sink's HTTP origin for 20 s without an error or a stall; with
+//! 200 ms CMAF chunks, dash.js's low-latency mode at a live latency of at most 1.5 s.
 
 mod support;
 
 use gst::prelude::*;
 
+/// The tests run one at a time: each plays in real time on a shared machine.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn dash_js_plays_vod_to_the_end() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let d = std::env::temp_dir().join(format!("fragmp4-dash-browser-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
@@ -30,14 +35,18 @@ fn dash_js_plays_vod_to_the_end() {
     let _ = std::fs::remove_dir_all(d);
 }
 
-#[test]
-fn dash_js_plays_live_from_the_origin_without_a_stall() {
+/// Runs a live pipeline into fragmp4dashsink (`props`) served on its origin and plays it
+/// with dash.js for 20 s (`extra`: "lowlatency" for its low-latency mode); returns the
+/// player's report.
+fn play_live(props: &str, extra: &[&str]) -> String {
     support::init();
-    let launch = "videotestsrc is-live=true ! video/x-raw,format=I420,width=320,height=180,framerate=30/1 \
+    let launch = format!(
+        "videotestsrc is-live=true ! video/x-raw,format=I420,width=320,height=180,framerate=30/1 \
          ! x264enc tune=zerolatency key-int-max=30 speed-preset=ultrafast ! h264parse \
-         ! fragmp4dashsink name=d http-port=0 fragment-duration=1000000000 playlist-length=10 \
-         audiotestsrc is-live=true ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! d.";
-    let p = gst::parse::launch(launch).unwrap();
+         ! fragmp4dashsink name=d http-port=0 fragment-duration=1000000000 playlist-length=10 {props} \
+         audiotestsrc is-live=true ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! d."
+    );
+    let p = gst::parse::launch(&launch).unwrap();
     p.set_state(gst::State::Playing).unwrap();
     let url: String = p
         .downcast_ref::<gst::Bin>()
@@ -46,8 +55,13 @@ fn dash_js_plays_live_from_the_origin_without_a_stall() {
         .unwrap()
         .property::<Option<String>>("http-url")
         .expect("http-url");
+    // A player joining a running stream: a few segments exist, so it can start its
+    // suggested delay behind the live edge.
+    std::thread::sleep(std::time::Duration::from_secs(5));
     let result = std::panic::catch_unwind(|| {
-        support::judges::chromium("dash.mjs", &["live".as_ref(), url.as_ref(), "20".as_ref()])
+        let mut args: Vec<&std::ffi::OsStr> = vec!["live".as_ref(), url.as_ref(), "20".as_ref()];
+        args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+        support::judges::chromium("dash.mjs", &args)
     });
     if let Some(bus) = p.bus()
         && let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error])
@@ -56,11 +70,35 @@ fn dash_js_plays_live_from_the_origin_without_a_stall() {
         panic!("pipeline: {} ({:?})", e.error(), e.debug());
     }
     p.set_state(gst::State::Null).unwrap();
-    let json = match result {
+    match result {
         Ok(json) => json,
         Err(e) => std::panic::resume_unwind(e),
-    };
+    }
+}
+
+/// The median live latency dash.js reported over the last third of the run (s).
+fn latency(json: &str) -> f64 {
+    let at = json.find("\"latency\":").expect("latency") + 10;
+    let rest = &json[at..];
+    let end = rest.find([',', '}']).unwrap();
+    rest[..end]
+        .parse()
+        .unwrap_or_else(|_| panic!("latency in {json}"))
+}
+
+#[test]
+fn dash_js_plays_live_then_low_latency_without_a_stall() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let json = play_live("", &[]);
     eprintln!("dash.js live: {json}");
     assert!(json.contains("\"ok\":true"), "{json}");
     assert!(json.contains("\"stalls\":[]"), "{json}");
+    // Low latency: 200 ms chunks streamed by the origin as they are muxed (chunked
+    // transfer), dash.js in its low-latency mode.
+    let json = play_live("chunk-duration=200000000", &["lowlatency"]);
+    eprintln!("dash.js low latency: {json}");
+    assert!(json.contains("\"ok\":true"), "{json}");
+    assert!(json.contains("\"stalls\":[]"), "{json}");
+    let l = latency(&json);
+    assert!(l > 0.0 && l <= 1.5, "live latency {l} s: {json}");
 }

@@ -11,7 +11,9 @@ startWithSAP; every Representation has codecs, bandwidth, a SegmentTemplate with
 timescale and a SegmentTimeline whose segments are contiguous (each S@t the previous
 t + d) with r expanded; video has width, height and frameRate, audio audioSamplingRate
 and an AudioChannelConfiguration; a segment (by number with $Number$, by time with
-$Time$) keeps its t and d from one snapshot to the next; the window start only moves
+$Time$) keeps its t and d from one snapshot to the next (with
+availabilityTimeComplete="false" the last one, being written, may end elsewhere than
+announced); the window start only moves
 forward; with timeShiftBufferDepth, the listed duration fits it.
 
 Prints, for the last snapshot, `mpd TYPE DURATION_S|-`, then per Representation `rep ID
@@ -41,6 +43,8 @@ def name(template, rep_id, number, t):
 
 def check(path, mpd, final, errors, seen, starts):
     reps = {}
+    with open(path, encoding="utf-8") as f:
+        raw = f.read()
     dynamic = mpd.type == "dynamic"
     if final and dynamic:
         errors.append(f"{path}: the final MPD is dynamic")
@@ -77,6 +81,10 @@ def check(path, mpd, final, errors, seen, starts):
             st = rep.segment_templates[0]
             number = st.start_number if st.start_number is not None else 1
             by_time = "$Time$" in st.media
+            # Low-latency: the last S is the segment being written, its d announced.
+            # (mpegdash does not read SegmentTemplate@availabilityTimeComplete.)
+            growing = 'availabilityTimeComplete="false"' in raw
+            expanded = sum((s.r or 0) + 1 for s in st.segment_timelines[0].Ss)
             segs = []
             t = None
             for s in st.segment_timelines[0].Ss:
@@ -89,7 +97,10 @@ def check(path, mpd, final, errors, seen, starts):
                 for _ in range((s.r or 0) + 1):
                     segs.append([name(st.media, rep.id, number, t), t, s.d])
                     key = (rep.id, t if by_time else number)
-                    old = seen.setdefault(key, (t, s.d))
+                    if growing and len(segs) == expanded:
+                        old = seen.get(key, (t, s.d))
+                    else:
+                        old = seen.setdefault(key, (t, s.d))
                     if old != (t, s.d):
                         errors.append(f"{path}: {rep.id} segment {key} was {old}, now {(t, s.d)}")
                     number += 1

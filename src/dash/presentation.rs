@@ -183,7 +183,7 @@ impl Presentation {
             media_prefix: "$RepresentationID$-".into(),
             media_suffix: ".m4s".into(),
             min_buffer_ns: self.layout.fragment_ns,
-            max_segment_ns: 0,
+            max_segment_ns: self.layout.fragment_ns,
             representations: Vec::new(),
         }
     }
@@ -236,7 +236,8 @@ impl Presentation {
                 (None, Some(o)) => o.t,
                 (None, None) => 0,
             };
-            changed = self.close(track, Some(start))?;
+            // Low-latency MPDs list the segment being written: a new one changes them.
+            changed = self.close(track, Some(start))? || self.layout.chunk_ns > 0;
             self.open(track, start);
         }
         let t = &mut self.tracks[track];
@@ -352,10 +353,11 @@ impl Presentation {
     pub fn mpd(&self) -> Option<Mpd> {
         let start = self.period_start()?;
         if !self.ended
-            && self
-                .tracks
-                .iter()
-                .any(|t| t.info.is_some() && t.listed.is_empty())
+            && self.tracks.iter().any(|t| {
+                t.info.is_some()
+                    && t.listed.is_empty()
+                    && (self.layout.chunk_ns == 0 || t.open.is_none())
+            })
         {
             // A SegmentTimeline lists at least one segment.
             return None;
@@ -373,10 +375,13 @@ impl Presentation {
                 media: info.media.clone(),
                 timescale: info.timescale,
                 presentation_time_offset: pto,
-                start_number: t.listed.front().map_or(t.next_number, |_| {
-                    t.next_number - t.listed.len() as u64 - u64::from(t.open.is_some())
-                }),
-                segments: t.listed.iter().map(|l| l.entry).collect(),
+                start_number: t.next_number - t.listed.len() as u64 - u64::from(t.open.is_some()),
+                segments: t
+                    .listed
+                    .iter()
+                    .map(|l| l.entry)
+                    .chain(self.announced(t, info.timescale))
+                    .collect(),
                 end: if t.finished { t.end } else { None },
             });
         }
@@ -384,6 +389,22 @@ impl Presentation {
             mpd.kind = Kind::Dynamic(self.live(start, &mpd));
         }
         Some(mpd)
+    }
+
+    /// Low-latency: the segment being written is listed too, with the duration of the
+    /// one before (or the nominal one), so players fetch it as it grows (its chunks are
+    /// available `availabilityTimeOffset` before its end); its real duration replaces
+    /// this once it is complete.
+    fn announced(&self, t: &Track, timescale: u32) -> Option<Entry> {
+        if self.layout.chunk_ns == 0 || self.ended {
+            return None;
+        }
+        let open = t.open.as_ref()?;
+        let d = t.listed.back().map_or_else(
+            || ns_to_ticks(self.layout.fragment_ns, timescale),
+            |l| l.entry.d,
+        );
+        Some(Entry { t: open.t, d })
     }
 
     fn live(&self, start: i64, mpd: &Mpd) -> Live {
