@@ -1,5 +1,6 @@
 //! fragmp4dashsink played by dash.js (npm `dashjs`, tests/browser/dash.mjs) in headless
-//! Chromium: a VOD presentation from its files to the end, every frame presented; a live
+//! Chromium: a VOD presentation from its files to the end, every frame presented (and by
+//! Shaka Player, npm `shaka-player`, tests/browser/shaka.mjs); a live
 //! one straight from the sink's HTTP origin for 20 s without an error or a stall; with
 //! 200 ms CMAF chunks, dash.js's low-latency mode at a live latency of at most 1.5 s.
 
@@ -11,7 +12,7 @@ use gst::prelude::*;
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
-fn dash_js_plays_vod_to_the_end() {
+fn dash_js_and_shaka_play_vod_to_the_end() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let d = std::env::temp_dir().join(format!("fragmp4-dash-browser-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -31,6 +32,14 @@ fn dash_js_plays_vod_to_the_end() {
     assert!(
         json.contains("\"frames\":90"),
         "every frame presented: {json}"
+    );
+    // Shaka Player (npm shaka-player, tests/browser/shaka.mjs) too.
+    let json = support::judges::chromium("shaka.mjs", &[d.as_os_str()]);
+    eprintln!("Shaka Player VOD: {json}");
+    assert!(json.contains("\"ok\":true"), "{json}");
+    assert!(
+        json.contains("[\"avc1."),
+        "one variant of both tracks: {json}"
     );
     let _ = std::fs::remove_dir_all(d);
 }
