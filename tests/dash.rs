@@ -89,6 +89,8 @@ struct Judged {
     kind: String,
     duration: Option<f64>,
     reps: BTreeMap<String, Rep>,
+    /// ContentProtection: (content type, schemeIdUri, value, cenc:default_KID, pssh).
+    protections: Vec<[String; 5]>,
 }
 
 /// The independent parser's reading of the snapshots; panics with its findings.
@@ -116,6 +118,7 @@ fn judge(snapshots: &[PathBuf]) -> Judged {
         kind: String::new(),
         duration: None,
         reps: BTreeMap::new(),
+        protections: Vec::new(),
     };
     for line in stdout.lines() {
         let w: Vec<&str> = line.split_whitespace().collect();
@@ -142,6 +145,9 @@ fn judge(snapshots: &[PathBuf]) -> Judged {
                 t.parse().unwrap(),
                 d.parse().unwrap(),
             )),
+            ["cp", kind, scheme, value, kid, pssh] => judged
+                .protections
+                .push([kind, scheme, value, kid, pssh].map(|w| w.to_string())),
             _ => panic!("unexpected judge output {line:?}"),
         }
     }
@@ -374,6 +380,45 @@ fn low_latency_mpds_announce_the_segment_being_written() {
     assert!(live[0].contains("<S t=\"0\""), "{}", live[0]);
     let final_text = std::fs::read_to_string(snapshots.last().unwrap()).unwrap();
     assert!(!final_text.contains("availabilityTimeComplete"));
+    let _ = std::fs::remove_dir_all(d);
+}
+
+/// A ClearKey `pssh` (version 1, KID 0123456789abcdef0123456789abcdef).
+const PSSH: &str = "AAAANHBzc2gBAAAA4nGdWKmFs8l4GrAwr3jTDgAAAAEBI0VniavN7wEjRWeJq83vAAAAAA==";
+
+#[test]
+fn encrypted_presentations_carry_content_protection() {
+    let d = dir("cenc");
+    let launch = format!(
+        "{VIDEO} ! {} {AUDIO} ! d.",
+        sink(
+            &d,
+            &format!(
+                "fragment-duration=1000000000 encryption=cenc key=00112233445566778899aabbccddeeff \
+                 key-id=0123456789abcdef0123456789abcdef pssh={PSSH}"
+            )
+        )
+    );
+    let judged = judge(&run_polling(&d, &launch, 60));
+    let kid = "01234567-89ab-cdef-0123-456789abcdef";
+    let clearkey = "urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e";
+    for kind in ["video", "audio"] {
+        let of: Vec<&[String; 5]> = judged.protections.iter().filter(|p| p[0] == kind).collect();
+        assert_eq!(of.len(), 2, "{:?}", judged.protections);
+        assert_eq!(
+            of[0][1..4],
+            ["urn:mpeg:dash:mp4protection:2011", "cenc", kid].map(String::from)
+        );
+        assert_eq!(of[1][1], clearkey);
+        assert_eq!(of[1][4], PSSH);
+    }
+    // The init segments are protected (encv/enca with the same KID in tenc).
+    for init in ["video_0-init.mp4", "audio_1-init.mp4"] {
+        let bytes = std::fs::read(d.join(init)).unwrap();
+        assert!(bytes.windows(4).any(|w| w == b"tenc"), "{init}");
+        let raw_kid = [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef];
+        assert!(bytes.windows(8).any(|w| w == raw_kid), "{init}: KID");
+    }
     let _ = std::fs::remove_dir_all(d);
 }
 

@@ -44,6 +44,42 @@ fn dash_js_and_shaka_play_vod_to_the_end() {
     let _ = std::fs::remove_dir_all(d);
 }
 
+#[test]
+fn dash_js_plays_common_encryption_with_clearkey() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let d = std::env::temp_dir().join(format!("fragmp4-dash-cenc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let (kid, key) = (
+        "0123456789abcdef0123456789abcdef",
+        "00112233445566778899aabbccddeeff",
+    );
+    // A ClearKey pssh in the init segments: Chromium's EME starts its session from it.
+    let pssh = "AAAANHBzc2gBAAAA4nGdWKmFs8l4GrAwr3jTDgAAAAEBI0VniavN7wEjRWeJq83vAAAAAA==";
+    support::pipeline::run_to_eos(
+        &format!(
+            "videotestsrc num-buffers=90 ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 \
+             ! x264enc key-int-max=30 ! h264parse ! fragmp4dashsink name=d location={} fragment-duration=1000000000 \
+             encryption=cenc key={key} key-id={kid} pssh={pssh} \
+             audiotestsrc num-buffers=141 ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! d.",
+            d.display()
+        ),
+        60,
+    );
+    let arg = format!("clearkey={kid}:{key}");
+    let json = support::judges::chromium(
+        "dash.mjs",
+        &["vod".as_ref(), d.as_os_str(), "0".as_ref(), arg.as_ref()],
+    );
+    eprintln!("dash.js ClearKey VOD: {json}");
+    assert!(json.contains("\"ok\":true"), "{json}");
+    assert!(
+        json.contains("\"frames\":90"),
+        "every frame decrypted: {json}"
+    );
+    let _ = std::fs::remove_dir_all(d);
+}
+
 /// Runs a live pipeline into fragmp4dashsink (`props`) served on its origin and plays it
 /// with dash.js for 20 s (`extra`: "lowlatency" for its low-latency mode); returns the
 /// player's report.

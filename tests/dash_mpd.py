@@ -17,7 +17,8 @@ announced); the window start only moves
 forward; with timeShiftBufferDepth, the listed duration fits it.
 
 Prints, for the last snapshot, `mpd TYPE DURATION_S|-`, then per Representation `rep ID
-CONTENT TIMESCALE PTO INIT BANDWIDTH` followed by one `seg ID NAME T D` line per segment;
+CONTENT TIMESCALE PTO INIT BANDWIDTH` followed by one `seg ID NAME T D` line per segment,
+and `cp CONTENT SCHEME VALUE DEFAULT_KID PSSH` per ContentProtection;
 exits 1 with the violations otherwise.
 """
 
@@ -41,7 +42,7 @@ def name(template, rep_id, number, t):
     return re.sub(r"\$Number(?:%0(\d+)d)?\$", lambda m: str(number).zfill(int(m.group(1) or 0)), out)
 
 
-def check(path, mpd, final, errors, seen, starts):
+def check(path, mpd, final, errors, seen, starts, protections):
     reps = {}
     with open(path, encoding="utf-8") as f:
         raw = f.read()
@@ -67,6 +68,9 @@ def check(path, mpd, final, errors, seen, starts):
         errors.append(f"{path}: AdaptationSets {kinds}, not one per type")
     tsb = seconds(mpd.time_shift_buffer_depth) if mpd.time_shift_buffer_depth else None
     for aset in mpd.periods[0].adaptation_sets:
+        for cp in aset.content_protections or []:
+            pssh = [p.pssh for p in (cp.pssh or [])]
+            protections.append((aset.content_type, cp.scheme_id_uri, cp.value, cp.cenc_default_kid, pssh))
         if aset.start_with_sap is None:
             errors.append(f"{path}: {aset.content_type} without startWithSAP")
         for rep in aset.representations:
@@ -135,7 +139,8 @@ def main(paths):
         except Exception as e:  # noqa: BLE001 - any parse failure is a finding
             errors.append(f"{path}: does not parse: {e}")
             continue
-        reps = check(path, mpd, i == len(paths) - 1, errors, seen, starts)
+        protections = []
+        reps = check(path, mpd, i == len(paths) - 1, errors, seen, starts, protections)
         last = {
             "type": mpd.type,
             "duration": seconds(mpd.media_presentation_duration)
@@ -144,12 +149,15 @@ def main(paths):
             "availability_start_time": mpd.availability_start_time,
             "utc_timing": [u.value for u in (mpd.utc_timings or [])],
             "representations": reps,
+            "protections": protections,
         }
     if errors:
         print("\n".join(errors))
         return 1
     duration = last["duration"]
     print(f"mpd {last['type']} {'-' if duration is None else repr(duration)}")
+    for kind, scheme, value, kid, pssh in last["protections"]:
+        print(f"cp {kind} {scheme} {value or '-'} {kid or '-'} {','.join(map(str, pssh)) or '-'}")
     for rid, r in last["representations"].items():
         print(f"rep {rid} {r['content']} {r['timescale']} {r['pto']} {r['init']} {r['bandwidth']}")
         for n, t, d in r["segments"]:

@@ -38,6 +38,26 @@ struct Settings {
     http_path: Option<String>,
     http_max_connections: u32,
     http_header_timeout: u64,
+    /// Encryption properties set on the sink, for every muxer.
+    encryption: Vec<(String, Kept)>,
+}
+
+/// An encryption property's value as set.
+#[derive(Debug, Clone)]
+enum Kept {
+    Scheme(crate::fragmp4mux::Encryption),
+    Number(u32),
+    Text(Option<String>),
+}
+
+impl Kept {
+    fn to_value(&self) -> glib::Value {
+        match self {
+            Kept::Scheme(e) => e.to_value(),
+            Kept::Number(n) => n.to_value(),
+            Kept::Text(t) => t.to_value(),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -55,8 +75,48 @@ impl Default for Settings {
             http_path: None,
             http_max_connections: 1024,
             http_header_timeout: crate::hls::DEFAULT_HEADER_TIMEOUT,
+            encryption: Vec::new(),
         }
     }
+}
+
+/// `ContentProtection` from a muxer's encryption settings, when it encrypts.
+fn protection(mux: &FragMp4Mux) -> Option<super::mpd::Protection> {
+    use base64::Engine;
+    let scheme = match mux.property::<crate::fragmp4mux::Encryption>("encryption") {
+        crate::fragmp4mux::Encryption::None => return None,
+        crate::fragmp4mux::Encryption::Cenc => "cenc",
+        crate::fragmp4mux::Encryption::Cbcs => "cbcs",
+    };
+    let hex = mux.property::<Option<String>>("key-id")?;
+    let mut kid = [0u8; 16];
+    if hex.len() != 32 {
+        return None;
+    }
+    for (i, b) in kid.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    let mut systems = Vec::new();
+    for b64 in mux
+        .property::<Option<String>>("pssh")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        // size, 'pssh', version and flags, then the 16-byte system ID.
+        let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(b64) else {
+            continue;
+        };
+        if let Some(id) = bytes.get(12..28).and_then(|s| <[u8; 16]>::try_from(s).ok()) {
+            systems.push((id, b64.to_string()));
+        }
+    }
+    Some(super::mpd::Protection {
+        scheme: scheme.into(),
+        default_kid: kid,
+        systems,
+    })
 }
 
 /// One track: its muxer and the appsink after it.
@@ -80,6 +140,8 @@ pub struct FragMp4DashSink {
     serving: Mutex<Option<Serving>>,
     /// The muxers' `latency` as this sink set it for chunks.
     mux_latency: Mutex<bool>,
+    /// Holds the encryption properties for the muxers (never in the bin).
+    encryption: FragMp4Mux,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -250,6 +312,7 @@ impl FragMp4DashSink {
         }
         *ours = latency;
         let tracks = branches.len();
+        let protection = branches.first().and_then(|b| protection(&b.mux));
         drop(branches);
         drop(ours);
         let served = if s.http_port >= 0 {
@@ -265,6 +328,7 @@ impl FragMp4DashSink {
             chunk_ns: s.chunk_ns,
             window: s.playlist_length,
             max_files: s.max_files,
+            protection,
         };
         *lock(&self.presentation) = Some(Presentation::new(layout, served, tracks));
         Ok(())
@@ -358,6 +422,7 @@ impl ObjectSubclass for FragMp4DashSink {
             presentation: Mutex::new(None),
             serving: Mutex::new(None),
             mux_latency: Mutex::new(false),
+            encryption: glib::Object::new(),
         }
     }
 }
@@ -391,6 +456,23 @@ impl ObjectImpl for FragMp4DashSink {
             "http-header-timeout" => {
                 s.http_header_timeout = value.get().unwrap_or(crate::hls::DEFAULT_HEADER_TIMEOUT)
             }
+            name if super::props::ENCRYPTION.contains(&name) => {
+                // Readable ones answered by a muxer outside the bin; all copied to each
+                // track's muxer (plain values: a glib::Value is not Send).
+                self.encryption.set_property_from_value(name, value);
+                let kept = if let Ok(e) = value.get::<crate::fragmp4mux::Encryption>() {
+                    Kept::Scheme(e)
+                } else if let Ok(v) = value.get::<u32>() {
+                    Kept::Number(v)
+                } else {
+                    Kept::Text(value.get::<Option<String>>().ok().flatten())
+                };
+                s.encryption.retain(|(n, _)| n != name);
+                s.encryption.push((name.to_string(), kept));
+                for b in lock(&self.branches).iter() {
+                    b.mux.set_property_from_value(name, value);
+                }
+            }
             _ => {}
         }
     }
@@ -414,6 +496,9 @@ impl ObjectImpl for FragMp4DashSink {
                 .to_value(),
             "http-max-connections" => s.http_max_connections.to_value(),
             "http-header-timeout" => s.http_header_timeout.to_value(),
+            name if super::props::ENCRYPTION.contains(&name) => {
+                self.encryption.property_value(name)
+            }
             _ => 0u32.to_value(),
         }
     }
@@ -473,6 +558,9 @@ impl ElementImpl for FragMp4DashSink {
             .property("name", format!("mux_{name}"))
             .build();
         mux.set_property("cmaf", true);
+        for (name, kept) in &lock(&self.settings).encryption {
+            mux.set_property_from_value(name, &kept.to_value());
+        }
         let sink = gst_app::AppSink::builder()
             .name(format!("sink_{name}"))
             .sync(false)

@@ -134,6 +134,30 @@ pub struct LowLatency {
     pub reference: Option<(i64, u64)>,
 }
 
+/// Common Encryption of every track (ISO/IEC 23001-7, DASH-IF IOP 7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Protection {
+    /// `cenc` or `cbcs`.
+    pub scheme: String,
+    /// The KID, 16 bytes.
+    pub default_kid: [u8; 16],
+    /// Per DRM system: its system ID and its complete `pssh` box, base64.
+    pub systems: Vec<([u8; 16], String)>,
+}
+
+/// A 16-byte ID in UUID form: `10000000-1000-1000-8000-000000000001`.
+pub fn uuid(id: &[u8; 16]) -> String {
+    let h: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
 /// A whole MPD.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mpd {
@@ -151,6 +175,8 @@ pub struct Mpd {
     pub max_segment_ns: u64,
     /// Representations in the order of the tracks; grouped by media type on output.
     pub representations: Vec<Representation>,
+    /// `ContentProtection` of every AdaptationSet when the segments are encrypted.
+    pub protection: Option<Protection>,
 }
 
 /// `$Number%05d$`: the width of segment numbers in names.
@@ -210,7 +236,12 @@ impl Mpd {
         };
         let _ = write!(
             x,
-            "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"{profile}\" minBufferTime=\"{}\" maxSegmentDuration=\"{}\"",
+            "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\"{} profiles=\"{profile}\" minBufferTime=\"{}\" maxSegmentDuration=\"{}\"",
+            if self.protection.is_some() {
+                " xmlns:cenc=\"urn:mpeg:cenc:2013\""
+            } else {
+                ""
+            },
             duration(self.min_buffer_ns),
             duration(self.max_segment_ns.max(1)),
         );
@@ -298,6 +329,22 @@ impl Mpd {
             x,
             "    <AdaptationSet id=\"{set_id}\" contentType=\"{kind}\" mimeType=\"{kind}/mp4\" segmentAlignment=\"{aligned}\" startWithSAP=\"1\">"
         );
+        if let Some(p) = &self.protection {
+            let _ = writeln!(
+                x,
+                "      <ContentProtection schemeIdUri=\"urn:mpeg:dash:mp4protection:2011\" value=\"{}\" cenc:default_KID=\"{}\"/>",
+                escape(&p.scheme),
+                uuid(&p.default_kid)
+            );
+            for (system, pssh) in &p.systems {
+                let _ = writeln!(
+                    x,
+                    "      <ContentProtection schemeIdUri=\"urn:uuid:{}\">\n        <cenc:pssh>{}</cenc:pssh>\n      </ContentProtection>",
+                    uuid(system),
+                    escape(pssh)
+                );
+            }
+        }
         for r in reps {
             let _ = write!(
                 x,

@@ -47,6 +47,7 @@ fn mpd(kind: Kind, reps: Vec<Representation>) -> Mpd {
         min_buffer_ns: 2 * S,
         max_segment_ns: 2 * S,
         representations: reps,
+        protection: None,
     }
 }
 
@@ -195,4 +196,33 @@ fn times_and_text_are_written_exactly() {
         }
     }
     assert_eq!(ns_to_ticks(66_666_666, 90000), 6000);
+}
+
+#[test]
+fn encrypted_sets_carry_content_protection_per_system() {
+    let mut m = mpd(
+        Kind::Static,
+        vec![video(&[(2002, 60060)]), audio(&[(0, 96256)])],
+    );
+    let mut kid = [0u8; 16];
+    kid[0] = 0x10;
+    kid[15] = 0x01;
+    let clearkey = [
+        0xe2, 0x71, 0x9d, 0x58, 0xa9, 0x85, 0xb3, 0xc9, 0x78, 0x1a, 0xb0, 0x30, 0xaf, 0x78, 0xd3,
+        0x0e,
+    ];
+    m.protection = Some(Protection {
+        scheme: "cenc".into(),
+        default_kid: kid,
+        systems: vec![(clearkey, "AAAANHBzc2g=".into())],
+    });
+    let text = m.render();
+    assert!(text.contains(
+        "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" xmlns:cenc=\"urn:mpeg:cenc:2013\""
+    ));
+    let cp = "<ContentProtection schemeIdUri=\"urn:mpeg:dash:mp4protection:2011\" value=\"cenc\" cenc:default_KID=\"10000000-0000-0000-0000-000000000001\"/>";
+    assert_eq!(text.matches(cp).count(), 2, "one per AdaptationSet: {text}");
+    assert!(text.contains(
+        "<ContentProtection schemeIdUri=\"urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e\">\n        <cenc:pssh>AAAANHBzc2g=</cenc:pssh>"
+    ));
 }

@@ -42,6 +42,8 @@ pub struct Layout {
     pub window: u32,
     /// Segment files kept on disk per track (0: all).
     pub max_files: u32,
+    /// `ContentProtection` when the muxers encrypt.
+    pub protection: Option<super::mpd::Protection>,
 }
 
 /// The origin rendition the presentation is served as.
@@ -185,6 +187,7 @@ impl Presentation {
             min_buffer_ns: self.layout.fragment_ns,
             max_segment_ns: self.layout.fragment_ns,
             representations: Vec::new(),
+            protection: self.layout.protection.clone(),
         }
     }
 
@@ -500,6 +503,7 @@ mod tests {
                 chunk_ns: 0,
                 window: 0,
                 max_files: 0,
+                protection: None,
             },
             None,
             2,
@@ -568,6 +572,7 @@ mod tests {
                 chunk_ns: 0,
                 window: 2,
                 max_files: 0,
+                protection: None,
             },
             None,
             1,

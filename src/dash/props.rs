@@ -30,7 +30,7 @@ impl From<SegmentAddressing> for Addressing {
 
 /// Every property with its range, default and description.
 pub fn param_specs() -> Vec<glib::ParamSpec> {
-    vec![
+    let mut specs = vec![
         glib::ParamSpecString::builder("location")
             .nick("Location")
             .blurb("Directory the MPD, init and media segments are written into (must exist); unset: the current directory, or no files when http-port serves the presentation")
@@ -112,5 +112,19 @@ pub fn param_specs() -> Vec<glib::ParamSpec> {
             .default_value(crate::hls::DEFAULT_HEADER_TIMEOUT)
             .mutable_ready()
             .build(),
-    ]
+    ];
+    // Encryption: the muxers' own properties, passed on to each (ContentProtection).
+    specs.extend(crate::fragmp4mux::encryption_param_specs());
+    specs
 }
+
+/// The names of the encryption properties passed on to the muxers.
+pub const ENCRYPTION: [&str; 7] = [
+    "encryption",
+    "key-id",
+    "key",
+    "iv",
+    "crypt-byte-block",
+    "skip-byte-block",
+    "pssh",
+];

@@ -4,16 +4,20 @@
 //         2x to the end: ok when it ended without an error near the MPD's duration.
 //   live: node dash.mjs live URL SECONDS (an MPD on the sink's own origin) played for
 //         SECONDS: ok without an error, without a stall after start-up, and advancing.
-//   Add "lowlatency" as the last argument for dash.js's low-latency mode (live).
+//   Add "lowlatency" as the last argument for dash.js's low-latency mode (live), or
+//   "clearkey=KID:KEY" (hex) to decrypt a Common Encryption presentation with ClearKey EME.
 import fs from "node:fs";
 import path from "node:path";
 import { report, runPage } from "./chromium.mjs";
 
 const [mode, where, seconds, lowLatency] = process.argv.slice(2);
+const b64url = (hex) => Buffer.from(hex, "hex").toString("base64").replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const clearkey = process.argv.slice(2).filter((a) => a.startsWith("clearkey=")).map((a) => a.slice(9).split(":"))
+  .map(([kid, key]) => ({ [b64url(kid)]: b64url(key) }))[0] || null;
 const dashJs = new URL("./node_modules/dashjs/dist/modern/umd/dash.all.min.js", import.meta.url);
 const page = `<!doctype html><script src="/dash.all.min.js"></script><video id=v muted autoplay></video>
 <script>
-window.run = ([mode, url, seconds, lowLatency]) => new Promise((resolve) => {
+window.run = ([mode, url, seconds, lowLatency, clearkey]) => new Promise((resolve) => {
   const v = document.getElementById("v");
   const player = dashjs.MediaPlayer().create();
   const t0 = performance.now();
@@ -27,6 +31,7 @@ window.run = ([mode, url, seconds, lowLatency]) => new Promise((resolve) => {
     debug: { logLevel: dashjs.Debug.LOG_LEVEL_WARNING },
     streaming: lowLatency ? { delay: { liveDelay: 1.0 }, liveCatchup: { enabled: true } } : {},
   });
+  if (clearkey) player.setProtectionData({ "org.w3.clearkey": { clearkeys: clearkey } });
   player.on(dashjs.MediaPlayer.events.ERROR, (e) => {
     errors.push(JSON.stringify(e.error || e).slice(0, 300));
     finish("error");
@@ -92,5 +97,5 @@ const result = await runPage(page, (req, res) => {
   }
   res.writeHead(200, { "content-type": types[path.extname(file)] || "application/octet-stream" });
   fs.createReadStream(file).pipe(res);
-}, [mode, url, seconds || "0", lowLatency === "lowlatency"]);
+}, [mode, url, seconds || "0", lowLatency === "lowlatency", clearkey]);
 report(result);
