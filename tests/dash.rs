@@ -91,6 +91,8 @@ struct Judged {
     reps: BTreeMap<String, Rep>,
     /// ContentProtection: (content type, schemeIdUri, value, cenc:default_KID, pssh).
     protections: Vec<[String; 5]>,
+    /// SegmentBase: (id, BaseURL, Initialization range, indexRange, timescale, PTO).
+    bases: Vec<[String; 6]>,
 }
 
 /// The independent parser's reading of the snapshots; panics with its findings.
@@ -119,6 +121,7 @@ fn judge(snapshots: &[PathBuf]) -> Judged {
         duration: None,
         reps: BTreeMap::new(),
         protections: Vec::new(),
+        bases: Vec::new(),
     };
     for line in stdout.lines() {
         let w: Vec<&str> = line.split_whitespace().collect();
@@ -145,6 +148,9 @@ fn judge(snapshots: &[PathBuf]) -> Judged {
                 t.parse().unwrap(),
                 d.parse().unwrap(),
             )),
+            ["base", id, url, init, index, ts, pto] => judged
+                .bases
+                .push([id, url, init, index, ts, pto].map(|w| w.to_string())),
             ["cp", kind, scheme, value, kid, pssh] => judged
                 .protections
                 .push([kind, scheme, value, kid, pssh].map(|w| w.to_string())),
@@ -383,6 +389,52 @@ fn low_latency_mpds_announce_the_segment_being_written() {
     let _ = std::fs::remove_dir_all(d);
 }
 
+/// "a-b" to (a, b).
+fn range(r: &str) -> (usize, usize) {
+    let (a, b) = r.split_once('-').unwrap();
+    (a.parse().unwrap(), b.parse().unwrap())
+}
+
+#[test]
+fn single_file_tracks_are_addressed_through_their_sidx() {
+    let d = dir("single");
+    let launch = format!(
+        "{VIDEO} ! {} {AUDIO} ! d.",
+        sink(&d, "fragment-duration=1000000000 single-file=true")
+    );
+    let judged = judge(&run_polling(&d, &launch, 60));
+    assert_eq!(judged.kind, "static");
+    assert_eq!(judged.bases.len(), 2, "{:?}", judged.bases);
+    for [id, url, init, index, ts, _pto] in &judged.bases {
+        assert_eq!(url, &format!("{id}.mp4"));
+        let bytes = std::fs::read(d.join(url)).unwrap();
+        let (i0, i1) = range(init);
+        let (x0, x1) = range(index);
+        assert_eq!((i0, x0), (0, i1 + 1), "{id}: the sidx right after the init");
+        let top = mp4::top_level_boxes(&bytes);
+        let names: Vec<&str> = top.iter().map(|(n, _, _)| n.as_str()).collect();
+        assert_eq!(&names[..3], ["ftyp", "moov", "sidx"], "{id}");
+        // (name, offset, size): the sidx is exactly the index range.
+        assert_eq!((top[2].1, top[2].2), (x0, x1 - x0 + 1), "{id}: {top:?}");
+        assert_eq!(
+            top[1].1 + top[1].2,
+            x0,
+            "{id}: init range ends at the moov's end"
+        );
+        let m = mp4::parse(&bytes);
+        assert_eq!(
+            m.timescale(*m.samples.keys().next().unwrap()).to_string(),
+            *ts
+        );
+        if id.starts_with("video") {
+            assert_eq!(m.samples.values().next().unwrap().len(), 90);
+        }
+    }
+    let mpd = d.join("manifest.mpd");
+    assert_eq!(ffmpeg_frames(&mpd, "v"), 90);
+    let _ = std::fs::remove_dir_all(d);
+}
+
 /// A ClearKey `pssh` (version 1, KID 0123456789abcdef0123456789abcdef).
 const PSSH: &str = "AAAANHBzc2gBAAAA4nGdWKmFs8l4GrAwr3jTDgAAAAEBI0VniavN7wEjRWeJq83vAAAAAA==";
 
@@ -439,6 +491,18 @@ fn impossible_settings_are_refused_before_the_first_byte() {
         gst::State::Paused,
     );
     assert!(err.contains("not a directory"), "{err}");
+    for props in [
+        "single-file=true segment-addressing=number",
+        "single-file=true segment-addressing=time",
+        "single-file=true playlist-length=3",
+        "single-file=true http-port=0",
+    ] {
+        let err = support::pipeline::refused(
+            &format!("{VIDEO} ! {}", sink(&d, props)),
+            gst::State::Paused,
+        );
+        assert!(err.contains("single-file=true"), "{props}: {err}");
+    }
     assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0, "nothing written");
     let _ = std::fs::remove_dir_all(d);
 }

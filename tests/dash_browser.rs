@@ -1,6 +1,7 @@
 //! fragmp4dashsink played by dash.js (npm `dashjs`, tests/browser/dash.mjs) in headless
 //! Chromium: a VOD presentation from its files to the end, every frame presented (and by
-//! Shaka Player, npm `shaka-player`, tests/browser/shaka.mjs); a live
+//! Shaka Player, npm `shaka-player`, tests/browser/shaka.mjs), and as single files through
+//! their `sidx`; a live
 //! one straight from the sink's HTTP origin for 20 s without an error or a stall; with
 //! 200 ms CMAF chunks, dash.js's low-latency mode at a live latency of at most 1.5 s.
 
@@ -41,6 +42,22 @@ fn dash_js_and_shaka_play_vod_to_the_end() {
         json.contains("[\"avc1."),
         "one variant of both tracks: {json}"
     );
+    let _ = std::fs::remove_dir_all(&d);
+    // single-file=true: one file per track, fetched by byte ranges through its sidx.
+    std::fs::create_dir_all(&d).unwrap();
+    support::pipeline::run_to_eos(
+        &format!(
+            "videotestsrc num-buffers=90 ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 \
+             ! x264enc key-int-max=30 ! h264parse ! fragmp4dashsink name=d location={} fragment-duration=1000000000 \
+             single-file=true audiotestsrc num-buffers=141 ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! d.",
+            d.display()
+        ),
+        60,
+    );
+    let json = support::judges::chromium("dash.mjs", &["vod".as_ref(), d.as_os_str()]);
+    eprintln!("dash.js single-file VOD: {json}");
+    assert!(json.contains("\"ok\":true"), "{json}");
+    assert!(json.contains("\"frames\":90"), "{json}");
     let _ = std::fs::remove_dir_all(d);
 }
 

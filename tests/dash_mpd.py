@@ -18,7 +18,8 @@ forward; with timeShiftBufferDepth, the listed duration fits it.
 
 Prints, for the last snapshot, `mpd TYPE DURATION_S|-`, then per Representation `rep ID
 CONTENT TIMESCALE PTO INIT BANDWIDTH` followed by one `seg ID NAME T D` line per segment,
-and `cp CONTENT SCHEME VALUE DEFAULT_KID PSSH` per ContentProtection;
+`cp CONTENT SCHEME VALUE DEFAULT_KID PSSH` per ContentProtection and `base ID URL
+INIT_RANGE INDEX_RANGE TIMESCALE PTO` per single-file (SegmentBase) Representation;
 exits 1 with the violations otherwise.
 """
 
@@ -42,7 +43,7 @@ def name(template, rep_id, number, t):
     return re.sub(r"\$Number(?:%0(\d+)d)?\$", lambda m: str(number).zfill(int(m.group(1) or 0)), out)
 
 
-def check(path, mpd, final, errors, seen, starts, protections):
+def check(path, mpd, final, errors, seen, starts, protections, bases):
     reps = {}
     with open(path, encoding="utf-8") as f:
         raw = f.read()
@@ -82,6 +83,15 @@ def check(path, mpd, final, errors, seen, starts, protections):
                 rep.audio_sampling_rate and rep.audio_channel_configurations
             ):
                 errors.append(f"{path}: {rep.id} without audioSamplingRate/AudioChannelConfiguration")
+            if rep.segment_bases:
+                # Single file: addressed through its sidx.
+                sb = rep.segment_bases[0]
+                if not (rep.base_urls and sb.index_range and sb.initializations):
+                    errors.append(f"{path}: {rep.id} SegmentBase without BaseURL/indexRange/Initialization")
+                    continue
+                bases.append((rep.id, rep.base_urls[0].base_url_value, sb.initializations[0].range,
+                              sb.index_range, sb.timescale, sb.presentation_time_offset or 0))
+                continue
             st = rep.segment_templates[0]
             number = st.start_number if st.start_number is not None else 1
             by_time = "$Time$" in st.media
@@ -140,7 +150,8 @@ def main(paths):
             errors.append(f"{path}: does not parse: {e}")
             continue
         protections = []
-        reps = check(path, mpd, i == len(paths) - 1, errors, seen, starts, protections)
+        bases = []
+        reps = check(path, mpd, i == len(paths) - 1, errors, seen, starts, protections, bases)
         last = {
             "type": mpd.type,
             "duration": seconds(mpd.media_presentation_duration)
@@ -150,12 +161,15 @@ def main(paths):
             "utc_timing": [u.value for u in (mpd.utc_timings or [])],
             "representations": reps,
             "protections": protections,
+            "bases": bases,
         }
     if errors:
         print("\n".join(errors))
         return 1
     duration = last["duration"]
     print(f"mpd {last['type']} {'-' if duration is None else repr(duration)}")
+    for rid, url, init, index, ts, pto in last["bases"]:
+        print(f"base {rid} {url} {init} {index} {ts} {pto}")
     for kind, scheme, value, kid, pssh in last["protections"]:
         print(f"cp {kind} {scheme} {value or '-'} {kid or '-'} {','.join(map(str, pssh)) or '-'}")
     for rid, r in last["representations"].items():

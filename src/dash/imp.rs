@@ -31,6 +31,9 @@ struct Settings {
     fragment_ns: u64,
     chunk_ns: u64,
     addressing: SegmentAddressing,
+    /// `segment-addressing` was set (it means nothing with `single-file`).
+    addressing_set: bool,
+    single_file: bool,
     playlist_length: u32,
     max_files: u32,
     http_port: i32,
@@ -68,6 +71,8 @@ impl Default for Settings {
             fragment_ns: DEFAULT_FRAGMENT,
             chunk_ns: 0,
             addressing: SegmentAddressing::Number,
+            addressing_set: false,
+            single_file: false,
             playlist_length: 0,
             max_files: 0,
             http_port: -1,
@@ -201,6 +206,13 @@ impl FragMp4DashSink {
                 }
             }
         } else if let Some(b) = sample.buffer() {
+            if !b.flags().contains(gst::BufferFlags::HEADER) && lock(&self.settings).single_file {
+                // index=single at EOS: the sidx, then the fragments.
+                let map = b.map_readable().map_err(|_| gst::FlowError::Error)?;
+                p.indexed(track, &map)
+                    .map_err(|e| self.fail("cannot write the single file", e))?;
+                return Ok(gst::FlowSuccess::Ok);
+            }
             if !b.flags().contains(gst::BufferFlags::HEADER) {
                 gst::element_imp_error!(
                     self,
@@ -245,6 +257,7 @@ impl FragMp4DashSink {
             earliest: time("earliest-presentation-time"),
             presentation_end: time("presentation-end"),
             origin: s.get::<i64>("origin").unwrap_or(0),
+            size: s.get::<u64>("size").unwrap_or(0),
         };
         gst::debug!(CAT, imp = self, "track {}: {:?}", track, facts);
         if let Some(p) = lock(&self.presentation).as_mut()
@@ -276,6 +289,27 @@ impl FragMp4DashSink {
                 s.chunk_ns, s.fragment_ns
             )));
         }
+        if s.single_file {
+            let conflicts: Vec<&str> = [
+                (
+                    s.addressing_set,
+                    "segment-addressing ($Number$/$Time$ name segment files)",
+                ),
+                (s.chunk_ns > 0, "chunk-duration"),
+                (s.playlist_length > 0, "playlist-length"),
+                (s.max_files > 0, "max-files"),
+                (s.http_port >= 0, "http-port"),
+            ]
+            .into_iter()
+            .filter_map(|(on, name)| on.then_some(name))
+            .collect();
+            if !conflicts.is_empty() {
+                return Err(self.settings_error(format!(
+                    "single-file=true writes one indexed file per track for VOD (SegmentBase); it cannot be combined with {}",
+                    conflicts.join(", ")
+                )));
+            }
+        }
         let dir = match (&s.location, s.http_port >= 0) {
             (Some(l), _) => Some(PathBuf::from(l)),
             (None, false) => Some(PathBuf::from(".")),
@@ -302,6 +336,8 @@ impl FragMp4DashSink {
             b.mux.set_property("fragment-duration", s.fragment_ns);
             b.mux.set_property("chunk-duration", s.chunk_ns);
             b.mux.set_property("force-keyframes", b.video);
+            b.mux
+                .set_property_from_str("index", if s.single_file { "single" } else { "none" });
             if latency {
                 // A chunk is due one chunk after it starts; allow late input as HLS
                 // parts do.
@@ -329,6 +365,7 @@ impl FragMp4DashSink {
             window: s.playlist_length,
             max_files: s.max_files,
             protection,
+            single_file: s.single_file,
         };
         *lock(&self.presentation) = Some(Presentation::new(layout, served, tracks));
         Ok(())
@@ -446,7 +483,11 @@ impl ObjectImpl for FragMp4DashSink {
             "manifest-name" => s.manifest = string(value, "manifest.mpd"),
             "fragment-duration" => s.fragment_ns = value.get().unwrap_or(DEFAULT_FRAGMENT),
             "chunk-duration" => s.chunk_ns = value.get().unwrap_or(0),
-            "segment-addressing" => s.addressing = value.get().unwrap_or_default(),
+            "segment-addressing" => {
+                s.addressing = value.get().unwrap_or_default();
+                s.addressing_set = true;
+            }
+            "single-file" => s.single_file = value.get().unwrap_or(false),
             "playlist-length" => s.playlist_length = value.get().unwrap_or(0),
             "max-files" => s.max_files = value.get().unwrap_or(0),
             "http-port" => s.http_port = value.get().unwrap_or(-1),
@@ -485,6 +526,7 @@ impl ObjectImpl for FragMp4DashSink {
             "fragment-duration" => s.fragment_ns.to_value(),
             "chunk-duration" => s.chunk_ns.to_value(),
             "segment-addressing" => s.addressing.to_value(),
+            "single-file" => s.single_file.to_value(),
             "playlist-length" => s.playlist_length.to_value(),
             "max-files" => s.max_files.to_value(),
             "http-port" => s.http_port.to_value(),

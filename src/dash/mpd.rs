@@ -69,6 +69,20 @@ pub struct Representation {
     pub segments: VecDeque<Entry>,
     /// Media time (ticks) where the presentation of this track ends, once known.
     pub end: Option<u64>,
+    /// One file for the whole track, addressed through its `sidx` (`SegmentBase`)
+    /// instead of a `SegmentTemplate`.
+    pub single_file: Option<SingleFile>,
+}
+
+/// A track in one file: init segment, `sidx`, then every fragment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SingleFile {
+    /// The file's URL (relative to the MPD).
+    pub url: String,
+    /// Bytes of the init segment at the start.
+    pub init_len: u64,
+    /// Where the `sidx` is: (offset, length).
+    pub index: (u64, u64),
 }
 
 impl Representation {
@@ -389,10 +403,26 @@ impl Mpd {
                     }
                 }
             }
-            self.render_template(x, r, live);
+            match &r.single_file {
+                Some(f) => Self::render_base(x, r, f),
+                None => self.render_template(x, r, live),
+            }
             x.push_str("      </Representation>\n");
         }
         x.push_str("    </AdaptationSet>\n");
+    }
+
+    fn render_base(x: &mut String, r: &Representation, f: &SingleFile) {
+        let _ = writeln!(
+            x,
+            "        <BaseURL>{}</BaseURL>\n        <SegmentBase timescale=\"{}\" presentationTimeOffset=\"{}\" indexRange=\"{}-{}\" indexRangeExact=\"true\">\n          <Initialization range=\"0-{}\"/>\n        </SegmentBase>",
+            escape(&f.url),
+            r.timescale,
+            r.presentation_time_offset,
+            f.index.0,
+            (f.index.0 + f.index.1).saturating_sub(1),
+            f.init_len.saturating_sub(1),
+        );
     }
 
     fn render_template(&self, x: &mut String, r: &Representation, live: Option<&Live>) {

@@ -17,6 +17,7 @@ fn video(segments: &[(u64, u64)]) -> Representation {
         start_number: 1,
         segments: segments.iter().map(|&(t, d)| Entry { t, d }).collect(),
         end: None,
+        single_file: None,
     }
 }
 
@@ -34,6 +35,7 @@ fn audio(segments: &[(u64, u64)]) -> Representation {
         start_number: 1,
         segments: segments.iter().map(|&(t, d)| Entry { t, d }).collect(),
         end: None,
+        single_file: None,
     }
 }
 
@@ -225,4 +227,19 @@ fn encrypted_sets_carry_content_protection_per_system() {
     assert!(text.contains(
         "<ContentProtection schemeIdUri=\"urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e\">\n        <cenc:pssh>AAAANHBzc2g=</cenc:pssh>"
     ));
+}
+
+#[test]
+fn single_files_are_addressed_through_their_index() {
+    let mut v = video(&[(2002, 60060)]);
+    v.single_file = Some(SingleFile {
+        url: "video_0.mp4".into(),
+        init_len: 700,
+        index: (700, 56),
+    });
+    let text = mpd(Kind::Static, vec![v]).render();
+    assert!(text.contains(
+        "<BaseURL>video_0.mp4</BaseURL>\n        <SegmentBase timescale=\"30000\" presentationTimeOffset=\"2002\" indexRange=\"700-755\" indexRangeExact=\"true\">\n          <Initialization range=\"0-699\"/>\n        </SegmentBase>"
+    ), "{text}");
+    assert!(!text.contains("SegmentTemplate"));
 }

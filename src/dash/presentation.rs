@@ -44,6 +44,9 @@ pub struct Layout {
     pub max_files: u32,
     /// `ContentProtection` when the muxers encrypt.
     pub protection: Option<super::mpd::Protection>,
+    /// One file per track (`{id}.mp4`: init, `sidx`, fragments; the muxers index it),
+    /// listed with `SegmentBase` in a static MPD.
+    pub single_file: bool,
 }
 
 /// The origin rendition the presentation is served as.
@@ -71,6 +74,8 @@ pub struct ChunkFacts {
     pub presentation_end: Option<u64>,
     /// The muxer's origin (running time, ns).
     pub origin: i64,
+    /// Bytes of the chunk.
+    pub size: u64,
 }
 
 struct Open {
@@ -78,6 +83,8 @@ struct Open {
     number: u64,
     t: u64,
     bytes: BytesMut,
+    /// Bytes of the segment as the muxer counted them (single file: spilled, not here).
+    size: u64,
 }
 
 struct Listed {
@@ -101,6 +108,16 @@ struct Track {
     on_disk: VecDeque<PathBuf>,
     gone: VecDeque<String>,
     finished: bool,
+    /// Single file: its length so far, the init's length, and the `sidx` (offset,
+    /// length) once the muxer wrote it (at EOS).
+    single: Option<Single>,
+}
+
+struct Single {
+    file: std::fs::File,
+    len: u64,
+    init_len: u64,
+    index: Option<(u64, u64)>,
 }
 
 impl Track {
@@ -202,6 +219,25 @@ impl Presentation {
         let Some(id) = self.tracks[track].info.as_ref().map(|i| i.id.clone()) else {
             return Err(io::Error::other("an init segment for a track without caps"));
         };
+        if self.layout.single_file {
+            let path = self
+                .path(&format!("{id}.mp4"))
+                .ok_or_else(|| io::Error::other("single-file needs a location"))?;
+            if self.tracks[track].single.is_some() {
+                return Err(io::Error::other(
+                    "a format change: single-file cannot hold a second init segment",
+                ));
+            }
+            let mut file = std::fs::File::create(path)?;
+            std::io::Write::write_all(&mut file, &bytes)?;
+            self.tracks[track].single = Some(Single {
+                file,
+                len: bytes.len() as u64,
+                init_len: bytes.len() as u64,
+                index: None,
+            });
+            return Ok(());
+        }
         let name = self.names().init_name(&id);
         if let Some(p) = self.path(&name) {
             write_atomically(&p, &bytes)?;
@@ -209,6 +245,20 @@ impl Presentation {
         if let Some(s) = &self.served {
             s.rendition.put(&name, bytes);
         }
+        Ok(())
+    }
+
+    /// Single file: bytes the muxer pushed at EOS, its `sidx` first, then every fragment.
+    pub fn indexed(&mut self, track: usize, bytes: &[u8]) -> io::Result<()> {
+        self.ensure_tracks(track + 1);
+        let Some(f) = self.tracks[track].single.as_mut() else {
+            return Err(io::Error::other("indexed bytes before the init segment"));
+        };
+        if f.index.is_none() {
+            f.index = Some((f.len, bytes.len() as u64));
+        }
+        std::io::Write::write_all(&mut f.file, bytes)?;
+        f.len += bytes.len() as u64;
         Ok(())
     }
 
@@ -245,6 +295,7 @@ impl Presentation {
         }
         let t = &mut self.tracks[track];
         if let Some(o) = t.open.as_mut() {
+            o.size += facts.size;
             o.bytes.extend_from_slice(&bytes);
             if let Some(s) = &self.served {
                 s.rendition.append(&o.name, bytes);
@@ -271,6 +322,7 @@ impl Presentation {
             number,
             t,
             bytes: BytesMut::new(),
+            size: 0,
         });
     }
 
@@ -281,7 +333,11 @@ impl Presentation {
         let Some(open) = self.tracks[track].open.take() else {
             return Ok(false);
         };
-        let path = self.path(&open.name);
+        let path = if self.layout.single_file {
+            None
+        } else {
+            self.path(&open.name)
+        };
         if let Some(p) = &path {
             write_atomically(p, &open.bytes)?;
         }
@@ -296,7 +352,8 @@ impl Presentation {
         // A short segment (the last) counts as a nominal one: with minBufferTime of a
         // segment, its bits arrive in time at this rate.
         let span = ns.max(self.layout.fragment_ns).max(1);
-        let rate = (open.bytes.len() as u128 * 8 * 1_000_000_000 / u128::from(span)) as u64;
+        let size = open.size.max(open.bytes.len() as u64);
+        let rate = (size as u128 * 8 * 1_000_000_000 / u128::from(span)) as u64;
         t.bandwidth = t.bandwidth.max(rate);
         let _ = open.number;
         t.listed.push_back(Listed {
@@ -386,6 +443,11 @@ impl Presentation {
                     .chain(self.announced(t, info.timescale))
                     .collect(),
                 end: if t.finished { t.end } else { None },
+                single_file: t.single.as_ref().map(|f| super::mpd::SingleFile {
+                    url: format!("{}.mp4", info.id),
+                    init_len: f.init_len,
+                    index: f.index.unwrap_or((f.init_len, 0)),
+                }),
             });
         }
         if !self.ended {
@@ -504,6 +566,7 @@ mod tests {
                 window: 0,
                 max_files: 0,
                 protection: None,
+                single_file: false,
             },
             None,
             2,
@@ -519,6 +582,7 @@ mod tests {
             earliest: Some(e),
             presentation_end: Some(end),
             origin: -66_666_666,
+            size: 2,
         };
         p.append(0, b"v0");
         p.chunk(0, v(true, 66_666_666, 1_000_000_000)).unwrap();
@@ -528,6 +592,7 @@ mod tests {
             earliest: Some(e),
             presentation_end: Some(end),
             origin: 0,
+            size: 2,
         };
         p.append(1, b"a0");
         p.chunk(1, a(0, 1_002_666_666)).unwrap();
@@ -573,6 +638,7 @@ mod tests {
                 window: 2,
                 max_files: 0,
                 protection: None,
+                single_file: false,
             },
             None,
             1,
@@ -587,6 +653,7 @@ mod tests {
                     earliest: Some(k * 1000 * MS),
                     presentation_end: Some((k + 1) * 1000 * MS),
                     origin: 0,
+                    size: 1,
                 },
             )
             .unwrap();

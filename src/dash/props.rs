@@ -62,6 +62,12 @@ pub fn param_specs() -> Vec<glib::ParamSpec> {
             .blurb("How the SegmentTemplate names media segments: $Number$ or $Time$")
             .mutable_ready()
             .build(),
+        glib::ParamSpecBoolean::builder("single-file")
+            .nick("Single file")
+            .blurb("VOD: one file per track ({id}.mp4: init, one sidx, every fragment), listed with SegmentBase indexRange; not with segment-addressing, chunk-duration, playlist-length, max-files or http-port")
+            .default_value(false)
+            .mutable_ready()
+            .build(),
         glib::ParamSpecUInt::builder("playlist-length")
             .nick("Playlist length")
             .blurb("Segments listed per track in the live MPD, a sliding window (timeShiftBufferDepth) (0 = all)")

@@ -95,7 +95,18 @@ const result = await runPage(page, (req, res) => {
     res.writeHead(404);
     return res.end();
   }
-  res.writeHead(200, { "content-type": types[path.extname(file)] || "application/octet-stream" });
+  const type = types[path.extname(file)] || "application/octet-stream";
+  // Single-file presentations (SegmentBase): one byte range per request.
+  const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range || "");
+  if (range) {
+    const [start, end] = [Number(range[1]), Number(range[2])];
+    const size = fs.statSync(file).size;
+    const last = Math.min(end, size - 1);
+    res.writeHead(206, { "content-type": type, "content-range": `bytes ${start}-${last}/${size}`,
+                         "content-length": last - start + 1 });
+    return fs.createReadStream(file, { start, end: last }).pipe(res);
+  }
+  res.writeHead(200, { "content-type": type });
   fs.createReadStream(file).pipe(res);
 }, [mode, url, seconds || "0", lowLatency === "lowlatency", clearkey]);
 report(result);
