@@ -9,6 +9,7 @@ mod imp;
 pub mod mpd;
 pub mod presentation;
 mod props;
+mod tracks;
 
 pub use props::SegmentAddressing;
 
