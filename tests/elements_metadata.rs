@@ -15,7 +15,12 @@ const CODECS: [&str; 8] = ["H.264", "H.265", "VP9", "VP8", "AV1", "AAC", "Opus",
 
 #[test]
 fn every_element_names_all_its_codecs() {
-    for element in ["fragmp4mux", "fragmp4demux", "fragmp4hlssink"] {
+    for element in [
+        "fragmp4mux",
+        "fragmp4demux",
+        "fragmp4hlssink",
+        "fragmp4dashsink",
+    ] {
         let text = description(element);
         for codec in CODECS {
             assert!(

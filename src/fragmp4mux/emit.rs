@@ -525,6 +525,7 @@ impl FragMp4Mux {
             .field("earliest-presentation-time", presentation_start)
             .field("presentation-end", presentation_end)
             .field("reference-end", reference_end)
+            .field("origin", state.fragmenter.origin().unwrap_or(0))
             .build();
         if let Some(spill) = state.spill.as_mut() {
             // A file with one index: the fragment waits on disk for the sidx at EOS.

@@ -12,6 +12,8 @@ pub mod parts;
 pub mod playlist;
 mod props;
 pub mod subtitles;
+
+pub use props::DEFAULT_HEADER_TIMEOUT;
 mod window;
 mod writer;
 

@@ -22,6 +22,17 @@ pub use store::{LivePlaylist, Rendition};
 use crate::runtime::Runtime;
 use server::Shared;
 
+/// Whether `prefix` can be a rendition's URL prefix: "" (the root) or one path segment
+/// of letters, digits, '.', '_' and '-' (not `.` or `..`).
+pub fn plain_prefix(prefix: &str) -> bool {
+    prefix.is_empty()
+        || (prefix != "."
+            && prefix != ".."
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')))
+}
+
 /// What can go wrong setting up the origin.
 #[derive(Debug, thiserror::Error)]
 pub enum OriginError {

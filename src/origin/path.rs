@@ -37,6 +37,16 @@ pub fn content_type(name: &str) -> &'static str {
     }
 }
 
+/// The `Cache-Control` of a complete object: a DASH MPD is replaced as the presentation
+/// goes on; everything else never changes once published (`immutable`).
+pub fn cache_control<'a>(name: &str, immutable: &'a str) -> &'a str {
+    if name.ends_with(".mpd") {
+        "no-cache"
+    } else {
+        immutable
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,8 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -111,10 +110,49 @@ pub(super) async fn serve(
     connections.shutdown().await;
 }
 
-type Answer = Response<Full<Bytes>>;
+/// A response body: bytes known at once, or the bytes of an object still being written,
+/// sent as they come (chunked transfer).
+pub(super) enum Body {
+    Full(Option<Bytes>),
+    Growing(tokio::sync::mpsc::Receiver<Bytes>),
+}
+
+impl Body {
+    fn full(bytes: Bytes) -> Self {
+        Body::Full((!bytes.is_empty()).then_some(bytes))
+    }
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match &mut *self {
+            Body::Full(b) => std::task::Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Body::Growing(rx) => rx.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, Body::Full(None))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Body::Growing(_) => SizeHint::default(),
+        }
+    }
+}
+
+type Answer = Response<Body>;
 
 fn status(code: StatusCode) -> Answer {
-    let mut r = Response::new(Full::new(Bytes::new()));
+    let mut r = Response::new(Body::full(Bytes::new()));
     *r.status_mut() = code;
     common_headers(&mut r);
     r
@@ -129,7 +167,7 @@ fn common_headers(r: &mut Answer) {
 
 fn body(code: StatusCode, bytes: Bytes, content_type: &str, cache: &str, head: bool) -> Answer {
     let len = bytes.len();
-    let mut r = Response::new(Full::new(if head { Bytes::new() } else { bytes }));
+    let mut r = Response::new(Body::full(if head { Bytes::new() } else { bytes }));
     *r.status_mut() = code;
     common_headers(&mut r);
     let h = r.headers_mut();
@@ -155,6 +193,20 @@ async fn answer(shared: &Shared, req: Request<Incoming>) -> Answer {
         r.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return r;
+    }
+    if req.uri().path() == "/time" {
+        // The UTCTiming source of DASH (urn:mpeg:dash:utc:http-iso:2014).
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let text = crate::dash::mpd::date_time(now);
+        return body(
+            StatusCode::OK,
+            Bytes::from(text),
+            "text/plain",
+            "no-store",
+            head,
+        );
     }
     let Some((prefix, name)) = path::split(req.uri().path()) else {
         return status(StatusCode::NOT_FOUND);
@@ -266,7 +318,7 @@ fn hold(rendition: &Rendition) -> Duration {
         .unwrap_or(DEFAULT_HOLD)
 }
 
-async fn object(rendition: &Rendition, name: &str, range: Option<&str>, head: bool) -> Answer {
+async fn object(rendition: &Arc<Rendition>, name: &str, range: Option<&str>, head: bool) -> Answer {
     let range = range.and_then(parse_range);
     let mut changes = rendition.subscribe();
     let deadline = tokio::time::Instant::now() + hold(rendition);
@@ -278,6 +330,9 @@ async fn object(rendition: &Rendition, name: &str, range: Option<&str>, head: bo
         if let Some(answer) = try_object(&o, name, range, head) {
             return answer;
         }
+        if range.is_none() && rendition.streaming() {
+            return growing(rendition.clone(), name, head);
+        }
         // Still being written: a part is sent whole once complete, never trickled.
         if tokio::time::timeout_at(deadline, changes.changed())
             .await
@@ -286,6 +341,53 @@ async fn object(rendition: &Rendition, name: &str, range: Option<&str>, head: bo
             return status(StatusCode::SERVICE_UNAVAILABLE);
         }
     }
+}
+
+/// A whole object still being written, streamed as it grows (chunked transfer): each
+/// piece is sent as soon as the sink appends it, the body ends when it is complete.
+fn growing(rendition: Arc<Rendition>, name: &str, head: bool) -> Answer {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let mut r = Response::new(if head {
+        Body::full(Bytes::new())
+    } else {
+        Body::Growing(rx)
+    });
+    common_headers(&mut r);
+    if let Ok(v) = HeaderValue::from_str(path::content_type(name)) {
+        r.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if head {
+        return r;
+    }
+    let name = name.to_string();
+    let limit = hold(&rendition);
+    tokio::spawn(async move {
+        let mut changes = rendition.subscribe();
+        let mut sent = 0u64;
+        loop {
+            let Found::Object(o) = rendition.find(&name) else {
+                return; // gone: the body ends short
+            };
+            if o.len > sent {
+                if tx.send(o.slice(sent, o.len)).await.is_err() {
+                    return; // the client went away
+                }
+                sent = o.len;
+            }
+            if o.complete {
+                return;
+            }
+            if tokio::time::timeout(limit, changes.changed())
+                .await
+                .map_or(true, |r| r.is_err())
+            {
+                return;
+            }
+        }
+    });
+    r
 }
 
 /// The answer for `o` if it can be given now.
@@ -301,7 +403,7 @@ fn try_object(o: &Object, name: &str, range: Option<Range>, head: bool) -> Optio
                 StatusCode::OK,
                 o.slice(0, o.len),
                 content_type,
-                IMMUTABLE,
+                path::cache_control(name, IMMUTABLE),
                 head,
             );
             r.headers_mut()

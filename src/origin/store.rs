@@ -2,6 +2,7 @@
 //! and its live playlist, with a version that wakes held requests on every change.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use bytes::Bytes;
@@ -101,6 +102,9 @@ struct State {
 pub struct Rendition {
     state: Mutex<State>,
     version: watch::Sender<u64>,
+    /// Whole-object requests for an object still being written are answered at once
+    /// and streamed as it grows (DASH), instead of held until it is complete (LL-HLS).
+    streaming: AtomicBool,
 }
 
 impl Default for Rendition {
@@ -108,6 +112,7 @@ impl Default for Rendition {
         Self {
             state: Mutex::new(State::default()),
             version: watch::Sender::new(0),
+            streaming: AtomicBool::new(false),
         }
     }
 }
@@ -126,6 +131,16 @@ impl Rendition {
 
     fn changed(&self) {
         self.version.send_modify(|v| *v += 1);
+    }
+
+    /// Streams growing objects to whole-object requests (chunked transfer) instead of
+    /// holding the requests until the object is complete.
+    pub fn set_streaming(&self, on: bool) {
+        self.streaming.store(on, Ordering::Relaxed);
+    }
+
+    pub fn streaming(&self) -> bool {
+        self.streaming.load(Ordering::Relaxed)
     }
 
     /// A receiver that sees every later change.
