@@ -49,7 +49,12 @@ fn decode_time(chunk: &[u8]) -> Option<u64> {
     let mut cursor = std::io::Cursor::new(chunk);
     while let Ok(Some(atom)) = mp4_atom::Any::decode_maybe(&mut cursor) {
         if let mp4_atom::Any::Moof(moof) = atom {
-            return moof.traf.first()?.tfdt.as_ref().map(|t| t.base_media_decode_time);
+            return moof
+                .traf
+                .first()?
+                .tfdt
+                .as_ref()
+                .map(|t| t.base_media_decode_time);
         }
     }
     None
@@ -128,7 +133,11 @@ fn measure(
     stopped: impl FnOnce(),
 ) -> Result {
     let arrivals = Arc::new(Mutex::new(HashMap::new()));
-    let sub = rt.spawn(subscribe(url.to_string(), broadcast.to_string(), arrivals.clone()));
+    let sub = rt.spawn(subscribe(
+        url.to_string(),
+        broadcast.to_string(),
+        arrivals.clone(),
+    ));
     std::thread::sleep(Duration::from_millis(300));
     let pipeline = gst::parse::launch(launch)
         .unwrap_or_else(|e| panic!("{launch}: {e}"))
@@ -147,8 +156,8 @@ fn measure(
         if let (Some(p), Some(gst::PadProbeData::Buffer(b))) = (weak.upgrade(), &info.data)
             && let (Some(clock), Some(base), Some(pts)) = (p.clock(), p.base_time(), b.pts())
         {
-            let ahead = (clock.time().nseconds() as i128)
-                - (base.nseconds() + pts.nseconds()) as i128;
+            let ahead =
+                (clock.time().nseconds() as i128) - (base.nseconds() + pts.nseconds()) as i128;
             let at = if ahead >= 0 {
                 now - Duration::from_nanos(ahead as u64)
             } else {
@@ -215,7 +224,10 @@ fn main() {
 
     let relay_rt = runtime();
     let mut config = moq_relay::Config::default();
-    config.listen.bind = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    config.listen.bind = Some(moq_tokio::listen::Bind::Addr(SocketAddr::from((
+        [127, 0, 0, 1],
+        0,
+    ))));
     config.listen.tls.generate = vec!["localhost".into()];
     config.auth.public = vec![moq_auth::Pattern::all()];
     let relay = relay_rt

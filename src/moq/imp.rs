@@ -57,10 +57,7 @@ enum Output {
     List(gst::BufferList),
 }
 
-fn for_each_memory(
-    buffer: &gst::BufferRef,
-    f: &mut dyn FnMut(&[u8]),
-) -> Result<(), String> {
+fn for_each_memory(buffer: &gst::BufferRef, f: &mut dyn FnMut(&[u8])) -> Result<(), String> {
     // Memory by memory: mapping a buffer of several memories would merge them.
     for memory in buffer.iter_memories() {
         let map = memory
@@ -347,9 +344,7 @@ impl ObjectImpl for FragMp4MoqSink {
             }
             "tls-disable-verify" => s.tls_disable_verify = value.get().unwrap_or(false),
             "tls-root" => s.tls_root = value.get().ok().flatten(),
-            "connect-timeout" => {
-                s.connect_timeout = value.get().unwrap_or(DEFAULT_CONNECT_TIMEOUT)
-            }
+            "connect-timeout" => s.connect_timeout = value.get().unwrap_or(DEFAULT_CONNECT_TIMEOUT),
             "max-queued-groups" => {
                 s.max_queued_groups = value.get().unwrap_or(DEFAULT_MAX_QUEUED_GROUPS)
             }
