@@ -232,8 +232,19 @@ async fn publish<P: Payload>(
             shared.notify.notified().await;
             continue;
         };
+        let opens_group = matches!(
+            item,
+            Item::Chunk {
+                opens_group: true,
+                ..
+            }
+        );
         match item {
             Item::Init(payload) | Item::Chunk { payload, .. } => {
+                if opens_group {
+                    // A fragment (GOP) starts: so does a MoQ group, on every track.
+                    import.cut();
+                }
                 let mut bytes = 0u64;
                 let mut failed = None;
                 payload.for_each_slice(&mut |slice| {
