@@ -11,6 +11,8 @@ pub mod fragmenter;
 mod fragmp4demux;
 mod fragmp4mux;
 pub mod hls;
+#[cfg(feature = "moq")]
+pub mod moq;
 pub mod origin;
 pub mod recover;
 pub mod runtime;
@@ -32,6 +34,8 @@ gst::plugin_define!(
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
     fragmp4mux::register(plugin)?;
     fragmp4demux::register(plugin)?;
+    #[cfg(feature = "moq")]
+    moq::register(plugin)?;
     hls::register(plugin)?;
     dash::register(plugin)
 }

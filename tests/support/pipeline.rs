@@ -100,7 +100,7 @@ fn signed(v: Option<gst::Signed<gst::ClockTime>>) -> Option<i64> {
     })
 }
 
-fn record_inputs(mux: &gst::Element) -> Vec<Arc<Mutex<Input>>> {
+pub fn record_inputs(mux: &gst::Element) -> Vec<Arc<Mutex<Input>>> {
     mux.sink_pads()
         .into_iter()
         .map(|pad| {
