@@ -308,7 +308,7 @@ fn frame_count(s: &Subscribed) -> usize {
 }
 
 #[test]
-#[ignore = "open: the subscriber receives every audio frame but only the first video frame of each group (3 of 90); see the report of branch moq"]
+#[ignore = "open: the subscriber receives every audio frame but only the first video frame of each group (3 of 90); issue 18 is open on it"]
 fn publishes_every_frame_with_catalog_through_a_relay() {
     let rt = runtime();
     let relay = Relay::start(0, None);
