@@ -208,3 +208,39 @@ fn keyframes_are_requested_on_the_video_timeline() {
         assert_eq!(frames, 30, "fragment {k} of {chunks}");
     }
 }
+
+/// Live, per-frame chunks (`chunk-duration` shorter than a frame): the aggregator times
+/// out whenever the video's next frame is a few ms behind the audio. A late frame is not
+/// a stall: no delta unit is dropped and every sample of both tracks comes out once.
+#[test]
+fn per_frame_chunks_of_a_live_encoder_lose_no_frame() {
+    let launch = "videotestsrc is-live=true num-buffers=75 pattern=ball ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
+        ! x264enc tune=zerolatency key-int-max=30 speed-preset=ultrafast ! h264parse ! mux.video_0 \
+        audiotestsrc is-live=true num-buffers=117 ! audio/x-raw,rate=48000,channels=1 ! avenc_aac ! aacparse ! mux.audio_0 \
+        fragmp4mux name=mux chunk-duration=1 fragment-duration=2000000000 ! appsink name=sink";
+    let run = pipeline::run_with(launch, |_| {}, |_, _| {});
+    assert_eq!(run.error, None);
+    assert_eq!(
+        run.stats.get::<u64>("dropped-before-keyframe").unwrap(),
+        0,
+        "{}",
+        run.stats
+    );
+    let mp4 = mp4::parse(&run.output.bytes);
+    for (track, input) in [(1u32, &run.inputs[0]), (2, &run.inputs[1])] {
+        let want: Vec<&[u8]> = input.buffers.iter().map(|b| b.data.as_slice()).collect();
+        let got: Vec<&[u8]> = mp4.samples[&track]
+            .iter()
+            .map(|s| s.data.as_slice())
+            .collect();
+        assert_eq!(got.len(), want.len(), "track {track}: samples");
+        assert!(got == want, "track {track}: the input's bytes, in order");
+    }
+    // One video sample per chunk.
+    let video_chunks = mp4
+        .chunks
+        .iter()
+        .filter(|c| c.trafs.iter().any(|t| t.track_id == 1))
+        .count();
+    assert_eq!(video_chunks, run.inputs[0].buffers.len());
+}

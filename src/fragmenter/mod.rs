@@ -320,8 +320,20 @@ impl<P> Fragmenter<P> {
             // (video only once it has started: a pending delta unit may be dropped).
             let first = |t: &Track<P>| t.first_dts.or(t.next_dts.filter(|_| t.started));
             let waiting = self.tracks.iter().any(|t| first(t).is_none() && !t.eos);
-            if !waiting || force {
-                self.origin = self.tracks.iter().filter_map(first).min();
+            let start = self.tracks.iter().filter_map(first).min();
+            // Forced, a track that has not started is given up on only once the others
+            // hold a whole fragment duration (an encoder slow to start is no dead pad).
+            let reached = self
+                .tracks
+                .iter()
+                .filter_map(|t| t.last_dts.max(t.reached))
+                .max();
+            let given_up = force
+                && start
+                    .zip(reached)
+                    .is_some_and(|(s, r)| r.saturating_sub(s) >= self.fragment_duration as i64);
+            if !waiting || given_up {
+                self.origin = start;
             }
         }
         self.origin
@@ -349,7 +361,7 @@ impl<P> Fragmenter<P> {
             return Some(self.build(origin, cut));
         }
         let r = &self.tracks[reference];
-        if !r.spec.is_video || r.next_dts.is_some() {
+        if !r.spec.is_video || r.next_dts.is_some() || !self.silent_for_a_fragment(reference) {
             return None;
         }
         let cut = if r.queue.is_empty() {
@@ -376,6 +388,24 @@ impl<P> Fragmenter<P> {
         };
         self.tracks[reference].started = false;
         Some(self.build(origin, cut))
+    }
+
+    /// Whether the other tracks' data reaches a whole fragment duration past the last
+    /// sample of `reference` (or it has none yet): only then is a video that has nothing
+    /// waiting upstream stalled rather than a frame behind (an encoder a few ms slower
+    /// than the latency it reports, with chunks shorter than a frame).
+    fn silent_for_a_fragment(&self, reference: usize) -> bool {
+        let Some(last) = self.tracks[reference].last_dts else {
+            return true;
+        };
+        let ahead = self
+            .tracks
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != reference)
+            .filter_map(|(_, t)| t.last_dts.max(t.reached))
+            .max();
+        ahead.is_some_and(|a| a.saturating_sub(last) >= self.fragment_duration as i64)
     }
 
     /// Running time (ns) by which the fragment in progress should be complete: its start

@@ -555,14 +555,17 @@ fn after_a_stall_audio_keeps_flowing_on_each_timeout() {
         f.push(v, s(t, t, i % 10 == 0));
         while f.pop_fragment().is_some() {}
     }
-    // Video stalls at 1.2 s.
+    // Video stalls at 1.2 s: not yet a stall while the audio is less than a fragment
+    // duration ahead of it.
     f.set_next_dts(v, None);
     push_audio_until(&mut f, 1300 * MS);
+    assert!(f.pop_fragment_now().is_none(), "only a frame behind");
+    push_audio_until(&mut f, 1500 * MS);
     let stall = f.pop_fragment_now().expect("stall flush");
     assert!(stall.tracks.iter().any(|t| t.track == v));
     let mut outputs = 0;
     for step in 1..6 {
-        push_audio_until(&mut f, 1300 * MS + step * 300 * MS);
+        push_audio_until(&mut f, 1500 * MS + step * 300 * MS);
         if f.pop_fragment_now().is_some() {
             outputs += 1;
         }
@@ -919,5 +922,92 @@ fn chunks_of_the_cutting_track_tile_its_fragment() {
     }
     for c in &chunks {
         assert_eq!(c.presentation_end - c.presentation_start, 5 * frame);
+    }
+}
+
+#[test]
+fn per_frame_chunks_on_timeouts_do_not_take_a_late_frame_for_a_stall() {
+    // Live, chunks shorter than a frame: every timeout finds the video pad empty
+    // because its next frame is a few ms behind the audio. None of that is a stall.
+    let mut f: Fragmenter<()> = Fragmenter::new(2 * SEC as u64);
+    f.set_chunk_duration(Some(1));
+    let v = f.add_track(video(90000, 33_333_333));
+    let a = f.add_track(audio());
+    let afr = 1024 * SEC / 48000;
+    let (mut ai, mut video_out) = (0, 0);
+    for i in 0..90 {
+        let t = i * SEC / 30;
+        while ai * afr < t + 20 * MS {
+            f.push(a, s(ai * afr, ai * afr, true));
+            ai += 1;
+        }
+        f.set_next_dts(v, None);
+        while let Some(fr) = f.pop_fragment_now() {
+            video_out += fr
+                .tracks
+                .iter()
+                .filter(|t| t.track == v)
+                .map(|t| t.samples.len())
+                .sum::<usize>();
+        }
+        assert_eq!(
+            f.push(v, s(t, t, i % 30 == 0)),
+            Accepted::Queued,
+            "frame {i}"
+        );
+        while let Some(fr) = f.pop_fragment() {
+            video_out += fr
+                .tracks
+                .iter()
+                .filter(|t| t.track == v)
+                .map(|t| t.samples.len())
+                .sum::<usize>();
+        }
+    }
+    f.set_eos(v);
+    f.set_eos(a);
+    for fr in drain(&mut f) {
+        video_out += fr
+            .tracks
+            .iter()
+            .filter(|t| t.track == v)
+            .map(|t| t.samples.len())
+            .sum::<usize>();
+    }
+    assert_eq!(video_out, 90);
+    assert_eq!(f.stats(v).dropped_before_keyframe, 0);
+}
+
+#[test]
+fn a_video_slow_to_start_is_waited_for_a_fragment_duration_then_given_up() {
+    let afr = 1024 * SEC / 48000;
+    for (video_start, expect_video_in_first) in [(150 * MS, true), (3 * SEC, false)] {
+        let mut f: Fragmenter<()> = Fragmenter::new(SEC as u64);
+        f.set_chunk_duration(Some(1));
+        let v = f.add_track(video(90000, 33_333_333));
+        let a = f.add_track(audio());
+        let mut first = None;
+        let mut ai = 0;
+        while ai * afr < video_start && first.is_none() {
+            f.push(a, s(ai * afr, ai * afr, true));
+            ai += 1;
+            first = f.pop_fragment_now();
+        }
+        if first.is_none() {
+            f.push(v, s(video_start, video_start, true));
+            f.push(v, s(video_start + 33 * MS, video_start + 33 * MS, false));
+            f.push(a, s(ai * afr, ai * afr, true));
+            first = f.pop_fragment_now().or_else(|| f.pop_fragment());
+        }
+        let first = first.expect("a first fragment");
+        assert_eq!(
+            first.tracks.iter().any(|t| t.track == v),
+            expect_video_in_first,
+            "video starting at {video_start} ns"
+        );
+        if !expect_video_in_first {
+            let audio_end = ai * afr;
+            assert!(audio_end >= SEC, "given up only after a fragment duration");
+        }
     }
 }
