@@ -588,3 +588,46 @@ fn bad_configuration_is_an_element_error_in_bounded_time() {
     assert!(error.expect("an error").contains("tls-root"));
     relay.stop();
 }
+
+/// A caps change that needs a new init segment (the video's resolution changes, so
+/// x264enc writes new SPS/PPS) is an element error naming the cause, in bounded time:
+/// the broadcast keeps its first track set and formats.
+#[test]
+fn a_format_change_mid_stream_is_an_element_error() {
+    let relay = Relay::start(0, None);
+    support::init();
+    let launch = format!(
+        "videotestsrc is-live=true num-buffers=150 pattern=ball ! capsfilter name=cf caps=video/x-raw,format=I420,width=320,height=240,framerate=30/1 \
+           ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! h264parse ! moq.video_0 \
+         fragmp4moqsink name=moq url=\"{}\" broadcast=change tls-disable-verify=true fragment-duration=1000000000",
+        relay.url()
+    );
+    let pipeline = gst::parse::launch(&launch)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let cf = pipeline.by_name("cf").unwrap();
+    let change = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        cf.set_property(
+            "caps",
+            gst::Caps::builder("video/x-raw")
+                .field("format", "I420")
+                .field("width", 160)
+                .field("height", 120)
+                .field("framerate", gst::Fraction::new(30, 1))
+                .build(),
+        );
+    });
+    let log = run_to_end(&pipeline, Duration::from_secs(20));
+    change.join().unwrap();
+    pipeline.set_state(gst::State::Null).expect("null");
+    assert!(!log.eos, "the format change went unnoticed");
+    assert_eq!(log.errors.len(), 1, "{:?}", log.errors);
+    assert!(
+        log.errors[0].contains("new init segment"),
+        "{:?}",
+        log.errors
+    );
+    relay.stop();
+}

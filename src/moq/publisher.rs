@@ -226,6 +226,8 @@ async fn publish<P: Payload>(
     let connection = tokio::spawn(connect(settings, client, origin, shared.clone(), events));
     let _stop = AbortOnDrop(connection);
 
+    // The init segment imported, to tell a repeated one from a new track set or format.
+    let mut init: Option<Vec<u8>> = None;
     loop {
         let item = lock(&shared.queue).pop();
         let Some(item) = item else {
@@ -239,6 +241,22 @@ async fn publish<P: Payload>(
                 ..
             }
         );
+        if let Item::Init(payload) = &item {
+            let mut bytes = Vec::new();
+            payload.for_each_slice(&mut |slice| bytes.extend_from_slice(slice))?;
+            match &init {
+                Some(previous) if *previous == bytes => continue,
+                Some(_) => {
+                    return Err(
+                        "the muxer wrote a new init segment (a caps change or a track \
+                                that started late): a MoQ broadcast keeps the tracks and formats \
+                                of its first one; restart the pipeline to publish the new format"
+                            .into(),
+                    );
+                }
+                None => init = Some(bytes),
+            }
+        }
         match item {
             Item::Init(payload) | Item::Chunk { payload, .. } => {
                 if opens_group {
