@@ -323,15 +323,7 @@ impl<P> Fragmenter<P> {
             let start = self.tracks.iter().filter_map(first).min();
             // Forced, a track that has not started is given up on only once the others
             // hold a whole fragment duration (an encoder slow to start is no dead pad).
-            let reached = self
-                .tracks
-                .iter()
-                .filter_map(|t| t.last_dts.max(t.reached))
-                .max();
-            let given_up = force
-                && start
-                    .zip(reached)
-                    .is_some_and(|(s, r)| r.saturating_sub(s) >= self.fragment_duration as i64);
+            let given_up = force && start.is_some_and(|s| self.data_a_fragment_past(s, None));
             if !waiting || given_up {
                 self.origin = start;
             }
@@ -395,17 +387,21 @@ impl<P> Fragmenter<P> {
     /// waiting upstream stalled rather than a frame behind (an encoder a few ms slower
     /// than the latency it reports, with chunks shorter than a frame).
     fn silent_for_a_fragment(&self, reference: usize) -> bool {
-        let Some(last) = self.tracks[reference].last_dts else {
-            return true;
-        };
-        let ahead = self
-            .tracks
+        self.tracks[reference]
+            .last_dts
+            .is_none_or(|last| self.data_a_fragment_past(last, Some(reference)))
+    }
+
+    /// Whether any track but `except` has data (a sample's DTS or a GAP) a whole fragment
+    /// duration or more past `since`.
+    fn data_a_fragment_past(&self, since: i64, except: Option<usize>) -> bool {
+        self.tracks
             .iter()
             .enumerate()
-            .filter(|(i, _)| *i != reference)
+            .filter(|(i, _)| Some(*i) != except)
             .filter_map(|(_, t)| t.last_dts.max(t.reached))
-            .max();
-        ahead.is_some_and(|a| a.saturating_sub(last) >= self.fragment_duration as i64)
+            .max()
+            .is_some_and(|reached| reached.saturating_sub(since) >= self.fragment_duration as i64)
     }
 
     /// Running time (ns) by which the fragment in progress should be complete: its start

@@ -934,6 +934,13 @@ fn per_frame_chunks_on_timeouts_do_not_take_a_late_frame_for_a_stall() {
     let v = f.add_track(video(90000, 33_333_333));
     let a = f.add_track(audio());
     let afr = 1024 * SEC / 48000;
+    let video_samples = |fr: &Fragment<()>| -> usize {
+        fr.tracks
+            .iter()
+            .filter(|t| t.track == v)
+            .map(|t| t.samples.len())
+            .sum()
+    };
     let (mut ai, mut video_out) = (0, 0);
     for i in 0..90 {
         let t = i * SEC / 30;
@@ -943,12 +950,7 @@ fn per_frame_chunks_on_timeouts_do_not_take_a_late_frame_for_a_stall() {
         }
         f.set_next_dts(v, None);
         while let Some(fr) = f.pop_fragment_now() {
-            video_out += fr
-                .tracks
-                .iter()
-                .filter(|t| t.track == v)
-                .map(|t| t.samples.len())
-                .sum::<usize>();
+            video_out += video_samples(&fr);
         }
         assert_eq!(
             f.push(v, s(t, t, i % 30 == 0)),
@@ -956,23 +958,13 @@ fn per_frame_chunks_on_timeouts_do_not_take_a_late_frame_for_a_stall() {
             "frame {i}"
         );
         while let Some(fr) = f.pop_fragment() {
-            video_out += fr
-                .tracks
-                .iter()
-                .filter(|t| t.track == v)
-                .map(|t| t.samples.len())
-                .sum::<usize>();
+            video_out += video_samples(&fr);
         }
     }
     f.set_eos(v);
     f.set_eos(a);
     for fr in drain(&mut f) {
-        video_out += fr
-            .tracks
-            .iter()
-            .filter(|t| t.track == v)
-            .map(|t| t.samples.len())
-            .sum::<usize>();
+        video_out += video_samples(&fr);
     }
     assert_eq!(video_out, 90);
     assert_eq!(f.stats(v).dropped_before_keyframe, 0);
