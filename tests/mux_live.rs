@@ -4,7 +4,7 @@ mod support;
 
 use gst::prelude::*;
 use std::time::Duration;
-use support::{mp4, pipeline};
+use support::{check, judges, mp4, pipeline};
 
 #[test]
 fn a_stalled_live_video_pad_does_not_block_the_audio() {
@@ -211,7 +211,8 @@ fn keyframes_are_requested_on_the_video_timeline() {
 
 /// Live, per-frame chunks (`chunk-duration` shorter than a frame): the aggregator times
 /// out whenever the video's next frame is a few ms behind the audio. A late frame is not
-/// a stall: no delta unit is dropped and every sample of both tracks comes out once.
+/// a stall: no delta unit is dropped and every sample of both tracks comes out once with
+/// its bytes, flags and timing; ffmpeg and qtdemux decode every video frame.
 #[test]
 fn per_frame_chunks_of_a_live_encoder_lose_no_frame() {
     let launch = "videotestsrc is-live=true num-buffers=75 pattern=ball ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
@@ -227,15 +228,7 @@ fn per_frame_chunks_of_a_live_encoder_lose_no_frame() {
         run.stats
     );
     let mp4 = mp4::parse(&run.output.bytes);
-    for (track, input) in [(1u32, &run.inputs[0]), (2, &run.inputs[1])] {
-        let want: Vec<&[u8]> = input.buffers.iter().map(|b| b.data.as_slice()).collect();
-        let got: Vec<&[u8]> = mp4.samples[&track]
-            .iter()
-            .map(|s| s.data.as_slice())
-            .collect();
-        assert_eq!(got.len(), want.len(), "track {track}: samples");
-        assert!(got == want, "track {track}: the input's bytes, in order");
-    }
+    check::check_samples(&run.inputs, &mp4);
     // One video sample per chunk.
     let video_chunks = mp4
         .chunks
@@ -243,4 +236,8 @@ fn per_frame_chunks_of_a_live_encoder_lose_no_frame() {
         .filter(|c| c.trafs.iter().any(|t| t.track_id == 1))
         .count();
     assert_eq!(video_chunks, run.inputs[0].buffers.len());
+    let path = pipeline::temp_file("per-frame-live.mp4", &run.output.bytes);
+    judges::ffmpeg_decodes(&path);
+    let decoded = judges::qtdemux_decode(&path, &["video_0"]);
+    assert_eq!(decoded[0].frames, run.inputs[0].buffers.len() as u64);
 }
