@@ -8,6 +8,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -51,8 +52,18 @@ struct Relay {
     rt: Rt,
 }
 
+/// The certificate a relay serves: one it generates (self-signed), or files signed by a CA.
+enum RelayTls<'a> {
+    Generated,
+    Files { cert: &'a Path, key: &'a Path },
+}
+
 impl Relay {
     fn start(port: u16, peer: Option<SocketAddr>) -> Relay {
+        Relay::start_with(port, peer, RelayTls::Generated)
+    }
+
+    fn start_with(port: u16, peer: Option<SocketAddr>, tls: RelayTls) -> Relay {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let rt = runtime();
         let mut config = moq_relay::Config::default();
@@ -60,7 +71,13 @@ impl Relay {
             [127, 0, 0, 1],
             port,
         ))));
-        config.listen.tls.generate = vec!["localhost".into()];
+        match tls {
+            RelayTls::Generated => config.listen.tls.generate = vec!["localhost".into()],
+            RelayTls::Files { cert, key } => {
+                config.listen.tls.cert = vec![cert.to_path_buf()];
+                config.listen.tls.key = vec![key.to_path_buf()];
+            }
+        }
         config.auth.public = vec![moq_auth::Pattern::all()];
         config.connect.bind = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         config.connect.tls.insecure = Some(true);
@@ -257,15 +274,26 @@ fn samples(chunk: &[u8]) -> Vec<Sample> {
     out
 }
 
-/// A live 320x240 H.264 + AAC pipeline into `fragmp4moqsink name=moq`, with `seconds` of media.
+/// A live 320x240 H.264 + AAC pipeline into `fragmp4moqsink name=moq`, with `seconds` of
+/// media, accepting the relay's self-signed certificate.
 fn pipeline(url: &str, broadcast: &str, seconds: u32, extra: &str) -> gst::Pipeline {
+    verified_pipeline(
+        url,
+        broadcast,
+        seconds,
+        &format!("tls-disable-verify=true {extra}"),
+    )
+}
+
+/// [`pipeline`] with certificate verification as `sink_props` set it.
+fn verified_pipeline(url: &str, broadcast: &str, seconds: u32, sink_props: &str) -> gst::Pipeline {
     support::init();
     let launch = format!(
         "videotestsrc is-live=true num-buffers={v} pattern=ball ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 \
            ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate=300 ! h264parse ! moq.video_0 \
          audiotestsrc is-live=true num-buffers={a} samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=2 \
            ! avenc_aac ! aacparse ! moq.audio_0 \
-         fragmp4moqsink name=moq url=\"{url}\" broadcast={broadcast} tls-disable-verify=true fragment-duration=1000000000 {extra}",
+         fragmp4moqsink name=moq url=\"{url}\" broadcast={broadcast} fragment-duration=1000000000 {sink_props}",
         v = seconds * 30,
         a = seconds * 48000 / 1024,
     );
@@ -629,5 +657,112 @@ fn a_format_change_mid_stream_is_an_element_error() {
         "{:?}",
         log.errors
     );
+    relay.stop();
+}
+
+/// Runs `openssl` with the whitespace-separated `args` in `dir`, failing the test with
+/// its stderr.
+fn openssl(dir: &Path, args: &str) {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args.split_whitespace())
+        .output()
+        .expect("openssl runs (scripts/install-deps.sh installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+const EC_KEY: &str = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+
+/// A CA named `name` in `dir` (`name.pem`, `name.key`).
+fn make_ca(dir: &Path, name: &str) {
+    openssl(
+        dir,
+        &format!(
+            "req -x509 {EC_KEY} -days 2 -subj /CN={name} \
+             -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+             -keyout {name}.key -out {name}.pem"
+        ),
+    );
+}
+
+/// A certificate for localhost and 127.0.0.1 (`relay.pem`, `relay.key`) issued by CA `ca`.
+fn make_relay_cert(dir: &Path, ca: &str) {
+    std::fs::write(
+        dir.join("relay.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("extensions file");
+    openssl(
+        dir,
+        &format!("req {EC_KEY} -subj /CN=localhost -keyout relay.key -out relay.csr"),
+    );
+    openssl(
+        dir,
+        &format!(
+            "x509 -req -in relay.csr -CA {ca}.pem -CAkey {ca}.key -CAcreateserial -days 2 \
+             -extfile relay.ext -out relay.pem"
+        ),
+    );
+}
+
+/// `tls-root` names the CA that issued the relay's certificate: the sink verifies it and
+/// publishes (a subscriber receives the broadcast); a CA that did not issue it is refused.
+#[test]
+fn a_relay_certificate_from_the_tls_root_ca_is_trusted_and_another_ca_is_not() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    make_ca(dir.path(), "ca");
+    make_ca(dir.path(), "other-ca");
+    make_relay_cert(dir.path(), "ca");
+    let relay = Relay::start_with(
+        0,
+        None,
+        RelayTls::Files {
+            cert: &dir.path().join("relay.pem"),
+            key: &dir.path().join("relay.key"),
+        },
+    );
+    let ca = dir.path().join("ca.pem");
+
+    let rt = runtime();
+    let sub = Arc::new(Mutex::new(Subscribed::default()));
+    rt.spawn(subscribe(relay.url(), "verified".into(), sub.clone()));
+    let pipeline = verified_pipeline(
+        &relay.url(),
+        "verified",
+        3,
+        &format!("tls-root={} connect-timeout=3000000000", ca.display()),
+    );
+    let log = run_to_end(&pipeline, Duration::from_secs(30));
+    assert!(log.errors.is_empty(), "errors: {:?}", log.errors);
+    assert!(log.eos, "no EOS");
+    assert!(
+        wait_for(&sub, |s| s.video.len() == 1
+            && s.audio.len() == 1
+            && sample_count(s) >= 60),
+        "nothing arrived through the verified session: {:?}",
+        sub.lock().unwrap().frames.keys().collect::<Vec<_>>()
+    );
+    let moq = pipeline.by_name("moq").expect("sink");
+    let stats = moq.property::<gst::Structure>("stats");
+    assert_eq!(stats.get::<u64>("reconnects").ok(), Some(0), "{stats}");
+    pipeline.set_state(gst::State::Null).expect("null");
+
+    let other = dir.path().join("other-ca.pem");
+    let (error, took) = first_error(
+        &format!(
+            "url={} tls-root={} connect-timeout=3000000000",
+            relay.url(),
+            other.display()
+        ),
+        Duration::from_secs(10),
+    );
+    let error = error.expect("an error for a certificate from another CA");
+    assert!(error.contains("cannot connect"), "{error}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
     relay.stop();
 }
