@@ -336,6 +336,18 @@ fn run_to_end(pipeline: &gst::Pipeline, limit: Duration) -> BusLog {
     log
 }
 
+/// The errors and warnings waiting on the pipeline's bus (for a failure message).
+fn pending_problems(pipeline: &gst::Pipeline) -> Vec<String> {
+    let bus = pipeline.bus().expect("bus");
+    std::iter::from_fn(|| bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Warning]))
+        .map(|msg| match msg.view() {
+            gst::MessageView::Error(e) => format!("error: {} ({:?})", e.error(), e.debug()),
+            gst::MessageView::Warning(w) => format!("warning: {} ({:?})", w.error(), w.debug()),
+            _ => String::new(),
+        })
+        .collect()
+}
+
 /// Waits until `f` holds on the subscription, for at most `TIMEOUT`.
 fn wait_for(sub: &Arc<Mutex<Subscribed>>, f: impl Fn(&Subscribed) -> bool) -> bool {
     let start = Instant::now();
@@ -488,7 +500,9 @@ fn resumes_after_a_relay_restart() {
     pipeline.set_state(gst::State::Playing).expect("playing");
     assert!(
         wait_for(&sub, |s| frame_count(s) > 30),
-        "no frames before the restart"
+        "no frames before the restart: {} frames; bus: {:?}",
+        frame_count(&sub.lock().unwrap()),
+        pending_problems(&pipeline)
     );
     relay.stop();
     std::thread::sleep(Duration::from_secs(2));
