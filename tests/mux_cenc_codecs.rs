@@ -379,3 +379,53 @@ fn vp8_has_no_subsample_rules_and_is_refused_naming_the_pad() {
     assert!(error.contains("no subsample rules"), "{error}");
     assert!(r.output.bytes.is_empty(), "nothing written");
 }
+
+/// Headless Chromium plays `encoder`'s output encrypted with `scheme` through MSE + EME
+/// (ClearKey, the licence answered by the page) and renders frames.
+fn eme_plays(name: &str, encoder: &str, scheme: &str) {
+    let (_, out) = pipeline::run(&format!(
+        "videotestsrc num-buffers=90 pattern=ball ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
+         ! {encoder} ! mux.video_0 \
+         fragmp4mux name=mux fragment-duration=1000000000 encryption={scheme} key={KEY} key-id={KID} \
+         ! appsink name=sink"
+    ));
+    let path = pipeline::temp_file(&format!("eme-{name}.mp4"), &out.bytes);
+    let mime = format!("video/mp4; codecs=\"{}\"", out.codecs());
+    let result = judges::chromium(
+        "eme.mjs",
+        &[
+            path.as_os_str(),
+            std::ffi::OsStr::new(&mime),
+            std::ffi::OsStr::new(KID),
+            std::ffi::OsStr::new(KEY),
+        ],
+    );
+    assert!(result.contains("\"licences\":1"), "{name}: {result}");
+}
+
+#[test]
+fn chromium_plays_vp9_cenc_through_eme_with_clearkey() {
+    eme_plays(
+        "vp9-cenc",
+        "vp9enc deadline=1 cpu-used=8 keyframe-max-dist=30",
+        "cenc",
+    );
+}
+
+#[test]
+fn chromium_plays_av1_cenc_through_eme_with_clearkey() {
+    eme_plays(
+        "av1-cenc",
+        "av1enc cpu-used=8 keyframe-max-dist=30 ! av1parse",
+        "cenc",
+    );
+}
+
+#[test]
+fn chromium_plays_vp9_cbcs_through_eme_with_clearkey() {
+    eme_plays(
+        "vp9-cbcs",
+        "vp9enc deadline=1 cpu-used=8 keyframe-max-dist=30",
+        "cbcs",
+    );
+}
