@@ -1,6 +1,7 @@
 //! Encryption throughput of one core: the muxer's per-sample work for Common Encryption
 //! (copy the payload once, find the subsamples, encrypt), on synthetic length-prefixed
-//! H.264 samples and on whole (audio-like) samples, for cenc and cbcs.
+//! H.264 samples and on whole (audio-like) samples, for cenc and cbcs; then the cost of
+//! the subsample map alone on real x264 access units (cbcs parses each slice header).
 //!
 //!     cargo run --release --example cenc_throughput [MiB]    # default 512 MiB per case
 //!
@@ -9,8 +10,80 @@
 //! bytes actually run through AES; and whether the CPU has AES-NI, which the `aes` crate
 //! uses when it is there.
 
+use gstfragmp4::encrypt::slice_header::SliceHeaders;
 use gstfragmp4::encrypt::{CencIv, NalCodec, SampleEncryptor, nal_subsamples, whole_sample};
 use std::time::Instant;
+
+/// Real x264 (CABAC) access units, 4-byte length-prefixed without their SPS/PPS, and the
+/// `avcC` record holding those: what the cbcs slice header parse runs on.
+fn real_h264() -> (Vec<u8>, Vec<Vec<u8>>) {
+    let stream = include_bytes!("../src/encrypt/testdata/ball-64x48.h264");
+    let mut nals: Vec<&[u8]> = Vec::new();
+    let mut i = 0;
+    let mut start = None;
+    while i + 3 <= stream.len() {
+        if stream[i..i + 3] == [0, 0, 1] {
+            if let Some(s) = start {
+                let mut end = i;
+                while end > s && stream[end - 1] == 0 {
+                    end -= 1;
+                }
+                nals.push(&stream[s..end]);
+            }
+            start = Some(i + 3);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    nals.extend(start.map(|s| &stream[s..]));
+    let find = |t: u8| nals.iter().find(|n| n[0] & 0x1f == t).expect("SPS and PPS");
+    let (sps, pps) = (find(7), find(8));
+    let mut avcc = vec![1, sps[1], sps[2], sps[3], 0xff, 0xe1];
+    avcc.extend_from_slice(&(sps.len() as u16).to_be_bytes());
+    avcc.extend_from_slice(sps);
+    avcc.push(1);
+    avcc.extend_from_slice(&(pps.len() as u16).to_be_bytes());
+    avcc.extend_from_slice(pps);
+    let mut samples = Vec::new();
+    let mut au = Vec::new();
+    for n in nals.iter().filter(|n| !matches!(n[0] & 0x1f, 7 | 8)) {
+        au.extend_from_slice(&(n.len() as u32).to_be_bytes());
+        au.extend_from_slice(n);
+        if matches!(n[0] & 0x1f, 1 | 5) {
+            samples.push(std::mem::take(&mut au));
+        }
+    }
+    (avcc, samples)
+}
+
+/// CPU nanoseconds per sample of the subsample map alone: the cenc NAL walk and the
+/// cbcs walk that parses each slice header (rebuilding the parsers per sample).
+fn map_costs() {
+    let (avcc, samples) = real_h264();
+    let mut headers = SliceHeaders::new(NalCodec::Avc, &avcc).expect("the fixture's avcC");
+    let rounds = 20_000;
+    let time = |f: &mut dyn FnMut(&[u8]) -> usize| {
+        let start = cpu_ns();
+        let wall = Instant::now();
+        let mut sink = 0;
+        for r in 0..rounds {
+            sink += f(&samples[r % samples.len()]);
+        }
+        std::hint::black_box(sink);
+        let ns = match (start, cpu_ns()) {
+            (Some(a), Some(b)) if b > a => (b - a) as f64,
+            _ => wall.elapsed().as_nanos() as f64,
+        };
+        ns / rounds as f64
+    };
+    let cenc = time(&mut |s| nal_subsamples(s, 4, NalCodec::Avc, 0).expect("a map").len());
+    let cbcs = time(&mut |s| headers.cbcs_subsamples(s, 4).expect("a map").len());
+    println!();
+    println!("subsample map of one real x264 access unit (1 slice), ns/sample:");
+    println!("| cenc (NAL walk) | {cenc:>8.0} |");
+    println!("| cbcs (NAL walk + slice header parse) | {cbcs:>8.0} |");
+}
 
 /// A length-prefixed access unit of `size` bytes: a 30-byte SPS-like NAL (clear) and one
 /// slice NAL (type 1) holding the rest, as x264 writes P-frames.
@@ -148,4 +221,5 @@ fn main() {
         );
         std::hint::black_box(sink);
     }
+    map_costs();
 }

@@ -151,6 +151,19 @@ fn cbcs_h264_and_aac_decrypt_to_the_clear_packets() {
 }
 
 #[test]
+fn cbcs_h264_with_parameter_sets_in_band() {
+    // avc3: SPS and PPS repeated in band at every keyframe; the slice headers are parsed
+    // with the latest ones (the unit tests cover a stream with them only in band).
+    check(
+        "cbcs-avc3",
+        "x264enc bframes=2 key-int-max=15 speed-preset=ultrafast ! h264parse \
+         ! video/x-h264,stream-format=avc3",
+        "encryption=cbcs iv=0f0e0d0c0b0a09080706050403020100",
+        "cbcs",
+    );
+}
+
+#[test]
 fn cbcs_h265_and_aac_with_a_random_constant_iv() {
     check("cbcs-h265", X265, "encryption=cbcs", "cbcs");
 }

@@ -1,6 +1,8 @@
 //! Which bytes of a sample stay clear under Common Encryption (ISO/IEC 23001-7): the
 //! subsample map, per codec family. Pure: bytes in, (clear, protected) runs out.
 
+use std::ops::Range;
+
 /// One subsample: `clear` bytes in the clear, then `protected` encrypted bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Subsample {
@@ -19,6 +21,9 @@ pub enum SubsampleError {
     },
     #[error("the sample ends inside a NAL length field at byte {0}")]
     TruncatedLength(usize),
+    /// The codec's headers could not be parsed, so the clear part is unknown.
+    #[error("{codec}: {why}")]
+    Parse { codec: &'static str, why: String },
 }
 
 /// How a codec's NAL units are laid out and which carry slice data.
@@ -31,14 +36,16 @@ pub enum NalCodec {
 }
 
 impl NalCodec {
-    fn header_len(self) -> usize {
+    /// Bytes of the NAL unit header.
+    pub fn header_len(self) -> usize {
         match self {
             NalCodec::Avc => 1,
             NalCodec::Hevc => 2,
         }
     }
 
-    fn is_vcl(self, first: u8) -> bool {
+    /// Whether the NAL unit whose first byte is `first` carries slice data.
+    pub fn is_vcl(self, first: u8) -> bool {
         match self {
             NalCodec::Avc => matches!(first & 0x1f, 1..=5),
             NalCodec::Hevc => (first >> 1) & 0x3f <= 31,
@@ -68,20 +75,50 @@ fn push(out: &mut Vec<Subsample>, mut clear: usize, protected: usize) {
     });
 }
 
-/// The subsample map of a length-prefixed (`avc1`/`hvc1`) sample: length fields, NAL
-/// headers and non-VCL NAL units clear; of each VCL NAL unit, after its header and
-/// `clear_after_header` more bytes (cbcs: the slice header), the largest whole number
-/// of 16-byte blocks protected, the rest clear (so every protected range is
-/// block-aligned, as 23001-7 asks of video).
-pub fn nal_subsamples(
-    data: &[u8],
-    length_size: usize,
-    codec: NalCodec,
-    clear_after_header: usize,
-) -> Result<Vec<Subsample>, SubsampleError> {
+/// The subsample map of a sample whose protected data is `ranges` (sorted, disjoint,
+/// inside the sample's `len` bytes); everything else stays clear. `align` (`cenc`, and
+/// VP9 under either scheme): of each range only its largest whole number of 16-byte
+/// blocks ending at the range's end is protected, the leading remainder clear, and a
+/// range under 16 bytes stays clear. Without `align` (`cbcs`), each range is protected
+/// from its first byte, one subsample per range whatever its size (the cipher leaves a
+/// partial last block clear).
+pub fn ranges_subsamples(len: usize, ranges: &[Range<usize>], align: bool) -> Vec<Subsample> {
     let mut out = Vec::new();
     let mut pos = 0;
     let mut clear = 0;
+    for r in ranges {
+        let start = r.start.clamp(pos, len);
+        let end = r.end.clamp(start, len);
+        let mut protected = end - start;
+        clear += start - pos;
+        pos = end;
+        if align {
+            clear += protected % 16;
+            protected -= protected % 16;
+            if protected == 0 {
+                continue;
+            }
+        }
+        push(&mut out, clear, protected);
+        clear = 0;
+    }
+    clear += len - pos;
+    if clear > 0 || out.is_empty() {
+        push(&mut out, clear, 0);
+    }
+    out
+}
+
+/// Walks a length-prefixed (`avc1`/`hvc1`) sample: for each NAL unit, `protect` gets its
+/// bytes (from the NAL header on) and answers how many of its first bytes stay clear,
+/// or `None` to keep the whole unit clear. Returns the protected ranges in the sample.
+pub fn nal_ranges(
+    data: &[u8],
+    length_size: usize,
+    mut protect: impl FnMut(&[u8]) -> Result<Option<usize>, SubsampleError>,
+) -> Result<Vec<Range<usize>>, SubsampleError> {
+    let mut out = Vec::new();
+    let mut pos = 0;
     while pos < data.len() {
         let Some(len_bytes) = data.get(pos..pos + length_size) else {
             return Err(SubsampleError::TruncatedLength(pos));
@@ -90,31 +127,41 @@ pub fn nal_subsamples(
             .iter()
             .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
         let body = pos + length_size;
-        if body + length > data.len() {
+        let Some(nal) = data.get(body..body + length) else {
             return Err(SubsampleError::NalOverrun {
                 offset: pos,
                 length,
                 size: data.len(),
             });
-        }
-        let vcl = length > 0 && codec.is_vcl(data[body]);
-        let keep = (codec.header_len() + clear_after_header).min(length);
-        let blocks = if vcl { (length - keep) / 16 * 16 } else { 0 };
-        if blocks == 0 {
-            clear += length_size + length;
-        } else {
-            let lead = length_size + length - blocks;
-            // The clear tail of a NAL unit is its leading remainder: protected bytes end
-            // the unit, so the next unit's clear bytes follow directly.
-            push(&mut out, clear + lead, blocks);
-            clear = 0;
+        };
+        if length > 0
+            && let Some(keep) = protect(nal)?
+            && keep < length
+        {
+            out.push(body + keep..body + length);
         }
         pos = body + length;
     }
-    if clear > 0 || out.is_empty() {
-        push(&mut out, clear, 0);
-    }
     Ok(out)
+}
+
+/// The `cenc` subsample map of a length-prefixed (`avc1`/`hvc1`) sample: length fields,
+/// NAL headers and non-VCL NAL units clear; of each VCL NAL unit, after its header and
+/// `clear_after_header` more bytes, the largest whole number of 16-byte blocks
+/// protected, the rest clear (so every protected range is block-aligned, as 23001-7
+/// asks of `cenc` video).
+pub fn nal_subsamples(
+    data: &[u8],
+    length_size: usize,
+    codec: NalCodec,
+    clear_after_header: usize,
+) -> Result<Vec<Subsample>, SubsampleError> {
+    let ranges = nal_ranges(data, length_size, |nal| {
+        Ok(codec
+            .is_vcl(nal[0])
+            .then_some(codec.header_len() + clear_after_header))
+    })?;
+    Ok(ranges_subsamples(data.len(), &ranges, true))
 }
 
 /// Audio and other unstructured samples: the whole sample protected (one run, no map).

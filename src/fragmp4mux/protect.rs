@@ -7,9 +7,7 @@ use gst::prelude::*;
 
 use crate::boxes::SampleEntry;
 use crate::boxes::cenc::{SampleAux, TrackEncryption, check_pssh, sinf};
-use crate::encrypt::{
-    CencIv, NalCodec, SampleEncryptor, nal_subsamples, parse_hex16, whole_sample,
-};
+use crate::encrypt::{CencIv, SampleEncryptor, SampleLayout, parse_hex16};
 use crate::fragmenter::FragmentTrack;
 
 /// The `encryption` property.
@@ -218,6 +216,8 @@ pub enum ProtectError {
     Pssh(String),
     #[error("{0}: no subsample rules for this codec; leave the track clear")]
     Codec(String),
+    #[error("{0}: its codec configuration cannot be used for encryption: {1}")]
+    Config(String, String),
     #[error("no random IV from the operating system: {0}")]
     Random(String),
     #[error("encryption needs mode=fragmented (progressive and hybrid files have no senc)")]
@@ -230,15 +230,9 @@ pub enum ProtectError {
 pub struct TrackProtection {
     pub tenc: TrackEncryption,
     encryptor: SampleEncryptor,
-    /// Length-prefixed NAL video: (length size, codec); `None`: whole samples.
-    nal: Option<(usize, NalCodec)>,
-    /// Bytes after a VCL NAL header kept clear (cbcs: room for the slice header).
-    clear_after_header: usize,
+    /// Which bytes of each sample stay clear, with the codec parser state that needs.
+    layout: SampleLayout,
 }
-
-/// cbcs keeps the slice header clear (ISO/IEC 23001-7 10.2). It is not parsed: this
-/// bound covers the slice headers of common encoders' streams.
-const CBCS_SLICE_HEADER_ROOM: usize = 32;
 
 fn hex(text: &Option<String>, what: &'static str) -> Result<[u8; 16], ProtectError> {
     text.as_deref()
@@ -307,16 +301,15 @@ impl TrackProtection {
             Some(t) => return Err(ProtectError::BadIv(t.len())),
             None => random_iv(if cbcs { 16 } else { 8 })?,
         };
-        let nal = match &entry.fourcc {
-            b"avc1" | b"avc3" => Some((nal_length_size.unwrap_or(4) as usize, NalCodec::Avc)),
-            b"hvc1" | b"hev1" => Some((nal_length_size.unwrap_or(4) as usize, NalCodec::Hevc)),
-            _ if is_video => {
-                return Err(ProtectError::Codec(
-                    String::from_utf8_lossy(&entry.fourcc).to_string(),
-                ));
-            }
-            _ => None,
-        };
+        let name = || String::from_utf8_lossy(&entry.fourcc).to_string();
+        let config = entry
+            .children
+            .iter()
+            .find(|c| matches!(&c.fourcc, b"avcC" | b"hvcC" | b"av1C"))
+            .map_or(&[][..], |c| c.body.as_slice());
+        let layout = SampleLayout::new(&entry.fourcc, config, nal_length_size, is_video, cbcs)
+            .map_err(|e| ProtectError::Config(name(), e.to_string()))?
+            .ok_or_else(|| ProtectError::Codec(name()))?;
         let (crypt, skip) = if is_video {
             (s.crypt_byte_block, s.skip_byte_block)
         } else {
@@ -364,8 +357,7 @@ impl TrackProtection {
         Ok(Some(TrackProtection {
             tenc,
             encryptor,
-            nal,
-            clear_after_header: if cbcs { CBCS_SLICE_HEADER_ROOM } else { 0 },
+            layout,
         }))
     }
 
@@ -393,14 +385,10 @@ impl TrackProtection {
                 })?;
                 data.extend_from_slice(&map);
             }
-            let map = match self.nal {
-                Some((len, codec)) => nal_subsamples(&data, len, codec, self.clear_after_header)
-                    .map_err(|e| ProtectError::Sample {
-                        index,
-                        why: e.to_string(),
-                    })?,
-                None => whole_sample(data.len()),
-            };
+            let map = self.layout.map(&data).map_err(|e| ProtectError::Sample {
+                index,
+                why: e.to_string(),
+            })?;
             let iv = self.encryptor.encrypt(&mut data, &map);
             let mut out = gst::Buffer::from_mut_slice(data);
             if let Some(b) = out.get_mut() {
@@ -413,7 +401,11 @@ impl TrackProtection {
             *payload = out;
             aux.push(SampleAux {
                 iv,
-                subsamples: if self.nal.is_some() { map } else { Vec::new() },
+                subsamples: if self.layout.has_map() {
+                    map
+                } else {
+                    Vec::new()
+                },
             });
         }
         Ok(aux)
