@@ -254,7 +254,8 @@ fn audio_only_subtitles_follow_the_audio() {
 }
 
 /// fragmp4hlssink with a `subtitle_0` pad: a subtitle rendition whose cues hls.js puts in
-/// the video's subtitle TextTrack with their texts and times.
+/// the video's subtitle TextTrack with their texts and times, its LANGUAGE the BCP 47 form
+/// of the pad's `language-code` tag.
 #[test]
 fn hls_subtitle_rendition_reaches_hls_js() {
     support::init();
@@ -264,7 +265,8 @@ fn hls_subtitle_rendition_reaches_hls_js() {
     let launch = format!(
         "videotestsrc num-buffers=120 pattern=ball ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
          ! x264enc bframes=2 key-int-max=30 speed-preset=ultrafast ! h264parse ! h.video_0 \
-         appsrc name=subs format=time caps=application/x-subtitle-vtt ! h.subtitle_0 \
+         appsrc name=subs format=time caps=application/x-subtitle-vtt \
+         ! taginject tags=\"language-code=en_gb\" ! h.subtitle_0 \
          fragmp4hlssink name=h target-duration=1 location={0}/seg%05d.m4s init-location={0}/init%d.mp4 \
          playlist-location={0}/playlist.m3u8 multivariant-location={0}/main.m3u8",
         d.display()
@@ -301,6 +303,7 @@ fn hls_subtitle_rendition_reaches_hls_js() {
              m = m3u8.load(d + '/main.m3u8')\n\
              subs = [x for x in m.media if x.type == 'SUBTITLES']\n\
              assert len(subs) == 1 and subs[0].uri == 'subtitles.m3u8', m.dumps()\n\
+             assert subs[0].language == 'en-GB', m.dumps()\n\
              assert all(p.stream_info.subtitles == subs[0].group_id for p in m.playlists)\n\
              s = m3u8.load(d + '/subtitles.m3u8')\n\
              v = m3u8.load(d + '/playlist.m3u8')\n\
@@ -322,6 +325,8 @@ fn hls_subtitle_rendition_reaches_hls_js() {
         &[d.as_os_str(), std::ffi::OsStr::new("main.m3u8")],
     );
     assert!(json.contains("\"ok\":true"), "{json}");
+    // hls.js gives the TextTrack the rendition's language.
+    assert!(json.contains("\"language\":\"en-GB\""), "{json}");
     let start: f64 = json
         .split("\"ranges\":[[")
         .nth(1)
@@ -392,4 +397,89 @@ fn a_silent_live_subtitle_pad_is_not_a_stalled_pad() {
     }
     assert!(close(samples[0].start, zero) && close(samples.last().unwrap().end, end));
     assert_eq!(shown(&samples, "live cue").len(), 1, "{samples:?}");
+}
+
+/// The `language-code` tags of a subtitle pad and an audio pad: mp4box.js reads the
+/// `mdhd` language (ISO 639-2/T, the bibliographic `ger` becoming `deu`) and the `elng`
+/// (BCP 47); mp4-atom reads the same `mdhd`. A track without a tag stays `und`, no `elng`.
+#[test]
+fn language_tags_reach_mdhd_and_elng() {
+    support::init();
+    let path = std::env::temp_dir().join(format!("fragmp4-wvtt-{}-lang.mp4", std::process::id()));
+    let launch = format!(
+        "{VIDEO} audiotestsrc num-buffers=40 samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=1 \
+         ! avenc_aac ! aacparse ! taginject tags=\"language-code=ger\" ! m.audio_0 \
+         appsrc name=subs format=time caps=application/x-subtitle-vtt \
+         ! taginject tags=\"language-code=pt_br\" ! m.subtitle_0 \
+         fragmp4mux name=m fragment-duration=1000000000 ! filesink location={}",
+        path.display()
+    );
+    let p = gst::parse::launch(&launch)
+        .unwrap_or_else(|e| panic!("{launch}: {e}"))
+        .downcast::<gst::Bin>()
+        .unwrap();
+    let src = p
+        .by_name("subs")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let mut b = gst::Buffer::from_slice(b"Ola".to_vec());
+    let bm = b.get_mut().unwrap();
+    bm.set_pts(gst::ClockTime::from_nseconds(300 * MS));
+    bm.set_duration(gst::ClockTime::from_nseconds(500 * MS));
+    src.push_buffer(b).unwrap();
+    let _ = src.end_of_stream();
+    p.set_state(gst::State::Playing).expect("playing");
+    let result = pipeline::wait_for_eos(&p.bus().unwrap(), 60);
+    p.set_state(gst::State::Null).unwrap();
+    result.unwrap_or_else(|e| panic!("{launch}: {e}"));
+
+    let script = format!(
+        "{}/tests/browser/mp4box-tracks.mjs",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = Command::new("node")
+        .arg(&script)
+        .arg(&path)
+        .output()
+        .expect("node runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "mp4box.js: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let track = |handler: &str| -> (String, Option<String>) {
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!("\"handler\":\"{handler}\"")))
+            .unwrap_or_else(|| panic!("no {handler} track in {text}"));
+        let field = |name: &str| -> Option<String> {
+            let v = line.split(&format!("\"{name}\":")).nth(1)?;
+            let v = v.strip_prefix('"')?;
+            // The box holds a NUL-terminated string; mp4box.js may keep the NUL.
+            Some(v[..v.find('"')?].trim_end_matches("\\u0000").to_string())
+        };
+        (field("mdhd").expect("mdhd"), field("elng"))
+    };
+    assert_eq!(track("soun"), ("deu".into(), Some("de".into())), "{text}");
+    assert_eq!(
+        track("text"),
+        ("por".into(), Some("pt-BR".into())),
+        "{text}"
+    );
+    assert_eq!(track("vide"), ("und".into(), None), "{text}");
+    // mp4-atom reads the same mdhd languages, by track order: video, audio, text.
+    let data = std::fs::read(&path).unwrap();
+    let langs: Vec<String> = mp4::parse(&data)
+        .moov
+        .trak
+        .iter()
+        .map(|t| t.mdia.mdhd.language.clone())
+        .collect();
+    assert_eq!(langs, ["und", "deu", "por"]);
+    // The subtitle track still carries the cue.
+    let samples = mp4box_wvtt(&path);
+    assert_eq!(shown(&samples, "Ola").len(), 1, "{samples:?}");
+    let _ = std::fs::remove_file(&path);
 }

@@ -115,6 +115,7 @@ pub fn parse_moov(moov: &BoxReader) -> Result<Movie, ReadError> {
                     .ok_or_else(|| mvex.error(format!("has no 'trex' for track {track_id}")))?;
                 movie.tracks.push(Track {
                     desc: TrackDesc {
+                        language: None,
                         track_id,
                         timescale,
                         entry,

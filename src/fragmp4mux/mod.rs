@@ -15,6 +15,7 @@ mod protect;
 mod recording;
 mod state;
 mod subtitles;
+mod tags;
 
 pub(crate) use events::meta_sink_caps;
 pub(crate) use imp::{audio_sink_caps, video_sink_caps};
