@@ -72,6 +72,9 @@ pub struct Representation {
     /// One file for the whole track, addressed through its `sidx` (`SegmentBase`)
     /// instead of a `SegmentTemplate`.
     pub single_file: Option<SingleFile>,
+    /// (`schemeIdUri`, `value`) of the `emsg` boxes its segments carry
+    /// (`InbandEventStream`).
+    pub event_schemes: Vec<(String, String)>,
 }
 
 /// A track in one file: init segment, `sidx`, then every fragment.
@@ -358,6 +361,20 @@ impl Mpd {
                     escape(pssh)
                 );
             }
+        }
+        let mut schemes: Vec<&(String, String)> = Vec::new();
+        for s in reps.iter().flat_map(|r| &r.event_schemes) {
+            if !schemes.contains(&s) {
+                schemes.push(s);
+            }
+        }
+        for (scheme, value) in schemes {
+            let _ = writeln!(
+                x,
+                "      <InbandEventStream schemeIdUri=\"{}\" value=\"{}\"/>",
+                escape(scheme),
+                escape(value)
+            );
         }
         for r in reps {
             let _ = write!(

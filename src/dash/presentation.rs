@@ -64,6 +64,8 @@ pub struct TrackInfo {
     pub codecs: String,
     pub media: Media,
     pub timescale: u32,
+    /// (`schemeIdUri`, `value`) of the events its muxer writes as `emsg`.
+    pub event_schemes: Vec<(String, String)>,
 }
 
 /// One of a muxer's `fragmp4mux-fragment` messages, times as it gives them (ns).
@@ -443,6 +445,7 @@ impl Presentation {
                     .chain(self.announced(t, info.timescale))
                     .collect(),
                 end: if t.finished { t.end } else { None },
+                event_schemes: info.event_schemes.clone(),
                 single_file: t.single.as_ref().map(|f| super::mpd::SingleFile {
                     url: format!("{}.mp4", info.id),
                     init_len: f.init_len,
@@ -549,6 +552,7 @@ mod tests {
                 }
             },
             timescale,
+            event_schemes: Vec::new(),
         }
     }
 

@@ -33,6 +33,7 @@ pub(super) fn track_info(id: &str, caps: &gst::CapsRef) -> Result<TrackInfo, Str
         codecs: format.codec_string,
         media,
         timescale: format.timescale,
+        event_schemes: Vec::new(),
     })
 }
 
