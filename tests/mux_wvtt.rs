@@ -483,3 +483,36 @@ fn language_tags_reach_mdhd_and_elng() {
     assert_eq!(shown(&samples, "Ola").len(), 1, "{samples:?}");
     let _ = std::fs::remove_file(&path);
 }
+
+/// A muxer of one subtitle track (as fragmp4dashsink runs it): the track tiles from
+/// running time 0 to the last cue's end, split on the `fragment-duration` grid, each cue
+/// showing over its time.
+#[test]
+fn subtitles_alone_tile_on_the_fragment_grid() {
+    let cues = [(400, 1600, "first"), (2200, 3100, "second")];
+    let (path, stats) = run_with("alone", "", "application/x-subtitle-vtt", &cues);
+    assert_eq!(stats.get::<u64>("dropped-cues").unwrap(), 0);
+    let samples = mp4box_wvtt(&path);
+    assert!(close(samples[0].start, 0.0), "{samples:?}");
+    for w in samples.windows(2) {
+        assert!(close(w[0].end, w[1].start), "hole between {w:?}");
+    }
+    assert!(close(samples.last().unwrap().end, 3.1), "{samples:?}");
+    for b in [1.0, 2.0, 3.0] {
+        assert!(
+            samples.iter().any(|s| close(s.start, b)),
+            "{b}: {samples:?}"
+        );
+    }
+    for (s, e, text) in cues {
+        let got = shown(&samples, text);
+        assert_eq!(got.len(), 1, "{text}: {samples:?}");
+        assert!(
+            close(got[0].0, s as f64 / 1000.0) && close(got[0].1, e as f64 / 1000.0),
+            "{text}: {got:?}"
+        );
+    }
+    // Fragments start on the grid: one chunk per second of the track.
+    let file = mp4::parse(&std::fs::read(&path).unwrap());
+    assert_eq!(file.chunks.len(), 4, "{:?}", file.chunks);
+}
