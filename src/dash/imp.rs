@@ -13,7 +13,9 @@ use gst::subclass::prelude::*;
 use super::presentation::{ChunkFacts, Layout, Presentation, Served};
 use super::props::{DEFAULT_FRAGMENT, SegmentAddressing};
 use super::tracks::{protection, track_info};
-use crate::fragmp4mux::{FragMp4Mux, audio_sink_caps, meta_sink_caps, video_sink_caps};
+use crate::fragmp4mux::{
+    FragMp4Mux, audio_sink_caps, meta_sink_caps, subtitle_sink_caps, video_sink_caps,
+};
 use crate::origin::{Limits, Origin};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -182,7 +184,12 @@ impl FragMp4DashSink {
             let Some((name, caps, event_schemes)) = caps else {
                 return Err(gst::FlowError::NotNegotiated);
             };
-            match track_info(&name, &caps) {
+            let lang = lock(&self.branches).get(track).and_then(|b| {
+                let tag = b.pad.sticky_event::<gst::event::Tag>(0)?;
+                let code = tag.tag().get::<gst::tags::LanguageCode>()?;
+                crate::language::from_tag(code.get()).ok().map(|l| l.bcp47)
+            });
+            match track_info(&name, &caps, lang) {
                 Ok(info) => p.set_info(
                     track,
                     super::presentation::TrackInfo {
@@ -566,6 +573,7 @@ impl ElementImpl for FragMp4DashSink {
                 template("video_%u", video_sink_caps()),
                 template("audio_%u", audio_sink_caps()),
                 template("meta_%u", meta_sink_caps()),
+                template("subtitle_%u", subtitle_sink_caps()),
             ]
         });
         TEMPLATES.as_ref()
@@ -585,9 +593,15 @@ impl ElementImpl for FragMp4DashSink {
             return self.meta_pad(templ);
         }
         let video = templ.name_template().starts_with("video");
+        let kind = templ
+            .name_template()
+            .split('_')
+            .next()
+            .unwrap_or("audio")
+            .to_string();
         let mut branches = lock(&self.branches);
         let track = branches.len();
-        let name = format!("{}_{track}", if video { "video" } else { "audio" });
+        let name = format!("{kind}_{track}");
         let mux: FragMp4Mux = crate::construct::object(&format!("mux_{name}"));
         mux.set_property("cmaf", true);
         for (name, kept) in &lock(&self.settings).encryption {

@@ -42,6 +42,11 @@ pub enum Media {
         rate: Option<u32>,
         channels: Option<u32>,
     },
+    /// Subtitles: a `wvtt` track (`application/mp4`).
+    Text {
+        /// `lang` of the AdaptationSet (BCP 47).
+        lang: Option<String>,
+    },
 }
 
 impl Media {
@@ -49,6 +54,16 @@ impl Media {
         match self {
             Media::Video { .. } => "video",
             Media::Audio { .. } => "audio",
+            Media::Text { .. } => "text",
+        }
+    }
+
+    /// The AdaptationSet's `mimeType`.
+    pub fn mime_type(&self) -> &'static str {
+        match self {
+            Media::Video { .. } => "video/mp4",
+            Media::Audio { .. } => "audio/mp4",
+            Media::Text { .. } => "application/mp4",
         }
     }
 }
@@ -342,9 +357,17 @@ impl Mpd {
     ) {
         let first = reps.first().map(|r| r.boundaries());
         let aligned = reps.iter().all(|r| Some(r.boundaries()) == first);
+        let mime = reps.first().map_or("", |r| r.media.mime_type());
+        let lang = reps
+            .iter()
+            .find_map(|r| match &r.media {
+                Media::Text { lang: Some(l) } => Some(format!(" lang=\"{}\"", escape(l))),
+                _ => None,
+            })
+            .unwrap_or_default();
         let _ = writeln!(
             x,
-            "    <AdaptationSet id=\"{set_id}\" contentType=\"{kind}\" mimeType=\"{kind}/mp4\" segmentAlignment=\"{aligned}\" startWithSAP=\"1\">"
+            "    <AdaptationSet id=\"{set_id}\" contentType=\"{kind}\" mimeType=\"{mime}\"{lang} segmentAlignment=\"{aligned}\" startWithSAP=\"1\">"
         );
         if let Some(p) = &self.protection {
             let _ = writeln!(
@@ -419,6 +442,7 @@ impl Mpd {
                         );
                     }
                 }
+                Media::Text { .. } => x.push_str(">\n"),
             }
             match &r.single_file {
                 Some(f) => Self::render_base(x, r, f),
