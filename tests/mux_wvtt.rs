@@ -481,6 +481,28 @@ fn language_tags_reach_mdhd_and_elng() {
     // The subtitle track still carries the cue.
     let samples = mp4box_wvtt(&path);
     assert_eq!(shown(&samples, "Ola").len(), 1, "{samples:?}");
+    // fragmp4demux reads the language back and gives it as the tag: remuxed, the audio
+    // track has it again.
+    let again = path.with_extension("remux.mp4");
+    support::pipeline::run_to_eos(
+        &format!(
+            "filesrc location={} ! fragmp4demux name=d d.audio_0 ! fragmp4mux ! filesink location={}",
+            path.display(),
+            again.display()
+        ),
+        30,
+    );
+    let out = Command::new("node")
+        .arg(&script)
+        .arg(&again)
+        .output()
+        .expect("node runs");
+    let remuxed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        remuxed.contains("\"mdhd\":\"deu\",\"elng\":\"de"),
+        "{remuxed}"
+    );
+    let _ = std::fs::remove_file(&again);
     let _ = std::fs::remove_file(&path);
 }
 

@@ -28,7 +28,11 @@ pub(super) fn video_track() -> TrackDesc {
 
 pub(super) fn audio_track() -> TrackDesc {
     TrackDesc {
-        language: None,
+        // A language read back from mdhd and elng.
+        language: Some(crate::boxes::Language {
+            iso639_2t: *b"por",
+            bcp47: "pt-BR".into(),
+        }),
         track_id: 2,
         timescale: 48_000,
         entry: SampleEntry {

@@ -399,6 +399,20 @@ impl FragMp4Demux {
                 push_protection_events(&out, &movie, outs);
                 out.caps = Some(caps);
             }
+            // The track's language (mdhd/elng) as the `language-code` tag.
+            if let Some(lang) = &track.desc.language {
+                let mut tags = gst::TagList::new();
+                tags.get_mut()
+                    .expect("new list")
+                    .add::<gst::tags::LanguageCode>(
+                        &lang.bcp47.as_str(),
+                        gst::TagMergeMode::Replace,
+                    );
+                tags.get_mut()
+                    .expect("new list")
+                    .set_scope(gst::TagScope::Stream);
+                outs.push(Out::Event(pad.clone(), gst::event::Tag::new(tags)));
+            }
             lock(&self.flow).add_pad(&pad);
             state.pads.push(out);
         }
