@@ -149,11 +149,14 @@ fn parse_trak(trak: &BoxReader, track_id: u32) -> Result<Result<TrakParts, Strin
     hdlr.full_header()?;
     hdlr.u32()?;
     let handler: FourCc = hdlr.bytes(4)?.try_into().unwrap_or(*b"????");
-    if &handler != b"vide" && &handler != b"soun" {
-        return Ok(Err(format!(
-            "track {track_id} has handler '{}', neither video nor audio",
+    let neither = || {
+        format!(
+            "track {track_id} has handler '{}', neither video nor audio (nor wvtt text)",
             fourcc_str(&handler)
-        )));
+        )
+    };
+    if &handler != b"vide" && &handler != b"soun" && &handler != b"text" {
+        return Ok(Err(neither()));
     }
     let mut mdhd = mdia.require(b"mdhd")?;
     let (version, _) = mdhd.full_header()?;
@@ -175,7 +178,10 @@ fn parse_trak(trak: &BoxReader, track_id: u32) -> Result<Result<TrakParts, Strin
     let Some(entry) = stsd.next_child()? else {
         return Err(stsd.error(format!("claims {count} entries but holds none")));
     };
-    let entry = parse_sample_entry(entry, &handler == b"vide")?;
+    if &handler == b"text" && &entry.kind() != b"wvtt" {
+        return Ok(Err(neither()));
+    }
+    let entry = parse_sample_entry(entry, handler)?;
     let edit = match trak.find(b"edts")? {
         Some(edts) => first_media_time(&edts)?,
         None => None,
@@ -243,12 +249,15 @@ const PROTECTED_ENTRIES: [FourCc; 2] = [*b"encv", *b"enca"];
 
 type EntryParts = (SampleEntry, Option<TrackProtection>);
 
-fn parse_sample_entry(mut e: BoxReader, video: bool) -> Result<EntryParts, ReadError> {
+fn parse_sample_entry(mut e: BoxReader, handler: FourCc) -> Result<EntryParts, ReadError> {
     let fourcc = e.kind();
     let entry_box = e.clone();
     let mut sinfs = Vec::new();
     e.skip(8)?; // reserved, data_reference_index
-    let mut kind = if video {
+    let mut kind = if &handler == b"text" {
+        // A plain text sample entry: its configuration boxes follow.
+        MediaKind::Text
+    } else if &handler == b"vide" {
         e.skip(16)?;
         let width = e.u16()?;
         let height = e.u16()?;
