@@ -11,6 +11,7 @@ pub mod fragmenter;
 mod fragmp4demux;
 mod fragmp4mux;
 pub mod hls;
+pub mod language;
 #[cfg(feature = "moq")]
 pub mod moq;
 pub mod origin;

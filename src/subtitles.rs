@@ -78,6 +78,11 @@ impl CueTiler {
         Ok(())
     }
 
+    /// The latest end of the cues waiting to be written.
+    pub fn queued_end(&self) -> Option<i64> {
+        self.cues.iter().map(|c| c.end).max()
+    }
+
     /// Where the written timeline ends, once anything was tiled.
     pub fn tiled(&self) -> Option<i64> {
         self.tiled

@@ -29,8 +29,19 @@ const AUDIO: &str =
 /// Runs `launch` to EOS, keeping every distinct MPD written meanwhile (polled every
 /// 10 ms) as `snapshot-N.mpd`; returns their paths in order.
 fn run_polling(d: &Path, launch: &str, timeout_s: u64) -> Vec<PathBuf> {
+    run_polling_with(d, launch, timeout_s, |_| {})
+}
+
+/// Like [`run_polling`], with `prepare` called on the pipeline before it plays.
+fn run_polling_with(
+    d: &Path,
+    launch: &str,
+    timeout_s: u64,
+    prepare: impl FnOnce(&gst::Element),
+) -> Vec<PathBuf> {
     support::init();
     let p = gst::parse::launch(launch).unwrap_or_else(|e| panic!("{launch}: {e}"));
+    prepare(&p);
     let bus = p.bus().unwrap();
     let manifest = d.join("manifest.mpd");
     let snaps = d.join("snapshots");
@@ -93,6 +104,8 @@ struct Judged {
     protections: Vec<[String; 5]>,
     /// SegmentBase: (id, BaseURL, Initialization range, indexRange, timescale, PTO).
     bases: Vec<[String; 6]>,
+    /// `InbandEventStream`s: content type, scheme, value (`-`: empty).
+    events: Vec<[String; 3]>,
 }
 
 /// The independent parser's reading of the snapshots; panics with its findings.
@@ -122,6 +135,7 @@ fn judge(snapshots: &[PathBuf]) -> Judged {
         reps: BTreeMap::new(),
         protections: Vec::new(),
         bases: Vec::new(),
+        events: Vec::new(),
     };
     for line in stdout.lines() {
         let w: Vec<&str> = line.split_whitespace().collect();
@@ -154,6 +168,9 @@ fn judge(snapshots: &[PathBuf]) -> Judged {
             ["cp", kind, scheme, value, kid, pssh] => judged
                 .protections
                 .push([kind, scheme, value, kid, pssh].map(|w| w.to_string())),
+            ["ies", kind, scheme, value] => judged
+                .events
+                .push([kind, scheme, value].map(|w| w.to_string())),
             _ => panic!("unexpected judge output {line:?}"),
         }
     }
@@ -620,4 +637,80 @@ fn served_live_with_chunks_streams_the_growing_segment() {
     let samples = &m.samples.values().next().unwrap();
     assert!(samples[0].is_sync());
     p.set_state(gst::State::Null).unwrap();
+}
+
+/// `meta_%u` pads go into the video's muxer: its segments carry the `emsg`s, and its
+/// AdaptationSet (only it) has an `InbandEventStream` per scheme, as mpegdash reads them.
+#[test]
+fn meta_pads_give_inband_event_streams_on_the_video() {
+    use gstfragmp4::events::{ID3_SCHEME, SCTE35_SCHEME, id3, scte35};
+    let d = dir("events");
+    let launch = format!(
+        "{VIDEO} ! {} {AUDIO} ! d. \
+         appsrc name=scte format=time caps=application/x-scte35 ! d.meta_0 \
+         appsrc name=id3 format=time caps=meta/x-id3 ! d.meta_1",
+        sink(&d, "fragment-duration=1000000000")
+    );
+    let section = scte35::splice_insert_section(5, 0, Some(90_000));
+    let tag = id3::txxx_tag("title", "a song");
+    let sent = [
+        (section.clone(), "scte", 1500u64),
+        (tag.clone(), "id3", 500),
+    ];
+    let snapshots = run_polling_with(&d, &launch, 60, |p| {
+        let bin = p.downcast_ref::<gst::Bin>().unwrap();
+        for (data, name, ms) in &sent {
+            let src = bin
+                .by_name(name)
+                .unwrap()
+                .downcast::<gst_app::AppSrc>()
+                .unwrap();
+            let mut b = gst::Buffer::from_mut_slice(data.clone());
+            b.get_mut()
+                .unwrap()
+                .set_pts(gst::ClockTime::from_mseconds(*ms));
+            src.push_buffer(b).unwrap();
+            let _ = src.end_of_stream();
+        }
+    });
+    let judged = judge(&snapshots);
+    let mut events = judged.events.clone();
+    events.sort();
+    assert_eq!(
+        events,
+        vec![
+            ["video".to_string(), ID3_SCHEME.into(), "-".into()],
+            ["video".to_string(), SCTE35_SCHEME.into(), "-".into()],
+        ]
+    );
+    // The emsgs in the video's segments, none in the audio's (mp4-atom reads them).
+    let emsgs = |id: &str| -> Vec<mp4_atom::Emsg> {
+        use mp4_atom::Decode;
+        let rep = &judged.reps[id];
+        let mut out = Vec::new();
+        for (name, _, _) in &rep.segments {
+            let data = std::fs::read(d.join(name)).unwrap();
+            for (kind, at, size) in mp4::top_level_boxes(&data) {
+                if kind == "emsg" {
+                    let any = mp4_atom::Any::decode(&mut &data[at..at + size]).unwrap();
+                    out.push(mp4_atom::Emsg::try_from(any).unwrap());
+                }
+            }
+        }
+        out
+    };
+    let video = emsgs("video_0");
+    assert_eq!(video.len(), 2, "{video:?}");
+    assert!(
+        video
+            .iter()
+            .any(|e| e.scheme_id_uri == SCTE35_SCHEME && e.message_data == section)
+    );
+    assert!(
+        video
+            .iter()
+            .any(|e| e.scheme_id_uri == ID3_SCHEME && e.message_data == tag)
+    );
+    assert!(emsgs("audio_1").is_empty());
+    let _ = std::fs::remove_dir_all(d);
 }

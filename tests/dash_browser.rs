@@ -166,3 +166,102 @@ fn dash_js_plays_live_then_low_latency_without_a_stall() {
     let l = latency(&json);
     assert!(l > 0.0 && l <= 1.5, "live latency {l} s: {json}");
 }
+
+/// Subtitles through fragmp4dashsink: a `wvtt` AdaptationSet (`contentType="text"`,
+/// `mimeType="application/mp4"`, `codecs="wvtt"`, `lang` from the tag) that PyPI mpegdash
+/// reads, and whose cues Shaka Player puts in the video's TextTrack with the input's texts
+/// and times (a cue across a segment start comes in both segments: joined here).
+#[test]
+fn shaka_shows_the_dash_subtitles() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let d = std::env::temp_dir().join(format!("fragmp4-dash-subs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let cues = [(0.4, 1.6, "first cue"), (2.2, 2.9, "second cue")];
+    let mut vtt = String::from("WEBVTT\n");
+    for (s, e, text) in cues {
+        let ts = |t: f64| format!("00:00:{:06.3}", t);
+        vtt.push_str(&format!("\n{} --> {}\n{text}\n", ts(s), ts(e)));
+    }
+    let vtt_path = d.join("subs.vtt");
+    std::fs::write(&vtt_path, vtt).unwrap();
+    let out = d.join("dash");
+    std::fs::create_dir_all(&out).unwrap();
+    support::pipeline::run_to_eos(
+        &format!(
+            "videotestsrc num-buffers=90 ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 \
+             ! x264enc key-int-max=30 ! h264parse ! fragmp4dashsink name=d location={} fragment-duration=1000000000 \
+             audiotestsrc num-buffers=141 ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! d. \
+             filesrc location={} ! subparse ! taginject tags=\"language-code=pt_br\" ! d.subtitle_0",
+            out.display(),
+            vtt_path.display()
+        ),
+        60,
+    );
+    let mpd = out.join("manifest.mpd");
+    let judge = std::process::Command::new("python3")
+        .arg(format!("{}/tests/dash_mpd.py", env!("CARGO_MANIFEST_DIR")))
+        .arg(&mpd)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        judge.status.success(),
+        "{}",
+        String::from_utf8_lossy(&judge.stdout)
+    );
+    let check = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys\n\
+             from mpegdash.parser import MPEGDASHParser\n\
+             m = MPEGDASHParser.parse(sys.argv[1])\n\
+             t = [a for a in m.periods[0].adaptation_sets if a.content_type == 'text']\n\
+             assert len(t) == 1, [a.content_type for a in m.periods[0].adaptation_sets]\n\
+             t = t[0]\n\
+             assert t.mime_type == 'application/mp4' and t.lang == 'pt-BR', (t.mime_type, t.lang)\n\
+             assert [r.codecs for r in t.representations] == ['wvtt']\n",
+        )
+        .arg(&mpd)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let json = support::judges::chromium("shaka.mjs", &[out.as_os_str()]);
+    eprintln!("Shaka Player with subtitles: {json}");
+    assert!(json.contains("\"ok\":true"), "{json}");
+    assert!(json.contains("\"language\":\"pt-BR\""), "{json}");
+    // The cues Shaka made, in order; adjacent ones of the same text joined.
+    let mut seen: Vec<(f64, f64, String)> = Vec::new();
+    let body = json.split("\"cues\":[").nth(1).expect("a text track");
+    let body = &body[..body.find(']').unwrap()];
+    for cue in body.split("},{") {
+        let field = |name: &str| -> String {
+            let v = cue.split(&format!("\"{name}\":")).nth(1).unwrap();
+            let v = v.trim_start_matches('"');
+            v[..v.find(['"', ',', '}']).unwrap_or(v.len())].to_string()
+        };
+        let (s, e, text): (f64, f64, String) = (
+            field("start").parse().unwrap(),
+            field("end").parse().unwrap(),
+            field("text"),
+        );
+        match seen.last_mut() {
+            Some(last) if last.2 == text && (last.1 - s).abs() < 0.002 => last.1 = e,
+            _ => seen.push((s, e, text)),
+        }
+    }
+    assert_eq!(seen.len(), cues.len(), "{seen:?}");
+    for ((s, e, text), want) in seen.iter().zip(cues) {
+        assert_eq!(text, want.2);
+        assert!(
+            (s - want.0).abs() < 0.002 && (e - want.1).abs() < 0.002,
+            "{text}: {s}-{e}, sent {}-{}",
+            want.0,
+            want.1
+        );
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -18,7 +18,8 @@ forward; with timeShiftBufferDepth, the listed duration fits it.
 
 Prints, for the last snapshot, `mpd TYPE DURATION_S|-`, then per Representation `rep ID
 CONTENT TIMESCALE PTO INIT BANDWIDTH` followed by one `seg ID NAME T D` line per segment,
-`cp CONTENT SCHEME VALUE DEFAULT_KID PSSH` per ContentProtection and `base ID URL
+`cp CONTENT SCHEME VALUE DEFAULT_KID PSSH` per ContentProtection, `ies CONTENT SCHEME
+VALUE` per InbandEventStream of an AdaptationSet (VALUE `-` when empty) and `base ID URL
 INIT_RANGE INDEX_RANGE TIMESCALE PTO` per single-file (SegmentBase) Representation;
 exits 1 with the violations otherwise.
 """
@@ -43,7 +44,7 @@ def name(template, rep_id, number, t):
     return re.sub(r"\$Number(?:%0(\d+)d)?\$", lambda m: str(number).zfill(int(m.group(1) or 0)), out)
 
 
-def check(path, mpd, final, errors, seen, starts, protections, bases):
+def check(path, mpd, final, errors, seen, starts, protections, bases, events):
     reps = {}
     with open(path, encoding="utf-8") as f:
         raw = f.read()
@@ -69,6 +70,8 @@ def check(path, mpd, final, errors, seen, starts, protections, bases):
         errors.append(f"{path}: AdaptationSets {kinds}, not one per type")
     tsb = seconds(mpd.time_shift_buffer_depth) if mpd.time_shift_buffer_depth else None
     for aset in mpd.periods[0].adaptation_sets:
+        for ies in aset.inband_event_streams or []:
+            events.append((aset.content_type, ies.scheme_id_uri, ies.value))
         for cp in aset.content_protections or []:
             pssh = [p.pssh for p in (cp.pssh or [])]
             protections.append((aset.content_type, cp.scheme_id_uri, cp.value, cp.cenc_default_kid, pssh))
@@ -151,7 +154,9 @@ def main(paths):
             continue
         protections = []
         bases = []
-        reps = check(path, mpd, i == len(paths) - 1, errors, seen, starts, protections, bases)
+        events = []
+        reps = check(path, mpd, i == len(paths) - 1, errors, seen, starts, protections, bases,
+                     events)
         last = {
             "type": mpd.type,
             "duration": seconds(mpd.media_presentation_duration)
@@ -162,6 +167,7 @@ def main(paths):
             "representations": reps,
             "protections": protections,
             "bases": bases,
+            "events": events,
         }
     if errors:
         print("\n".join(errors))
@@ -172,6 +178,8 @@ def main(paths):
         print(f"base {rid} {url} {init} {index} {ts} {pto}")
     for kind, scheme, value, kid, pssh in last["protections"]:
         print(f"cp {kind} {scheme} {value or '-'} {kid or '-'} {','.join(map(str, pssh)) or '-'}")
+    for kind, scheme, value in last["events"]:
+        print(f"ies {kind} {scheme} {value or '-'}")
     for rid, r in last["representations"].items():
         print(f"rep {rid} {r['content']} {r['timescale']} {r['pto']} {r['init']} {r['bandwidth']}")
         for n, t, d in r["segments"]:

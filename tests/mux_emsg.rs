@@ -596,7 +596,8 @@ fn scte35_becomes_a_date_range_and_an_emsg() {
              import datetime\n\
              start = datetime.datetime.fromisoformat(r.start_date.replace('Z', '+00:00'))\n\
              d = (start - p.segments[0].current_program_date_time).total_seconds()\n\
-             assert abs(d - 1.5) <= 0.0015, d\n",
+             assert abs(d - 1.5) <= 0.0015, d\n\
+             assert 'CUE' not in p.dumps(), 'cue tags only with cue-tags=true'\n",
         )
         .arg(&d)
         .arg(&hex)
@@ -618,5 +619,89 @@ fn scte35_becomes_a_date_range_and_an_emsg() {
     assert_eq!(found[0].emsg.id, 77);
     let file = mp4::parse(&bytes);
     check_placement(&found, &chunk_starts(&file), file.timescale(1));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// `cue-tags=true`: the breaks of SCTE-35 splice inserts as `EXT-X-CUE-OUT` before the
+/// segment in which each starts (`DURATION` from its break duration) and `EXT-X-CUE-IN`
+/// before the one in which it ends (out time + duration, or a splice back in), as PyPI
+/// m3u8 reads them; the segments are located from the playlist's own durations.
+#[test]
+fn cue_tags_mark_the_segments_of_each_break() {
+    support::init();
+    let d = std::env::temp_dir().join(format!("fragmp4-emsg-{}-cues", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let launch = format!(
+        "videotestsrc num-buffers=150 ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
+         ! x264enc bframes=2 key-int-max=30 speed-preset=ultrafast ! h264parse ! h.video_0 \
+         appsrc name=meta format=time caps=application/x-scte35 ! h.meta_0 \
+         fragmp4hlssink name=h target-duration=1 cue-tags=true location={0}/seg%05d.m4s \
+         init-location={0}/init%d.mp4 playlist-location={0}/playlist.m3u8",
+        d.display()
+    );
+    let p = gst::parse::launch(&launch)
+        .unwrap()
+        .downcast::<gst::Bin>()
+        .unwrap();
+    let src = p
+        .by_name("meta")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    // (time ms, out?, break duration ms): a 1.2 s break at 0.5 s, then one from 2.2 s
+    // without a duration that a splice back in ends at 3.5 s.
+    let splices = [
+        (500u64, true, Some(1200u64)),
+        (2200, true, None),
+        (3500, false, None),
+    ];
+    for (i, (at, out, dur)) in splices.iter().enumerate() {
+        let section = if *out {
+            scte35::splice_insert_section(i as u32, 0, dur.map(|d| d * 90))
+        } else {
+            scte35::splice_return_section(1, 0)
+        };
+        push(&src, section, *at, None);
+    }
+    let _ = src.end_of_stream();
+    p.set_state(gst::State::Playing).unwrap();
+    let result = pipeline::wait_for_eos(&p.bus().unwrap(), 60);
+    p.set_state(gst::State::Null).unwrap();
+    result.unwrap_or_else(|e| panic!("{launch}: {e}"));
+    // Expected: (segment holding the time, tag); the break ends as sent.
+    let expect =
+        "[(0.5, 'out', '1.200'), (1.7, 'in', None), (2.2, 'out', None), (3.5, 'in', None)]";
+    let check = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import m3u8, sys\n\
+             p = m3u8.load(sys.argv[1] + '/playlist.m3u8')\n\
+             ends, t = [], 0.0\n\
+             for s in p.segments:\n\
+             \x20   t += s.duration\n\
+             \x20   ends.append(t)\n\
+             assert len(ends) == 5, p.dumps()\n\
+             at = lambda x: next(i for i, e in enumerate(ends) if x < e)\n\
+             want = [(at(x), k, d) for (x, k, d) in eval(sys.argv[2])]\n\
+             got = []\n\
+             for i, s in enumerate(p.segments):\n\
+             \x20   if s.cue_in: got.append((i, 'in', None))\n\
+             \x20   if s.cue_out_start: got.append((i, 'out', s.scte35_duration))\n\
+             got.sort(key=lambda g: (g[0], g[1] == 'out'))\n\
+             assert got == want, (got, want, p.dumps())\n\
+             text = open(sys.argv[1] + '/playlist.m3u8').read()\n\
+             assert text.count('#EXT-X-CUE-OUT:DURATION=1.200\\n') == 1, text\n\
+             assert len(p.segments[0].dateranges) + sum(len(s.dateranges) for s in p.segments[1:]) == 3\n",
+        )
+        .arg(&d)
+        .arg(expect)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     let _ = std::fs::remove_dir_all(&d);
 }

@@ -254,7 +254,8 @@ fn audio_only_subtitles_follow_the_audio() {
 }
 
 /// fragmp4hlssink with a `subtitle_0` pad: a subtitle rendition whose cues hls.js puts in
-/// the video's subtitle TextTrack with their texts and times.
+/// the video's subtitle TextTrack with their texts and times, its LANGUAGE the BCP 47 form
+/// of the pad's `language-code` tag.
 #[test]
 fn hls_subtitle_rendition_reaches_hls_js() {
     support::init();
@@ -264,7 +265,8 @@ fn hls_subtitle_rendition_reaches_hls_js() {
     let launch = format!(
         "videotestsrc num-buffers=120 pattern=ball ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
          ! x264enc bframes=2 key-int-max=30 speed-preset=ultrafast ! h264parse ! h.video_0 \
-         appsrc name=subs format=time caps=application/x-subtitle-vtt ! h.subtitle_0 \
+         appsrc name=subs format=time caps=application/x-subtitle-vtt \
+         ! taginject tags=\"language-code=en_gb\" ! h.subtitle_0 \
          fragmp4hlssink name=h target-duration=1 location={0}/seg%05d.m4s init-location={0}/init%d.mp4 \
          playlist-location={0}/playlist.m3u8 multivariant-location={0}/main.m3u8",
         d.display()
@@ -301,6 +303,7 @@ fn hls_subtitle_rendition_reaches_hls_js() {
              m = m3u8.load(d + '/main.m3u8')\n\
              subs = [x for x in m.media if x.type == 'SUBTITLES']\n\
              assert len(subs) == 1 and subs[0].uri == 'subtitles.m3u8', m.dumps()\n\
+             assert subs[0].language == 'en-GB', m.dumps()\n\
              assert all(p.stream_info.subtitles == subs[0].group_id for p in m.playlists)\n\
              s = m3u8.load(d + '/subtitles.m3u8')\n\
              v = m3u8.load(d + '/playlist.m3u8')\n\
@@ -322,6 +325,8 @@ fn hls_subtitle_rendition_reaches_hls_js() {
         &[d.as_os_str(), std::ffi::OsStr::new("main.m3u8")],
     );
     assert!(json.contains("\"ok\":true"), "{json}");
+    // hls.js gives the TextTrack the rendition's language.
+    assert!(json.contains("\"language\":\"en-GB\""), "{json}");
     let start: f64 = json
         .split("\"ranges\":[[")
         .nth(1)
@@ -392,4 +397,228 @@ fn a_silent_live_subtitle_pad_is_not_a_stalled_pad() {
     }
     assert!(close(samples[0].start, zero) && close(samples.last().unwrap().end, end));
     assert_eq!(shown(&samples, "live cue").len(), 1, "{samples:?}");
+}
+
+/// The `language-code` tags of a subtitle pad and an audio pad: mp4box.js reads the
+/// `mdhd` language (ISO 639-2/T, the bibliographic `ger` becoming `deu`) and the `elng`
+/// (BCP 47); mp4-atom reads the same `mdhd`. A track without a tag stays `und`, no `elng`.
+#[test]
+fn language_tags_reach_mdhd_and_elng() {
+    support::init();
+    let path = std::env::temp_dir().join(format!("fragmp4-wvtt-{}-lang.mp4", std::process::id()));
+    let launch = format!(
+        "{VIDEO} audiotestsrc num-buffers=40 samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=1 \
+         ! avenc_aac ! aacparse ! taginject tags=\"language-code=ger\" ! m.audio_0 \
+         appsrc name=subs format=time caps=application/x-subtitle-vtt \
+         ! taginject tags=\"language-code=pt_br\" ! m.subtitle_0 \
+         fragmp4mux name=m fragment-duration=1000000000 ! filesink location={}",
+        path.display()
+    );
+    let p = gst::parse::launch(&launch)
+        .unwrap_or_else(|e| panic!("{launch}: {e}"))
+        .downcast::<gst::Bin>()
+        .unwrap();
+    let src = p
+        .by_name("subs")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let mut b = gst::Buffer::from_slice(b"Ola".to_vec());
+    let bm = b.get_mut().unwrap();
+    bm.set_pts(gst::ClockTime::from_nseconds(300 * MS));
+    bm.set_duration(gst::ClockTime::from_nseconds(500 * MS));
+    src.push_buffer(b).unwrap();
+    let _ = src.end_of_stream();
+    p.set_state(gst::State::Playing).expect("playing");
+    let result = pipeline::wait_for_eos(&p.bus().unwrap(), 60);
+    p.set_state(gst::State::Null).unwrap();
+    result.unwrap_or_else(|e| panic!("{launch}: {e}"));
+
+    let script = format!(
+        "{}/tests/browser/mp4box-tracks.mjs",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = Command::new("node")
+        .arg(&script)
+        .arg(&path)
+        .output()
+        .expect("node runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "mp4box.js: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let track = |handler: &str| -> (String, Option<String>) {
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!("\"handler\":\"{handler}\"")))
+            .unwrap_or_else(|| panic!("no {handler} track in {text}"));
+        let field = |name: &str| -> Option<String> {
+            let v = line.split(&format!("\"{name}\":")).nth(1)?;
+            let v = v.strip_prefix('"')?;
+            // The box holds a NUL-terminated string; mp4box.js may keep the NUL.
+            Some(v[..v.find('"')?].trim_end_matches("\\u0000").to_string())
+        };
+        (field("mdhd").expect("mdhd"), field("elng"))
+    };
+    assert_eq!(track("soun"), ("deu".into(), Some("de".into())), "{text}");
+    assert_eq!(
+        track("text"),
+        ("por".into(), Some("pt-BR".into())),
+        "{text}"
+    );
+    assert_eq!(track("vide"), ("und".into(), None), "{text}");
+    // mp4-atom reads the same mdhd languages, by track order: video, audio, text.
+    let data = std::fs::read(&path).unwrap();
+    let langs: Vec<String> = mp4::parse(&data)
+        .moov
+        .trak
+        .iter()
+        .map(|t| t.mdia.mdhd.language.clone())
+        .collect();
+    assert_eq!(langs, ["und", "deu", "por"]);
+    // The subtitle track still carries the cue.
+    let samples = mp4box_wvtt(&path);
+    assert_eq!(shown(&samples, "Ola").len(), 1, "{samples:?}");
+    // fragmp4demux reads the language back and gives it as the tag: remuxed, the audio
+    // track has it again.
+    let again = path.with_extension("remux.mp4");
+    support::pipeline::run_to_eos(
+        &format!(
+            "filesrc location={} ! fragmp4demux name=d d.audio_0 ! fragmp4mux ! filesink location={}",
+            path.display(),
+            again.display()
+        ),
+        30,
+    );
+    let out = Command::new("node")
+        .arg(&script)
+        .arg(&again)
+        .output()
+        .expect("node runs");
+    let remuxed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        remuxed.contains("\"mdhd\":\"deu\",\"elng\":\"de"),
+        "{remuxed}"
+    );
+    let _ = std::fs::remove_file(&again);
+    let _ = std::fs::remove_file(&path);
+}
+
+/// A muxer of one subtitle track (as fragmp4dashsink runs it): the track tiles from
+/// running time 0 to the last cue's end, split on the `fragment-duration` grid, each cue
+/// showing over its time.
+#[test]
+fn subtitles_alone_tile_on_the_fragment_grid() {
+    let cues = [(400, 1600, "first"), (2200, 3100, "second")];
+    let (path, stats) = run_with("alone", "", "application/x-subtitle-vtt", &cues);
+    assert_eq!(stats.get::<u64>("dropped-cues").unwrap(), 0);
+    let samples = mp4box_wvtt(&path);
+    assert!(close(samples[0].start, 0.0), "{samples:?}");
+    for w in samples.windows(2) {
+        assert!(close(w[0].end, w[1].start), "hole between {w:?}");
+    }
+    assert!(close(samples.last().unwrap().end, 3.1), "{samples:?}");
+    for b in [1.0, 2.0, 3.0] {
+        assert!(
+            samples.iter().any(|s| close(s.start, b)),
+            "{b}: {samples:?}"
+        );
+    }
+    for (s, e, text) in cues {
+        let got = shown(&samples, text);
+        assert_eq!(got.len(), 1, "{text}: {samples:?}");
+        assert!(
+            close(got[0].0, s as f64 / 1000.0) && close(got[0].1, e as f64 / 1000.0),
+            "{text}: {got:?}"
+        );
+    }
+    // Fragments start on the grid: one chunk per second of the track.
+    let file = mp4::parse(&std::fs::read(&path).unwrap());
+    assert_eq!(file.chunks.len(), 4, "{:?}", file.chunks);
+}
+
+/// Round trip: `fragmp4demux` gives the `wvtt` track back on a `subtitle_%u` pad as
+/// `application/x-subtitle-vtt`, one buffer per cue text with its sample's times (a cue
+/// split over samples comes back in pieces, back to back: joined here), gaps as GAP
+/// events: the texts and times sent, relative to the video's first frame.
+#[test]
+fn fragmp4demux_gives_the_cues_back() {
+    let cues = [
+        (500, 1500, "c1\n00:00.500 --> 00:01.500 align:start\nHello"),
+        (2200, 2600, "later"),
+    ];
+    let (path, _) = run("demux", "application/x-subtitle-vtt", &cues);
+    let launch = format!(
+        "filesrc location={} ! fragmp4demux name=d \
+         d.subtitle_0 ! queue ! appsink name=subs sync=false \
+         d.video_0 ! queue ! appsink name=video sync=false",
+        path.display()
+    );
+    let p = gst::parse::launch(&launch)
+        .unwrap()
+        .downcast::<gst::Bin>()
+        .unwrap();
+    let sink = |name: &str| {
+        p.by_name(name)
+            .unwrap()
+            .downcast::<gst_app::AppSink>()
+            .unwrap()
+    };
+    let (subs, video) = (sink("subs"), sink("video"));
+    let caps = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(f64, f64, String)>::new()));
+    let (c, g) = (caps.clone(), got.clone());
+    subs.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |s| {
+                let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let b = sample.buffer().unwrap();
+                *c.lock().unwrap() = sample.caps().map(|c| c.to_string());
+                let text = String::from_utf8(b.map_readable().unwrap().to_vec()).unwrap();
+                let start = b.pts().unwrap().nseconds() as f64 / 1e9;
+                let end = start + b.duration().unwrap().nseconds() as f64 / 1e9;
+                g.lock().unwrap().push((start, end, text));
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    let first_video = std::sync::Arc::new(std::sync::Mutex::new(None::<f64>));
+    let f = first_video.clone();
+    video.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |s| {
+                let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let pts = sample.buffer().unwrap().pts().unwrap().nseconds() as f64 / 1e9;
+                let mut f = f.lock().unwrap();
+                *f = Some(f.map_or(pts, |v: f64| v.min(pts)));
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    p.set_state(gst::State::Playing).unwrap();
+    let result = pipeline::wait_for_eos(&p.bus().unwrap(), 30);
+    p.set_state(gst::State::Null).unwrap();
+    result.unwrap_or_else(|e| panic!("{launch}: {e}"));
+    let caps = caps.lock().unwrap().clone().expect("subtitle caps");
+    assert!(caps.starts_with("application/x-subtitle-vtt"), "{caps}");
+    let zero = first_video.lock().unwrap().expect("video frames");
+    let mut joined: Vec<(f64, f64, String)> = Vec::new();
+    for (s, e, text) in got.lock().unwrap().iter().cloned() {
+        match joined.last_mut() {
+            Some(last) if last.2 == text && close(last.1, s) => last.1 = e,
+            _ => joined.push((s, e, text)),
+        }
+    }
+    let want = [(500, 1500, "Hello"), (2200, 2600, "later")];
+    assert_eq!(joined.len(), want.len(), "{joined:?}");
+    for ((s, e, text), (ws, we, wt)) in joined.iter().zip(want) {
+        assert_eq!(text, wt);
+        assert!(
+            close(*s, zero + ws as f64 / 1000.0) && close(*e, zero + we as f64 / 1000.0),
+            "{text}: {s}-{e}, sent {ws}-{we} ms after {zero}"
+        );
+    }
+    let _ = std::fs::remove_file(&path);
 }

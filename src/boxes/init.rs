@@ -135,6 +135,7 @@ mod tests {
 
     fn video_track() -> TrackDesc {
         TrackDesc {
+            language: None,
             track_id: 1,
             timescale: 90000,
             entry: SampleEntry {
@@ -178,6 +179,7 @@ mod tests {
     #[test]
     fn audio_rate_above_16_bits_is_written_as_zero() {
         let t = TrackDesc {
+            language: None,
             track_id: 2,
             timescale: 96000,
             entry: SampleEntry {
@@ -193,5 +195,29 @@ mod tests {
         let mp4a = find(&b, b"mp4a").unwrap();
         assert_eq!(size_at(&b, mp4a + 32), 0);
         assert_eq!(&b[mp4a + 24..mp4a + 26], &[0, 2]);
+    }
+
+    #[test]
+    fn a_language_goes_into_mdhd_and_elng() {
+        let mut t = video_track();
+        t.language = Some(crate::boxes::Language {
+            iso639_2t: *b"por",
+            bcp47: "pt-BR".into(),
+        });
+        let b = write_init(&MovieDesc::fragmented(90000), &[t]);
+        let mdhd = find(&b, b"mdhd").unwrap();
+        // version 0: 4 bytes version/flags, 3 x u32 times and timescale, u32 duration.
+        let lang = u16::from_be_bytes([b[mdhd + 28], b[mdhd + 29]]);
+        let letters: Vec<u8> = [10, 5, 0]
+            .iter()
+            .map(|s| ((lang >> s) & 0x1f) as u8 + 0x60)
+            .collect();
+        assert_eq!(&letters, b"por");
+        let elng = find(&b, b"elng").unwrap();
+        // Right after mdhd, a full box holding the NUL-terminated tag.
+        assert_eq!(elng, mdhd + size_at(&b, mdhd));
+        assert_eq!(&b[elng + 12..elng + size_at(&b, elng)], b"pt-BR\0");
+        let none = write_init(&MovieDesc::fragmented(90000), &[video_track()]);
+        assert!(find(&none, b"elng").is_none());
     }
 }

@@ -28,6 +28,26 @@ pub struct TrackDesc {
     /// Media timescale (`mdhd`), ticks per second.
     pub timescale: u32,
     pub entry: SampleEntry,
+    /// The track's language (`mdhd`, `elng`); `None` writes `und` and no `elng`.
+    pub language: Option<Language>,
+}
+
+/// A track's language in the two forms ISO BMFF carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Language {
+    /// ISO 639-2/T code, three lower-case letters (`mdhd`).
+    pub iso639_2t: [u8; 3],
+    /// BCP 47 tag (`elng`), e.g. `en`, `pt-BR`.
+    pub bcp47: String,
+}
+
+impl Language {
+    /// The `mdhd` language field: five bits per letter (letter − 0x60), the top bit 0.
+    pub fn packed(&self) -> u16 {
+        self.iso639_2t.iter().fold(0u16, |acc, c| {
+            (acc << 5) | (u16::from(c.wrapping_sub(0x60)) & 0x1f)
+        })
+    }
 }
 
 /// What kind of media a sample entry describes, with the fields of its base entry.

@@ -108,9 +108,17 @@ pub(super) fn write_trak(
     let version = u8::from(times.force_v1 || !fits_32(times.media));
     let mdhd = w.begin_full(*b"mdhd", version, 0);
     let mdhd_at = write_times(w, version, t.timescale, times.media);
-    w.u16(0x55c4); // language "und"
+    // ISO 639-2/T packed, "und" when unknown.
+    w.u16(t.language.as_ref().map_or(0x55c4, |l| l.packed()));
     w.u16(0);
     w.end(mdhd);
+    // The BCP 47 tag (ISO/IEC 14496-12 8.4.6), after `mdhd` as the box order wants.
+    if let Some(l) = &t.language {
+        let elng = w.begin_full(*b"elng", 0, 0);
+        w.bytes(l.bcp47.as_bytes());
+        w.u8(0);
+        w.end(elng);
+    }
     let (handler, name): (&[u8; 4], &[u8]) = if t.is_video() {
         (b"vide", b"VideoHandler\0")
     } else if t.is_text() {

@@ -3,6 +3,7 @@ use crate::boxes::{ChildBox, MediaKind, SampleEntry};
 
 fn video(track_id: u32) -> TrackDesc {
     TrackDesc {
+        language: None,
         track_id,
         timescale: 90000,
         entry: SampleEntry {

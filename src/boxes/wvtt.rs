@@ -59,6 +59,36 @@ pub fn sample(cues: &[CueBox<'_>]) -> Vec<u8> {
     w.into_bytes()
 }
 
+/// One cue of a sample as read back: its `payl` text (`iden`, `sttg` dropped).
+/// `None` when the sample is malformed (a box size past its end, text not UTF-8).
+pub fn read_sample(data: &[u8]) -> Option<Vec<String>> {
+    fn boxes(mut data: &[u8]) -> Option<Vec<([u8; 4], &[u8])>> {
+        let mut out = Vec::new();
+        while !data.is_empty() {
+            let size = u32::from_be_bytes(data.get(0..4)?.try_into().ok()?) as usize;
+            let kind: [u8; 4] = data.get(4..8)?.try_into().ok()?;
+            if size < 8 {
+                return None;
+            }
+            out.push((kind, data.get(8..size)?));
+            data = &data[size..];
+        }
+        Some(out)
+    }
+    let mut cues = Vec::new();
+    for (kind, body) in boxes(data)? {
+        if &kind != b"vttc" {
+            continue;
+        }
+        for (child, text) in boxes(body)? {
+            if &child == b"payl" {
+                cues.push(std::str::from_utf8(text).ok()?.to_string());
+            }
+        }
+    }
+    Some(cues)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +104,25 @@ mod tests {
             panic!("not a wvtt: {any:?}");
         };
         assert_eq!(wvtt.config.config, "WEBVTT");
+    }
+
+    #[test]
+    fn samples_read_back() {
+        let s = sample(&[
+            CueBox {
+                id: Some("c1"),
+                settings: Some("align:start"),
+                text: "Hello",
+            },
+            CueBox {
+                id: None,
+                settings: None,
+                text: "world",
+            },
+        ]);
+        assert_eq!(read_sample(&s), Some(vec!["Hello".into(), "world".into()]));
+        assert_eq!(read_sample(&sample(&[])), Some(vec![]));
+        assert_eq!(read_sample(&s[..s.len() - 1]), None);
     }
 
     #[test]

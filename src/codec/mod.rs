@@ -98,6 +98,7 @@ pub fn caps_from_entry(entry: &SampleEntry) -> Result<gst::Caps, CodecError> {
         b"av01" => av1::to_caps(entry),
         b"Opus" => opus::to_caps(entry),
         b"fLaC" => flac::to_caps(entry),
+        b"wvtt" => Ok(wvtt::to_caps()),
         other => Err(CodecError::Unsupported(format!(
             "sample entry '{}'",
             String::from_utf8_lossy(other)

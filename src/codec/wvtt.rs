@@ -13,6 +13,12 @@ pub fn is_plain_text(s: &gst::StructureRef) -> bool {
     s.name() == "text/x-raw"
 }
 
+/// The caps of a `wvtt` track's cues, as `fragmp4demux` gives them: one buffer per cue
+/// text.
+pub fn to_caps() -> gst::Caps {
+    gst::Caps::new_empty_simple("application/x-subtitle-vtt")
+}
+
 pub fn from_caps(s: &gst::StructureRef) -> Result<TrackFormat, CodecError> {
     if is_plain_text(s) && s.get::<&str>("format").is_ok_and(|f| f != "utf8") {
         return Err(CodecError::InvalidField {

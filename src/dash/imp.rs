@@ -13,7 +13,9 @@ use gst::subclass::prelude::*;
 use super::presentation::{ChunkFacts, Layout, Presentation, Served};
 use super::props::{DEFAULT_FRAGMENT, SegmentAddressing};
 use super::tracks::{protection, track_info};
-use crate::fragmp4mux::{FragMp4Mux, audio_sink_caps, video_sink_caps};
+use crate::fragmp4mux::{
+    FragMp4Mux, audio_sink_caps, meta_sink_caps, subtitle_sink_caps, video_sink_caps,
+};
 use crate::origin::{Limits, Origin};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -90,6 +92,27 @@ struct Branch {
     mux: FragMp4Mux,
     pad: gst::GhostPad,
     video: bool,
+    /// `meta_%u` pads into this track's muxer: its segments carry their `emsg`s.
+    metas: Vec<gst::GhostPad>,
+}
+
+impl Branch {
+    /// (`schemeIdUri`, `value`) of the events the meta pads bring, from their caps.
+    fn event_schemes(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for pad in &self.metas {
+            let scheme = match pad.current_caps().as_ref().and_then(|c| c.structure(0)) {
+                Some(s) if s.name() == "meta/x-id3" => crate::events::ID3_SCHEME,
+                Some(s) if s.name() == "application/x-scte35" => crate::events::SCTE35_SCHEME,
+                _ => continue,
+            };
+            let entry = (scheme.to_string(), String::new());
+            if !out.contains(&entry) {
+                out.push(entry);
+            }
+        }
+        out
+    }
 }
 
 /// The HTTP origin this sink serves through, while PAUSED or PLAYING.
@@ -153,14 +176,27 @@ impl FragMp4DashSink {
                 );
                 return Err(gst::FlowError::Error);
             }
-            let caps = lock(&self.branches)
-                .get(track)
-                .and_then(|b| b.pad.current_caps().map(|c| (b.pad.name(), c)));
-            let Some((name, caps)) = caps else {
+            let caps = lock(&self.branches).get(track).and_then(|b| {
+                b.pad
+                    .current_caps()
+                    .map(|c| (b.pad.name(), c, b.event_schemes()))
+            });
+            let Some((name, caps, event_schemes)) = caps else {
                 return Err(gst::FlowError::NotNegotiated);
             };
-            match track_info(&name, &caps) {
-                Ok(info) => p.set_info(track, info),
+            let lang = lock(&self.branches).get(track).and_then(|b| {
+                let tag = b.pad.sticky_event::<gst::event::Tag>(0)?;
+                let code = tag.tag().get::<gst::tags::LanguageCode>()?;
+                crate::language::from_tag(code.get()).ok().map(|l| l.bcp47)
+            });
+            match track_info(&name, &caps, lang) {
+                Ok(info) => p.set_info(
+                    track,
+                    super::presentation::TrackInfo {
+                        event_schemes,
+                        ..info
+                    },
+                ),
                 Err(e) => {
                     gst::element_imp_error!(
                         self,
@@ -205,6 +241,33 @@ impl FragMp4DashSink {
         {
             let _ = self.fail("cannot write the MPD", e);
         }
+    }
+
+    /// A `meta_%u` pad: onto a meta pad of the first video track's muxer (else the first
+    /// track's), whose segments then carry the `emsg`s (`InbandEventStream`).
+    fn meta_pad(&self, templ: &gst::PadTemplate) -> Option<gst::Pad> {
+        let mut branches = lock(&self.branches);
+        let count: usize = branches.iter().map(|b| b.metas.len()).sum();
+        let Some(branch) = (match branches.iter().position(|b| b.video) {
+            Some(i) => branches.get_mut(i),
+            None => branches.first_mut(),
+        }) else {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "request the video or audio pads before a meta pad: its events go into a track's segments"
+            );
+            return None;
+        };
+        let inner_templ = branch.mux.pad_template(templ.name_template())?;
+        let target = branch.mux.request_pad(&inner_templ, None, None)?;
+        let ghost = crate::construct::ghost_pad(&format!("meta_{count}"), &target).ok()?;
+        if self.obj().current_state() > gst::State::Null {
+            let _ = ghost.set_active(true);
+        }
+        self.obj().add_pad(&ghost).ok()?;
+        branch.metas.push(ghost.clone());
+        Some(ghost.upcast())
     }
 
     fn settings_error(&self, msg: String) -> gst::StateChangeError {
@@ -509,6 +572,8 @@ impl ElementImpl for FragMp4DashSink {
             vec![
                 template("video_%u", video_sink_caps()),
                 template("audio_%u", audio_sink_caps()),
+                template("meta_%u", meta_sink_caps()),
+                template("subtitle_%u", subtitle_sink_caps()),
             ]
         });
         TEMPLATES.as_ref()
@@ -524,10 +589,19 @@ impl ElementImpl for FragMp4DashSink {
             gst::warning!(CAT, imp = self, "pads cannot be added once started");
             return None;
         }
+        if templ.name_template() == "meta_%u" {
+            return self.meta_pad(templ);
+        }
         let video = templ.name_template().starts_with("video");
+        let kind = templ
+            .name_template()
+            .split('_')
+            .next()
+            .unwrap_or("audio")
+            .to_string();
         let mut branches = lock(&self.branches);
         let track = branches.len();
-        let name = format!("{}_{track}", if video { "video" } else { "audio" });
+        let name = format!("{kind}_{track}");
         let mux: FragMp4Mux = crate::construct::object(&format!("mux_{name}"));
         mux.set_property("cmaf", true);
         for (name, kept) in &lock(&self.settings).encryption {
@@ -575,6 +649,7 @@ impl ElementImpl for FragMp4DashSink {
             mux,
             pad: ghost.clone(),
             video,
+            metas: Vec::new(),
         });
         Some(ghost.upcast())
     }

@@ -42,6 +42,11 @@ pub enum Media {
         rate: Option<u32>,
         channels: Option<u32>,
     },
+    /// Subtitles: a `wvtt` track (`application/mp4`).
+    Text {
+        /// `lang` of the AdaptationSet (BCP 47).
+        lang: Option<String>,
+    },
 }
 
 impl Media {
@@ -49,6 +54,16 @@ impl Media {
         match self {
             Media::Video { .. } => "video",
             Media::Audio { .. } => "audio",
+            Media::Text { .. } => "text",
+        }
+    }
+
+    /// The AdaptationSet's `mimeType`.
+    pub fn mime_type(&self) -> &'static str {
+        match self {
+            Media::Video { .. } => "video/mp4",
+            Media::Audio { .. } => "audio/mp4",
+            Media::Text { .. } => "application/mp4",
         }
     }
 }
@@ -72,6 +87,9 @@ pub struct Representation {
     /// One file for the whole track, addressed through its `sidx` (`SegmentBase`)
     /// instead of a `SegmentTemplate`.
     pub single_file: Option<SingleFile>,
+    /// (`schemeIdUri`, `value`) of the `emsg` boxes its segments carry
+    /// (`InbandEventStream`).
+    pub event_schemes: Vec<(String, String)>,
 }
 
 /// A track in one file: init segment, `sidx`, then every fragment.
@@ -339,9 +357,17 @@ impl Mpd {
     ) {
         let first = reps.first().map(|r| r.boundaries());
         let aligned = reps.iter().all(|r| Some(r.boundaries()) == first);
+        let mime = reps.first().map_or("", |r| r.media.mime_type());
+        let lang = reps
+            .iter()
+            .find_map(|r| match &r.media {
+                Media::Text { lang: Some(l) } => Some(format!(" lang=\"{}\"", escape(l))),
+                _ => None,
+            })
+            .unwrap_or_default();
         let _ = writeln!(
             x,
-            "    <AdaptationSet id=\"{set_id}\" contentType=\"{kind}\" mimeType=\"{kind}/mp4\" segmentAlignment=\"{aligned}\" startWithSAP=\"1\">"
+            "    <AdaptationSet id=\"{set_id}\" contentType=\"{kind}\" mimeType=\"{mime}\"{lang} segmentAlignment=\"{aligned}\" startWithSAP=\"1\">"
         );
         if let Some(p) = &self.protection {
             let _ = writeln!(
@@ -358,6 +384,20 @@ impl Mpd {
                     escape(pssh)
                 );
             }
+        }
+        let mut schemes: Vec<&(String, String)> = Vec::new();
+        for s in reps.iter().flat_map(|r| &r.event_schemes) {
+            if !schemes.contains(&s) {
+                schemes.push(s);
+            }
+        }
+        for (scheme, value) in schemes {
+            let _ = writeln!(
+                x,
+                "      <InbandEventStream schemeIdUri=\"{}\" value=\"{}\"/>",
+                escape(scheme),
+                escape(value)
+            );
         }
         for r in reps {
             let _ = write!(
@@ -402,6 +442,7 @@ impl Mpd {
                         );
                     }
                 }
+                Media::Text { .. } => x.push_str(">\n"),
             }
             match &r.single_file {
                 Some(f) => Self::render_base(x, r, f),

@@ -18,6 +18,7 @@ fn video(segments: &[(u64, u64)]) -> Representation {
         segments: segments.iter().map(|&(t, d)| Entry { t, d }).collect(),
         end: None,
         single_file: None,
+        event_schemes: Vec::new(),
     }
 }
 
@@ -36,6 +37,7 @@ fn audio(segments: &[(u64, u64)]) -> Representation {
         segments: segments.iter().map(|&(t, d)| Entry { t, d }).collect(),
         end: None,
         single_file: None,
+        event_schemes: Vec::new(),
     }
 }
 
@@ -242,4 +244,20 @@ fn single_files_are_addressed_through_their_index() {
         "<BaseURL>video_0.mp4</BaseURL>\n        <SegmentBase timescale=\"30000\" presentationTimeOffset=\"2002\" indexRange=\"700-755\" indexRangeExact=\"true\">\n          <Initialization range=\"0-699\"/>\n        </SegmentBase>"
     ), "{text}");
     assert!(!text.contains("SegmentTemplate"));
+}
+
+#[test]
+fn inband_event_streams_are_listed_once_in_the_set_of_their_track() {
+    let mut v = video(&[(2002, 30030)]);
+    v.event_schemes = vec![
+        ("urn:scte:scte35:2013:bin".into(), String::new()),
+        ("https://aomedia.org/emsg/ID3".into(), String::new()),
+    ];
+    let x = mpd(Kind::Static, vec![v, audio(&[(0, 48000)])]).render();
+    let video_set =
+        &x[x.find("contentType=\"video\"").unwrap()..x.find("contentType=\"audio\"").unwrap()];
+    assert!(video_set.contains(
+        "<InbandEventStream schemeIdUri=\"urn:scte:scte35:2013:bin\" value=\"\"/>\n      <InbandEventStream schemeIdUri=\"https://aomedia.org/emsg/ID3\" value=\"\"/>\n      <Representation"
+    ), "{x}");
+    assert_eq!(x.matches("InbandEventStream").count(), 2, "{x}");
 }

@@ -64,6 +64,8 @@ pub struct TrackInfo {
     pub codecs: String,
     pub media: Media,
     pub timescale: u32,
+    /// (`schemeIdUri`, `value`) of the events its muxer writes as `emsg`.
+    pub event_schemes: Vec<(String, String)>,
 }
 
 /// One of a muxer's `fragmp4mux-fragment` messages, times as it gives them (ns).
@@ -399,14 +401,23 @@ impl Presentation {
         self.ended
     }
 
-    /// The Period start: the latest origin (running ns), once every track has one.
+    /// The Period start: the latest origin (running ns) of the audio and video tracks,
+    /// once every track has one. Text tracks start at running time 0, before the media
+    /// (their `presentationTimeOffset` skips the difference); they decide only alone.
     fn period_start(&self) -> Option<i64> {
         let mut start: Option<i64> = None;
-        for t in self.tracks.iter().filter(|t| t.info.is_some()) {
+        let mut text: Option<i64> = None;
+        for t in self.tracks.iter() {
+            let Some(info) = &t.info else { continue };
             let o = t.origin?;
-            start = Some(start.map_or(o, |s| s.max(o)));
+            let slot = if matches!(info.media, Media::Text { .. }) {
+                &mut text
+            } else {
+                &mut start
+            };
+            *slot = Some(slot.map_or(o, |s| s.max(o)));
         }
-        start
+        start.or(text)
     }
 
     /// The MPD as it stands, once every track has started.
@@ -443,6 +454,7 @@ impl Presentation {
                     .chain(self.announced(t, info.timescale))
                     .collect(),
                 end: if t.finished { t.end } else { None },
+                event_schemes: info.event_schemes.clone(),
                 single_file: t.single.as_ref().map(|f| super::mpd::SingleFile {
                     url: format!("{}.mp4", info.id),
                     init_len: f.init_len,
@@ -549,6 +561,7 @@ mod tests {
                 }
             },
             timescale,
+            event_schemes: Vec::new(),
         }
     }
 
@@ -623,6 +636,74 @@ mod tests {
             std::fs::read(dir.join("audio_1-init.mp4")).unwrap(),
             b"ainit"
         );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_text_track_does_not_move_the_period_start() {
+        let dir = std::env::temp_dir().join(format!("fragmp4-dash-text-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut p = Presentation::new(
+            Layout {
+                dir: Some(dir.clone()),
+                manifest: "manifest.mpd".into(),
+                addressing: Addressing::Number,
+                fragment_ns: 1000 * MS,
+                chunk_ns: 0,
+                window: 0,
+                max_files: 0,
+                protection: None,
+                single_file: false,
+            },
+            None,
+            2,
+        );
+        p.set_info(0, info("video_0", 90000, true));
+        p.set_info(
+            1,
+            TrackInfo {
+                id: "subtitle_1".into(),
+                codecs: "wvtt".into(),
+                media: Media::Text {
+                    lang: Some("de".into()),
+                },
+                timescale: 1000,
+                event_schemes: Vec::new(),
+            },
+        );
+        p.init(0, Bytes::from_static(b"vinit")).unwrap();
+        p.init(1, Bytes::from_static(b"tinit")).unwrap();
+        // Video from running time 500 ms (origin), text tiled from 0.
+        p.append(0, b"v0");
+        p.chunk(
+            0,
+            ChunkFacts {
+                keyframe_start: true,
+                earliest: Some(0),
+                presentation_end: Some(1000 * MS),
+                origin: 500 * MS as i64,
+                size: 2,
+            },
+        )
+        .unwrap();
+        p.append(1, b"t0");
+        p.chunk(
+            1,
+            ChunkFacts {
+                keyframe_start: true,
+                earliest: Some(0),
+                presentation_end: Some(1500 * MS),
+                origin: 0,
+                size: 2,
+            },
+        )
+        .unwrap();
+        p.finish_track(0).unwrap();
+        p.finish_track(1).unwrap();
+        let mpd = p.mpd().unwrap();
+        // Period 0 = the video's origin; the text's media time there is 500 ms.
+        assert_eq!(mpd.representations[0].presentation_time_offset, 0);
+        assert_eq!(mpd.representations[1].presentation_time_offset, 500);
         let _ = std::fs::remove_dir_all(dir);
     }
 

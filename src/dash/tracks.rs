@@ -7,12 +7,19 @@ use super::mpd::Media;
 use super::presentation::TrackInfo;
 use crate::fragmp4mux::FragMp4Mux;
 
-/// The track description a Representation needs, from the caps of its input.
-pub(super) fn track_info(id: &str, caps: &gst::CapsRef) -> Result<TrackInfo, String> {
+/// The track description a Representation needs, from the caps of its input; `lang`
+/// (BCP 47) for subtitles.
+pub(super) fn track_info(
+    id: &str,
+    caps: &gst::CapsRef,
+    lang: Option<String>,
+) -> Result<TrackInfo, String> {
     let format = crate::codec::track_format_from_caps(caps, None).map_err(|e| e.to_string())?;
     let s = caps.structure(0).ok_or("empty caps")?;
     let int = |name: &str| s.get::<i32>(name).ok().filter(|v| *v > 0).map(|v| v as u32);
-    let media = if format.is_video {
+    let media = if format.codec_string == "wvtt" {
+        Media::Text { lang }
+    } else if format.is_video {
         Media::Video {
             width: int("width"),
             height: int("height"),
@@ -33,6 +40,7 @@ pub(super) fn track_info(id: &str, caps: &gst::CapsRef) -> Result<TrackInfo, Str
         codecs: format.codec_string,
         media,
         timescale: format.timescale,
+        event_schemes: Vec::new(),
     })
 }
 

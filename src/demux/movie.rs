@@ -2,7 +2,7 @@
 
 use super::protection::{Pssh, TrackProtection, parse_protection, parse_pssh};
 use crate::boxes::reader::{BoxReader, ReadError, fourcc_str};
-use crate::boxes::{ChildBox, Colour, FourCc, MediaKind, SampleEntry, TrackDesc};
+use crate::boxes::{ChildBox, Colour, FourCc, Language, MediaKind, SampleEntry, TrackDesc};
 
 /// Per-track sample defaults from the `trex` box.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -107,7 +107,7 @@ pub fn parse_moov(moov: &BoxReader) -> Result<Movie, ReadError> {
         tkhd.u32_or_u64(version)?;
         let track_id = tkhd.u32()?;
         match parse_trak(&trak, track_id)? {
-            Ok((timescale, (entry, protection), edit_media_time, duration)) => {
+            Ok((timescale, (entry, protection), edit_media_time, duration, language)) => {
                 let defaults = trex
                     .iter()
                     .find(|(id, _)| *id == track_id)
@@ -115,6 +115,7 @@ pub fn parse_moov(moov: &BoxReader) -> Result<Movie, ReadError> {
                     .ok_or_else(|| mvex.error(format!("has no 'trex' for track {track_id}")))?;
                 movie.tracks.push(Track {
                     desc: TrackDesc {
+                        language,
                         track_id,
                         timescale,
                         entry,
@@ -131,12 +132,14 @@ pub fn parse_moov(moov: &BoxReader) -> Result<Movie, ReadError> {
     Ok(movie)
 }
 
-/// Timescale, sample entry (with its protection), edit `media_time`, `mdhd` duration.
+/// Timescale, sample entry (with its protection), edit `media_time`, `mdhd` duration,
+/// language (`mdhd`, `elng`).
 type TrakParts = (
     u32,
     (SampleEntry, Option<TrackProtection>),
     Option<u64>,
     u64,
+    Option<Language>,
 );
 
 /// `Ok(Err(why))` for a well-formed track the demuxer does not output.
@@ -146,11 +149,14 @@ fn parse_trak(trak: &BoxReader, track_id: u32) -> Result<Result<TrakParts, Strin
     hdlr.full_header()?;
     hdlr.u32()?;
     let handler: FourCc = hdlr.bytes(4)?.try_into().unwrap_or(*b"????");
-    if &handler != b"vide" && &handler != b"soun" {
-        return Ok(Err(format!(
-            "track {track_id} has handler '{}', neither video nor audio",
+    let neither = || {
+        format!(
+            "track {track_id} has handler '{}', neither video nor audio (nor wvtt text)",
             fourcc_str(&handler)
-        )));
+        )
+    };
+    if &handler != b"vide" && &handler != b"soun" && &handler != b"text" {
+        return Ok(Err(neither()));
     }
     let mut mdhd = mdia.require(b"mdhd")?;
     let (version, _) = mdhd.full_header()?;
@@ -164,6 +170,7 @@ fn parse_trak(trak: &BoxReader, track_id: u32) -> Result<Result<TrakParts, Strin
     if (version == 0 && duration == u64::from(u32::MAX)) || duration == u64::MAX {
         duration = 0;
     }
+    let language = parse_language(&mdia, mdhd.u16()?)?;
     let stbl = mdia.require(b"minf")?.require(b"stbl")?;
     let mut stsd = stbl.require(b"stsd")?;
     stsd.full_header()?;
@@ -171,12 +178,46 @@ fn parse_trak(trak: &BoxReader, track_id: u32) -> Result<Result<TrakParts, Strin
     let Some(entry) = stsd.next_child()? else {
         return Err(stsd.error(format!("claims {count} entries but holds none")));
     };
-    let entry = parse_sample_entry(entry, &handler == b"vide")?;
+    if &handler == b"text" && &entry.kind() != b"wvtt" {
+        return Ok(Err(neither()));
+    }
+    let entry = parse_sample_entry(entry, handler)?;
     let edit = match trak.find(b"edts")? {
         Some(edts) => first_media_time(&edts)?,
         None => None,
     };
-    Ok(Ok((timescale, entry, edit, duration)))
+    Ok(Ok((timescale, entry, edit, duration, language)))
+}
+
+/// The track's language: `mdhd`'s packed ISO 639-2/T code and the `elng` BCP 47 tag
+/// (else the tag of the code); none for `und` (or no code) without an `elng`.
+fn parse_language(mdia: &BoxReader, packed: u16) -> Result<Option<Language>, ReadError> {
+    let letter = |shift: u16| ((packed >> shift) & 0x1f) as u8 + 0x60;
+    let code = [letter(10), letter(5), letter(0)];
+    let valid = code.iter().all(u8::is_ascii_lowercase);
+    let elng = match mdia.find(b"elng")? {
+        Some(mut e) => {
+            e.full_header()?;
+            let rest = e.rest();
+            let text = rest.split(|b| *b == 0).next().unwrap_or_default();
+            std::str::from_utf8(text)
+                .ok()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+        }
+        None => None,
+    };
+    if !valid || (&code == b"und" && elng.is_none()) {
+        return Ok(None);
+    }
+    let code_str = String::from_utf8_lossy(&code).to_string();
+    let bcp47 = elng.unwrap_or_else(|| {
+        crate::language::from_tag(&code_str).map_or(code_str.clone(), |l| l.bcp47)
+    });
+    Ok(Some(Language {
+        iso639_2t: code,
+        bcp47,
+    }))
 }
 
 fn first_media_time(edts: &BoxReader) -> Result<Option<u64>, ReadError> {
@@ -208,12 +249,15 @@ const PROTECTED_ENTRIES: [FourCc; 2] = [*b"encv", *b"enca"];
 
 type EntryParts = (SampleEntry, Option<TrackProtection>);
 
-fn parse_sample_entry(mut e: BoxReader, video: bool) -> Result<EntryParts, ReadError> {
+fn parse_sample_entry(mut e: BoxReader, handler: FourCc) -> Result<EntryParts, ReadError> {
     let fourcc = e.kind();
     let entry_box = e.clone();
     let mut sinfs = Vec::new();
     e.skip(8)?; // reserved, data_reference_index
-    let mut kind = if video {
+    let mut kind = if &handler == b"text" {
+        // A plain text sample entry: its configuration boxes follow.
+        MediaKind::Text
+    } else if &handler == b"vide" {
         e.skip(16)?;
         let width = e.u16()?;
         let height = e.u16()?;

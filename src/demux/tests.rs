@@ -6,6 +6,7 @@ use crate::boxes::{
 
 pub(super) fn video_track() -> TrackDesc {
     TrackDesc {
+        language: None,
         track_id: 1,
         timescale: 90_000,
         entry: SampleEntry {
@@ -27,6 +28,11 @@ pub(super) fn video_track() -> TrackDesc {
 
 pub(super) fn audio_track() -> TrackDesc {
     TrackDesc {
+        // A language read back from mdhd and elng.
+        language: Some(crate::boxes::Language {
+            iso639_2t: *b"por",
+            bcp47: "pt-BR".into(),
+        }),
         track_id: 2,
         timescale: 48_000,
         entry: SampleEntry {

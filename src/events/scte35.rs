@@ -136,6 +136,16 @@ pub fn parse_section(data: &[u8]) -> Result<SpliceInfo, EventError> {
 /// A `splice_insert` section (program splice, not immediate) with a splice time and,
 /// when given, a break duration (both 90 kHz), for tests and examples.
 pub fn splice_insert_section(event_id: u32, pts: u64, break_duration: Option<u64>) -> Vec<u8> {
+    splice_insert(event_id, pts, break_duration, true)
+}
+
+/// A `splice_insert` back into the network (`out_of_network_indicator` 0, the end of a
+/// break) at a splice time (90 kHz), for tests and examples.
+pub fn splice_return_section(event_id: u32, pts: u64) -> Vec<u8> {
+    splice_insert(event_id, pts, None, false)
+}
+
+fn splice_insert(event_id: u32, pts: u64, break_duration: Option<u64>, out: bool) -> Vec<u8> {
     let time33 = |flag: u8, t: u64| -> [u8; 5] {
         [
             flag | 0x7e | ((t >> 32) as u8 & 1),
@@ -148,7 +158,8 @@ pub fn splice_insert_section(event_id: u32, pts: u64, break_duration: Option<u64
     let mut cmd = event_id.to_be_bytes().to_vec();
     cmd.push(0x7f); // not cancelled
     let duration_flag = if break_duration.is_some() { 0x20 } else { 0 };
-    cmd.push(0x80 | 0x40 | duration_flag | 0x0f); // out of network, program splice
+    let out_flag = if out { 0x80 } else { 0 };
+    cmd.push(out_flag | 0x40 | duration_flag | 0x0f); // out of network?, program splice
     cmd.extend_from_slice(&time33(0x80, pts));
     if let Some(d) = break_duration {
         cmd.extend_from_slice(&time33(0x80, d)); // auto_return
@@ -190,6 +201,15 @@ mod tests {
         assert!(info.out_of_network);
         assert_eq!(info.break_duration, Some(2_700_000));
         assert_eq!(info.duration_ns(), Some(30_000_000_000));
+    }
+
+    #[test]
+    fn a_splice_back_in() {
+        let s = splice_return_section(9, 90_000);
+        let info = parse_section(&s).unwrap();
+        assert_eq!(info.event_id, Some(9));
+        assert!(!info.out_of_network);
+        assert_eq!(info.break_duration, None);
     }
 
     #[test]

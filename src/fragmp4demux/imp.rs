@@ -161,6 +161,38 @@ impl FragMp4Demux {
                 p.stats.sample(&s.info, s.moof);
                 if passthrough {
                     p.fragment.push((s.moof, s.info, s.payload, s.crypto));
+                } else if &p.track.desc.entry.fourcc == b"wvtt" {
+                    // One buffer per cue text with the sample's times; a gap sample
+                    // (vtte) is a GAP event.
+                    let timed = p.sample_buffer(&s.info, s.payload);
+                    let cues = timed
+                        .map_readable()
+                        .ok()
+                        .and_then(|m| crate::boxes::wvtt::read_sample(&m));
+                    let (Some(pts), dur) = (timed.pts(), timed.duration()) else {
+                        return;
+                    };
+                    match cues {
+                        Some(cues) if cues.is_empty() => outs.push(Out::Event(
+                            p.pad.clone(),
+                            gst::event::Gap::builder(pts).duration(dur).build(),
+                        )),
+                        Some(cues) => {
+                            for text in cues {
+                                let mut b = gst::Buffer::from_mut_slice(text.into_bytes());
+                                let bm = b.get_mut().expect("new buffer");
+                                bm.set_pts(pts);
+                                bm.set_duration(dur);
+                                outs.push(Out::Buffer(p.pad.clone(), b));
+                            }
+                        }
+                        None => gst::warning!(
+                            CAT,
+                            imp = self,
+                            "a malformed wvtt sample at {}: skipped",
+                            pts
+                        ),
+                    }
                 } else {
                     let mut buffer = p.sample_buffer(&s.info, s.payload);
                     if let Some(protection) = &p.track.protection {
@@ -363,16 +395,25 @@ impl FragMp4Demux {
                 );
                 continue;
             }
-            let video = track.desc.is_video();
+            let kind = |d: &crate::boxes::TrackDesc| {
+                if d.is_video() {
+                    "video"
+                } else if d.is_text() {
+                    "subtitle"
+                } else {
+                    "audio"
+                }
+            };
+            let prefix = kind(&track.desc);
             let index = state
                 .pads
                 .iter()
-                .filter(|p| p.track.desc.is_video() == video)
+                .filter(|p| kind(&p.track.desc) == prefix)
                 .count();
-            let name = format!("{}_{}", if video { "video" } else { "audio" }, index);
+            let name = format!("{prefix}_{index}");
             let templ = self
                 .obj()
-                .pad_template(if video { "video_%u" } else { "audio_%u" })
+                .pad_template(&format!("{prefix}_%u"))
                 .expect("templates are registered");
             let pad = src_pad(&templ, &name);
             let mut out = OutPad::new(pad.clone(), track.clone());
@@ -398,6 +439,20 @@ impl FragMp4Demux {
                 outs.push(Out::Event(pad.clone(), gst::event::Segment::new(&segment)));
                 push_protection_events(&out, &movie, outs);
                 out.caps = Some(caps);
+            }
+            // The track's language (mdhd/elng) as the `language-code` tag.
+            if let Some(lang) = &track.desc.language {
+                let mut tags = gst::TagList::new();
+                tags.get_mut()
+                    .expect("new list")
+                    .add::<gst::tags::LanguageCode>(
+                        &lang.bcp47.as_str(),
+                        gst::TagMergeMode::Replace,
+                    );
+                tags.get_mut()
+                    .expect("new list")
+                    .set_scope(gst::TagScope::Stream);
+                outs.push(Out::Event(pad.clone(), gst::event::Tag::new(tags)));
             }
             lock(&self.flow).add_pad(&pad);
             state.pads.push(out);
@@ -977,7 +1032,10 @@ impl ElementImpl for FragMp4Demux {
                 .field("variant", "iso-fragmented")
                 .build();
             video.merge(fmp4.clone());
-            audio.merge(fmp4);
+            audio.merge(fmp4.clone());
+            // WebVTT tracks: a buffer per cue text (or the CMAF track in passthrough).
+            let mut subtitles = crate::codec::wvtt::to_caps();
+            subtitles.merge(fmp4);
             // Encrypted tracks: the original caps under this name (as qtdemux).
             let cenc = gst::Caps::builder("application/x-cenc").build();
             video.merge(cenc.clone());
@@ -1004,6 +1062,13 @@ impl ElementImpl for FragMp4Demux {
                     &audio,
                 )
                 .expect("audio template"),
+                gst::PadTemplate::new(
+                    "subtitle_%u",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Sometimes,
+                    &subtitles,
+                )
+                .expect("subtitle template"),
             ]
         });
         TEMPLATES.as_ref()

@@ -76,6 +76,7 @@ impl FragMp4Mux {
                 track_id: i as u32 + 1,
                 timescale: f.timescale,
                 entry: f.entry.clone(),
+                language: p.language.clone(),
             });
             codecs.push(f.codec_string.clone());
         }
@@ -321,6 +322,7 @@ impl FragMp4Mux {
                     track_id: i as u32 + 1,
                     timescale: f.timescale,
                     entry: f.entry.clone(),
+                    language: p.language.clone(),
                 };
                 Some((desc, p.priming()?))
             })

@@ -463,6 +463,7 @@ impl AggregatorImpl for FragMp4Mux {
         }
         match event.view() {
             gst::EventView::Caps(c) if !self.handle_caps(pad, c.caps()) => return false,
+            gst::EventView::Tag(t) => self.handle_tags(pad, t.tag()),
             gst::EventView::Segment(_) => self.with_state(|s| {
                 if let Some(track) = s.track_of(pad) {
                     s.take_scratch.forget_segment(track);

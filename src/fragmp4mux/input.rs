@@ -285,6 +285,7 @@ impl FragMp4Mux {
                 .set_next_dts(i, heads[i].as_ref().map(|h| h.order));
         }
         let mut any = false;
+        let all_sparse = sparse.iter().all(|s| *s);
         for _ in 0..MAX_TAKES_PER_CALL {
             let mut best: Option<(usize, i64)> = None;
             let mut all_eos = true;
@@ -297,7 +298,12 @@ impl FragMp4Mux {
                             best = Some((i, h.order));
                         }
                     }
-                    None if sparse[i] => {}
+                    None if sparse[i] => {
+                        // Subtitle tracks alone: the stream ends at their EOS.
+                        if all_sparse && !pads[i].0.is_eos() {
+                            all_eos = false;
+                        }
+                    }
                     None if pads[i].0.is_eos() => state.fragmenter.set_eos(i),
                     None => {
                         all_eos = false;

@@ -15,11 +15,13 @@ mod protect;
 mod recording;
 mod state;
 mod subtitles;
+mod tags;
 
 pub(crate) use events::meta_sink_caps;
 pub(crate) use imp::{audio_sink_caps, video_sink_caps};
 pub use pad::FragMp4MuxPad;
 pub(crate) use protect::{Encryption, param_specs as encryption_param_specs};
+pub(crate) use subtitles::subtitle_sink_caps;
 
 glib::wrapper! {
     /// Fragmented MP4 muxer (`fragmp4mux`).

@@ -105,6 +105,8 @@ pub(super) struct PadTrack {
     /// Audio: encoder delay in track ticks signalled by a `GstAudioClippingMeta` on the
     /// first sample (`Some(0)` when it had none); trimmed by the progressive edit list.
     pub(super) clipped_priming: Option<u32>,
+    /// The language from the pad's `language-code` tag (`mdhd`, `elng`).
+    pub(super) language: Option<crate::boxes::Language>,
 }
 
 impl PadTrack {
@@ -114,6 +116,7 @@ impl PadTrack {
             formats: Vec::new(),
             written: None,
             clipped_priming: None,
+            language: None,
         }
     }
 

@@ -3,6 +3,9 @@
 //! the track is tiled up to each video keyframe (every possible fragment start), so its
 //! samples cover the timeline without holes and split where the video's fragments do.
 //! Like meta pads, subtitle pads are sparse: an empty one never holds back a fragment.
+//! A muxer of subtitle tracks only (as `fragmp4dashsink` runs one per track) has no
+//! track to follow: it tiles from running time 0 on a grid of `fragment-duration`, up to
+//! each cue's start as the cues come (they come in order), and at EOS to the last end.
 
 use gst::prelude::*;
 use gst_base::prelude::*;
@@ -58,6 +61,32 @@ impl FragMp4Mux {
     /// Reads every subtitle pad empty into its track's cues. Cues without a time or
     /// with broken timing or text are dropped with a warning and counted.
     pub(super) fn drain_subtitle_pads(&self, state: &mut State) {
+        let latest = self.read_subtitle_pads(state);
+        if let Some(to) = latest.filter(|_| subtitles_alone(state)) {
+            self.tile_alone(state, to);
+        }
+    }
+
+    /// Subtitle tracks only: written on the fragment grid up to `to`.
+    fn tile_alone(&self, state: &mut State, to: i64) {
+        let grid = self.settings().fragment_duration.max(1) as i64;
+        let mut at = state
+            .subtitles
+            .tilers
+            .iter()
+            .filter_map(|(_, t)| t.tiled())
+            .min()
+            .unwrap_or(0);
+        while at < to {
+            let next = ((at.div_euclid(grid) + 1) * grid).min(to);
+            self.tile_subtitles(state, 0, next);
+            at = next;
+        }
+    }
+
+    /// The cues of the subtitle pads into their tilers; the latest cue start read.
+    fn read_subtitle_pads(&self, state: &mut State) -> Option<i64> {
+        let mut latest: Option<i64> = None;
         for track in 0..state.pads.len() {
             let pad = state.pads[track].pad.clone();
             if !is_subtitle_pad(&pad) {
@@ -74,6 +103,7 @@ impl FragMp4Mux {
                 }
                 let segment = segment.get_or_insert_with(|| pad.segment());
                 let queued = cue_of(&buf, segment, plain).and_then(|cue| {
+                    latest = Some(latest.map_or(cue.start, |l| l.max(cue.start)));
                     gst::debug!(
                         CAT,
                         obj = pad,
@@ -94,6 +124,7 @@ impl FragMp4Mux {
                 }
             }
         }
+        latest
     }
 
     /// A sample of the cutting track (the video, else the audio) is about to be queued:
@@ -146,6 +177,16 @@ impl FragMp4Mux {
         }
         if let Some(end) = state.subtitles.video_end {
             self.tile_subtitles(state, end, end);
+        } else if subtitles_alone(state) {
+            let end = state
+                .subtitles
+                .tilers
+                .iter()
+                .filter_map(|(_, t)| t.queued_end())
+                .max();
+            if let Some(end) = end {
+                self.tile_alone(state, end);
+            }
         }
         for t in tracks {
             state.fragmenter.set_eos(t);
@@ -175,6 +216,11 @@ impl FragMp4Mux {
             state.fragmenter.note_gap(track, to);
         }
     }
+}
+
+/// True when every track is a subtitle track: nothing to follow.
+fn subtitles_alone(state: &State) -> bool {
+    !state.pads.is_empty() && state.pads.iter().all(|p| is_subtitle_pad(&p.pad))
 }
 
 /// The cue of one subtitle buffer: its PTS and duration are the cue's times; a WebVTT

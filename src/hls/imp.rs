@@ -47,6 +47,8 @@ struct Settings {
     encryption: String,
     key_uri: Option<String>,
     key_format: Option<String>,
+    /// `cue-tags`: SCTE-35 breaks also as `EXT-X-CUE-OUT`/`EXT-X-CUE-IN`.
+    cue_tags: bool,
 }
 
 impl Settings {
@@ -97,6 +99,7 @@ impl Default for Settings {
             encryption: "none".into(),
             key_uri: None,
             key_format: None,
+            cue_tags: false,
         }
     }
 }
@@ -604,6 +607,7 @@ impl ObjectImpl for FragMp4HlsSink {
             "part-duration" => s.part_duration = value.get().unwrap_or(0),
             "part-byteranges" => s.part_byteranges = value.get().unwrap_or(false),
             "single-file" => s.single_file = value.get().unwrap_or(false),
+            "cue-tags" => s.cue_tags = value.get().unwrap_or(false),
             "http-port" => s.http_port = value.get().unwrap_or(-1),
             "http-address" => s.http_address = string(value, "127.0.0.1"),
             "http-path" => s.http_path = value.get().ok().flatten(),
@@ -656,6 +660,7 @@ impl ObjectImpl for FragMp4HlsSink {
             "part-duration" => s.part_duration.to_value(),
             "part-byteranges" => s.part_byteranges.to_value(),
             "single-file" => s.single_file.to_value(),
+            "cue-tags" => s.cue_tags.to_value(),
             "http-port" => s.http_port.to_value(),
             "http-address" => s.http_address.to_value(),
             "http-path" => s.http_path.to_value(),

@@ -4,6 +4,7 @@
 use gst::glib;
 use gst::prelude::*;
 
+pub mod cues;
 pub mod daterange;
 mod imp;
 mod live;

@@ -46,6 +46,11 @@ pub struct MediaPlaylist {
     pub key: Option<String>,
     /// `EXT-X-DATERANGE` attribute lists, written before the segments.
     pub date_ranges: Vec<String>,
+    /// Lines written right before a segment's `EXTINF` (`EXT-X-CUE-OUT`/`-IN`), by the
+    /// segment's number since the first one pushed (0).
+    pub cue_tags: Vec<(usize, String)>,
+    /// Segments that left the window so far.
+    slid_out: usize,
 }
 
 impl MediaPlaylist {
@@ -65,15 +70,19 @@ impl MediaPlaylist {
             ended: false,
             key: None,
             date_ranges: Vec::new(),
+            cue_tags: Vec::new(),
+            slid_out: 0,
         }
     }
 
     /// Adds a segment; returns the segments that left the window.
     pub fn push(&mut self, segment: Segment) -> Vec<Segment> {
         self.segments.push_back(segment);
-        slide(&mut self.segments, self.window, &mut self.seq, |s| {
+        let gone = slide(&mut self.segments, self.window, &mut self.seq, |s| {
             s.discontinuity
-        })
+        });
+        self.slid_out += gone.len();
+        gone
     }
 
     /// Marks the presentation complete (`EXT-X-ENDLIST`).
@@ -155,6 +164,10 @@ impl MediaPlaylist {
                     super::ll_playlist::iso8601(t)
                 );
             }
+            let number = self.slid_out + i;
+            for (_, line) in self.cue_tags.iter().filter(|(n, _)| *n == number) {
+                let _ = writeln!(out, "{line}");
+            }
             let _ = writeln!(out, "#EXTINF:{:.6},", s.duration);
             if let Some((len, at)) = s.byterange {
                 let _ = writeln!(out, "#EXT-X-BYTERANGE:{len}@{at}");
@@ -219,6 +232,25 @@ mod tests {
         assert_eq!(text.matches("#EXT-X-MAP:URI=\"init0.mp4\"").count(), 1);
         assert!(text.ends_with("#EXT-X-ENDLIST\n"));
         assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD"));
+    }
+
+    #[test]
+    fn cue_tags_go_right_before_their_segments_extinf() {
+        let mut p = MediaPlaylist::new(2, 2);
+        for n in 0..3 {
+            p.push(seg(n, 2.0, "init0.mp4", false));
+        }
+        p.cue_tags = vec![
+            (0, "#EXT-X-CUE-OUT:DURATION=30.000".into()),
+            (2, "#EXT-X-CUE-IN".into()),
+        ];
+        let text = p.render();
+        // Segment 0 left the window, and its tag with it.
+        assert!(!text.contains("CUE-OUT"), "{text}");
+        assert!(text.contains(
+            "#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:02.000Z\n#EXT-X-CUE-IN\n#EXTINF:2.000000,\nsegment00002.m4s\n"
+        ), "{text}");
+        assert_eq!(text.matches("CUE-IN").count(), 1);
     }
 
     #[test]

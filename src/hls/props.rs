@@ -109,6 +109,12 @@ pub fn param_specs() -> Vec<glib::ParamSpec> {
             .default_value(false)
             .mutable_ready()
             .build(),
+        glib::ParamSpecBoolean::builder("cue-tags")
+            .nick("Cue tags")
+            .blurb("SCTE-35 splices on meta pads also as EXT-X-CUE-OUT:DURATION=... before the segment where a break starts and EXT-X-CUE-IN before the one where it ends (VOD, besides EXT-X-DATERANGE)")
+            .default_value(false)
+            .mutable_ready()
+            .build(),
         glib::ParamSpecString::builder("key-uri")
             .nick("Key URI")
             .blurb("URI of EXT-X-KEY: where players get the key (a key server or skd:// URI)")

@@ -140,6 +140,13 @@ impl Writer {
         write_atomically(&self.layout.playlist, &self.playlist.render())
     }
 
+    /// Sets the `EXT-X-CUE-OUT`/`-IN` lines (by segment number, as [`Writer::spans`]
+    /// counts) and rewrites the playlist.
+    pub fn set_cue_tags(&mut self, tags: Vec<(usize, String)>) -> io::Result<()> {
+        self.playlist.cue_tags = tags;
+        write_atomically(&self.layout.playlist, &self.playlist.render())
+    }
+
     /// UTC (ms since the epoch) of a time on the segments' timeline, as their
     /// `EXT-X-PROGRAM-DATE-TIME`s have it.
     pub fn utc_ms(&self, t: u64) -> Option<i64> {

@@ -104,6 +104,7 @@ mod tests {
         t.push(s(210, 10000, false));
         assert_eq!(t.len(), 4);
         let track = TrackDesc {
+            language: None,
             track_id: 1,
             timescale: 90000,
             entry: crate::boxes::SampleEntry {

@@ -1,6 +1,7 @@
 // Plays a VOD DASH presentation (DIR/manifest.mpd, served from 127.0.0.1) with Shaka
 // Player in headless Chromium at 2x to the end. Prints one JSON line; exit 0 when it
-// ended without an error near the MPD's duration.
+// ended without an error near the MPD's duration. The line's `text` lists the video's
+// text tracks (subtitles Shaka displays) with their cues' start, end and text.
 // Usage: node shaka.mjs DIR
 import fs from "node:fs";
 import path from "node:path";
@@ -22,16 +23,24 @@ window.run = () => new Promise(async (resolve) => {
     done = true;
     const q = v.getVideoPlaybackQuality();
     const tracks = player.getVariantTracks().map((t) => [t.videoCodec, t.audioCodec, t.width, t.height, t.bandwidth]);
+    const text = Array.from(v.textTracks).map((t) => ({ kind: t.kind, language: t.language,
+      cues: Array.from(t.cues || [], (c) => ({ start: c.startTime, end: c.endTime, text: c.text })) }));
+    const textTracks = player.getTextTracks().map((t) => ({ language: t.language, mime: t.mimeType, codecs: t.codecs }));
     resolve({ ok: why === null && errors.length === 0 && Math.abs(v.currentTime - v.duration) < 0.2,
               why, errors, duration: v.duration, reached: v.currentTime, tracks,
-              frames: q.totalVideoFrames, dropped: q.droppedVideoFrames, stats: player.getStats().stallsDetected });
+              frames: q.totalVideoFrames, dropped: q.droppedVideoFrames, stats: player.getStats().stallsDetected,
+              text, textTracks });
   };
   player.addEventListener("error", (e) => { errors.push(String(e.detail && e.detail.code)); finish("error"); });
   v.addEventListener("ended", () => finish(null));
   setTimeout(() => finish("timeout at " + v.currentTime), 60000);
   try {
     await player.attach(v);
+    // Subtitles are fetched and shown (in a TextTrack of the video) only when visible.
+    player.configure({ streaming: { alwaysStreamText: true } });
     await player.load("/manifest.mpd");
+    const sub = player.getTextTracks()[0];
+    if (sub) player.selectTextTrack(sub);
     v.playbackRate = 2;
     await v.play();
   } catch (e) {

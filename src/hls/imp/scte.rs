@@ -1,12 +1,13 @@
 //! SCTE-35 on the sink's `meta_%u` pads: besides the `emsg` the muxer writes, each splice
-//! info section becomes an `EXT-X-DATERANGE` of the media playlist (VOD: at EOS).
+//! info section becomes an `EXT-X-DATERANGE` of the media playlist (VOD: at EOS), and with
+//! `cue-tags` the breaks `EXT-X-CUE-OUT`/`EXT-X-CUE-IN` around their segments.
 
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::{CAT, FragMp4HlsSink, lock};
-use crate::events::scte35::{SpliceInfo, parse_section};
-use crate::hls::daterange;
+use crate::events::scte35::{SPLICE_INSERT, SpliceInfo, parse_section};
+use crate::hls::{cues, daterange};
 
 /// A splice seen on its way into the muxer: running time (ns), the section.
 #[derive(Default)]
@@ -56,10 +57,28 @@ impl FragMp4HlsSink {
             return Ok(());
         }
         let shift = self.timeline_shift();
+        let cue_tags = lock(&self.settings).cue_tags;
         let mut guard = lock(&self.writer);
         let Some(w) = guard.as_mut() else {
             return Ok(());
         };
+        if cue_tags {
+            let splices: Vec<cues::Splice> = seen
+                .iter()
+                .filter(|(_, info, _)| info.command_type == SPLICE_INSERT)
+                .map(|(t, info, _)| cues::Splice {
+                    at: (t + shift).max(0) as u64,
+                    out: info.out_of_network,
+                    duration: info.duration_ns(),
+                })
+                .collect();
+            let tags: Vec<(usize, String)> = cues::place(w.spans(), &splices)
+                .into_iter()
+                .map(|(i, tag)| (i, tag.line()))
+                .collect();
+            gst::info!(CAT, imp = self, "cue tags: {:?}", tags);
+            w.set_cue_tags(tags)?;
+        }
         let mut ranges = Vec::new();
         for (i, (t, info, section)) in seen.iter().enumerate() {
             let at = (t + shift).max(0) as u64;

@@ -111,7 +111,11 @@ impl FragMp4HlsSink {
             }
             gst::EventView::Tag(t) => {
                 if let Some(l) = t.tag().get::<gst::tags::LanguageCode>() {
-                    subs.language = Some(l.get().to_string());
+                    // The playlist's LANGUAGE is a BCP 47 tag (RFC 8216 4.4.6.1).
+                    match crate::language::from_tag(l.get()) {
+                        Ok(lang) => subs.language = Some(lang.bcp47),
+                        Err(e) => gst::warning!(CAT, imp = self, "subtitle language: {}", e),
+                    }
                 }
             }
             _ => {}
