@@ -93,6 +93,8 @@ struct Judged {
     protections: Vec<[String; 5]>,
     /// SegmentBase: (id, BaseURL, Initialization range, indexRange, timescale, PTO).
     bases: Vec<[String; 6]>,
+    /// ProducerReferenceTime per Representation: (UTC ms, presentationTime).
+    prts: BTreeMap<String, (i64, u64)>,
 }
 
 /// The independent parser's reading of the snapshots; panics with its findings.
@@ -122,6 +124,7 @@ fn judge(snapshots: &[PathBuf]) -> Judged {
         reps: BTreeMap::new(),
         protections: Vec::new(),
         bases: Vec::new(),
+        prts: BTreeMap::new(),
     };
     for line in stdout.lines() {
         let w: Vec<&str> = line.split_whitespace().collect();
@@ -151,6 +154,11 @@ fn judge(snapshots: &[PathBuf]) -> Judged {
             ["base", id, url, init, index, ts, pto] => judged
                 .bases
                 .push([id, url, init, index, ts, pto].map(|w| w.to_string())),
+            ["prt", id, wall, pt] => {
+                judged
+                    .prts
+                    .insert(id.to_string(), (wall.parse().unwrap(), pt.parse().unwrap()));
+            }
             ["cp", kind, scheme, value, kid, pssh] => judged
                 .protections
                 .push([kind, scheme, value, kid, pssh].map(|w| w.to_string())),
@@ -386,7 +394,65 @@ fn low_latency_mpds_announce_the_segment_being_written() {
     assert!(live[0].contains("<S t=\"0\""), "{}", live[0]);
     let final_text = std::fs::read_to_string(snapshots.last().unwrap()).unwrap();
     assert!(!final_text.contains("availabilityTimeComplete"));
+    check_prfts(&d, &judged, 1_000_000_000);
     let _ = std::fs::remove_dir_all(d);
+}
+
+/// Low-latency segments: a `prft` (read by mp4-atom) before every chunk's `moof`, its
+/// media_time that moof's tfdt, its UTC the one the MPD's ProducerReferenceTime gives
+/// that media time (the same clock pairing, to the MPD's millisecond), and before the
+/// segment file was last written by at most a segment and the encoder's delay (the
+/// wall clock's rate).
+fn check_prfts(d: &Path, judged: &Judged, fragment_ns: i128) {
+    assert_eq!(judged.prts.len(), judged.reps.len(), "{:?}", judged.prts);
+    for (id, rep) in &judged.reps {
+        let (wall_ms, pt) = judged.prts[id];
+        assert_eq!(
+            pt, rep.pto,
+            "{id}: ProducerReferenceTime at the Period start"
+        );
+        let mut count = 0;
+        for (name, _, _) in &rep.segments {
+            let path = d.join(name);
+            let bytes = std::fs::read(&path).unwrap();
+            let moofs = mp4::top_level_boxes(&bytes)
+                .iter()
+                .filter(|b| b.0 == "moof")
+                .count();
+            let found = support::prft::prfts(&bytes);
+            assert_eq!(found.len(), moofs, "{name}: one prft per chunk");
+            let written: i128 = std::fs::metadata(&path)
+                .unwrap()
+                .modified()
+                .unwrap()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as i128;
+            for p in &found {
+                assert_eq!(p.prft.reference_track_id, 1);
+                assert_eq!(Some(p.prft.media_time), p.next_tfdt, "{name}: the tfdt");
+                let utc = support::prft::unix_ns(p.prft.ntp_timestamp);
+                let mpd = i128::from(wall_ms) * 1_000_000
+                    + (i128::from(p.prft.media_time) - i128::from(pt)) * 1_000_000_000
+                        / i128::from(rep.timescale);
+                assert!(
+                    (utc - mpd).abs() <= 1_100_000,
+                    "{name}: prft UTC {utc} ns, the MPD's mapping gives {mpd} ns"
+                );
+                // The frames an audio encoder drains at EOS carry times a frame or two
+                // past the samples that went in: written that much "early".
+                let lag = written - utc;
+                assert!(
+                    (-100_000_000..fragment_ns + 1_500_000_000).contains(&lag),
+                    "{name}: media time {} written {} ms after its prft UTC",
+                    p.prft.media_time,
+                    lag / 1_000_000
+                );
+                count += 1;
+            }
+        }
+        assert!(count > 5, "{id}: {count} prft boxes");
+    }
 }
 
 /// "a-b" to (a, b).

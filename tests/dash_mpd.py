@@ -19,12 +19,16 @@ forward; with timeShiftBufferDepth, the listed duration fits it.
 Prints, for the last snapshot, `mpd TYPE DURATION_S|-`, then per Representation `rep ID
 CONTENT TIMESCALE PTO INIT BANDWIDTH` followed by one `seg ID NAME T D` line per segment,
 `cp CONTENT SCHEME VALUE DEFAULT_KID PSSH` per ContentProtection and `base ID URL
-INIT_RANGE INDEX_RANGE TIMESCALE PTO` per single-file (SegmentBase) Representation;
-exits 1 with the violations otherwise.
+INIT_RANGE INDEX_RANGE TIMESCALE PTO` per single-file (SegmentBase) Representation and
+`prt ID WALL_CLOCK_MS PRESENTATION_TIME` per Representation whose dynamic MPDs carry a
+ProducerReferenceTime (read with xml.etree: mpegdash does not model it; it must not
+change from one snapshot to the next); exits 1 with the violations otherwise.
 """
 
 import re
 import sys
+import xml.etree.ElementTree as ET
+from datetime import datetime
 
 from mpegdash.parser import MPEGDASHParser
 
@@ -138,12 +142,30 @@ def check(path, mpd, final, errors, seen, starts, protections, bases):
     return reps
 
 
+def producer_reference_times(path, errors, prts):
+    """ProducerReferenceTime per Representation id: (wallClockTime in ms since the
+    epoch, presentationTime); the same in every snapshot."""
+    ns = "{urn:mpeg:dash:schema:mpd:2011}"
+    for rep in ET.parse(path).getroot().iter(f"{ns}Representation"):
+        for prt in rep.findall(f"{ns}ProducerReferenceTime"):
+            wall = datetime.fromisoformat(prt.get("wallClockTime").replace("Z", "+00:00"))
+            value = (round(wall.timestamp() * 1000), int(prt.get("presentationTime")))
+            old = prts.setdefault(rep.get("id"), value)
+            if old != value:
+                errors.append(f"{path}: {rep.get('id')} ProducerReferenceTime was {old}, now {value}")
+
+
 def main(paths):
     errors = []
     seen = {}
     starts = {}
+    prts = {}
     last = None
     for i, path in enumerate(paths):
+        try:
+            producer_reference_times(path, errors, prts)
+        except Exception as e:  # noqa: BLE001 - any parse failure is a finding
+            errors.append(f"{path}: ProducerReferenceTime unreadable: {e}")
         try:
             mpd = MPEGDASHParser.parse(path)
         except Exception as e:  # noqa: BLE001 - any parse failure is a finding
@@ -172,6 +194,8 @@ def main(paths):
         print(f"base {rid} {url} {init} {index} {ts} {pto}")
     for kind, scheme, value, kid, pssh in last["protections"]:
         print(f"cp {kind} {scheme} {value or '-'} {kid or '-'} {','.join(map(str, pssh)) or '-'}")
+    for rid, (wall, pt) in prts.items():
+        print(f"prt {rid} {wall} {pt}")
     for rid, r in last["representations"].items():
         print(f"rep {rid} {r['content']} {r['timescale']} {r['pto']} {r['init']} {r['bandwidth']}")
         for n, t, d in r["segments"]:

@@ -182,6 +182,12 @@ impl Presentation {
         }
     }
 
+    /// The (running time ns, UTC ms) pairing in use, once sampled.
+    pub fn clock(&self) -> Option<(u64, i64)> {
+        self.clock
+    }
+
+    /// Pairs running time `running_ns` with UTC `utc_ms`, unless already paired.
     pub fn set_clock(&mut self, running_ns: u64, utc_ms: i64) {
         if self.clock.is_none() {
             self.clock = Some((running_ns, utc_ms));
