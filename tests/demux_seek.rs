@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use gst::ClockTime as T;
 use gst::SeekFlags as F;
+use gst::prelude::*;
 use support::pipeline;
 use support::seek::{After, Paused, Seek};
 
@@ -133,8 +134,38 @@ fn paused(path: &Path, demux: &str) -> Paused {
 /// video pad (not yet characterised): there `audio_judged` is false and only the audio
 /// segment is compared.
 fn compare(path: &Path, audio_judged: bool) {
+    compare_with(path, paused(path, "fragmp4demux"), audio_judged);
+}
+
+/// `filesrc ! queue ! fragmp4demux`: a queue offers no pull mode, so the demuxer runs in
+/// push mode and seeks by BYTES upstream. Waits until it has read the whole file (EOS on
+/// its sink pad: with the appsinks' unbounded queues nothing holds it back), so every
+/// fragment is known.
+fn pushed(path: &Path) -> Paused {
+    let p = Paused::new(
+        &format!("filesrc location={} ! queue", path.display()),
+        "fragmp4demux",
+    );
+    let sink = p
+        .pipeline
+        .by_name("demux")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap();
+    assert_eq!(sink.mode(), gst::PadMode::Push, "the queue makes it push");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !sink.pad_flags().contains(gst::PadFlags::EOS) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the file was not read to its end"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    p
+}
+
+fn compare_with(path: &Path, ours: Paused, audio_judged: bool) {
     let qt = paused(path, "qtdemux");
-    let ours = paused(path, "fragmp4demux");
     assert_eq!(ours.answers(), qt.answers(), "{}: queries", path.display());
     assert!(ours.answers().seekable);
     let qt_initial = qt.initial();
@@ -187,6 +218,12 @@ fn compare(path: &Path, audio_judged: bool) {
 #[test]
 fn seeks_in_a_recording_with_mfra_match_qtdemux() {
     compare(&mfra_file(), true);
+}
+
+#[test]
+fn push_mode_seeks_by_bytes_upstream_match_qtdemux() {
+    let path = mfra_file();
+    compare_with(&path, pushed(&path), true);
 }
 
 #[test]

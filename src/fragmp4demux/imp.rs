@@ -51,10 +51,17 @@ struct State {
     movie_duration: Option<(u64, u32)>,
     /// The segment of the last seek, in stream time (before edit offsets).
     segment: gst::FormattedSegment<gst::ClockTime>,
+    /// Push mode: the stream was read to its end, so every fragment is known.
+    seen_complete: bool,
+    /// Push mode: the BYTES seek sent upstream, applied at its FLUSH_STOP.
+    push_seek: Option<push_seek::PushSeek>,
+    /// Push mode: the seqnum of the last seek translated (each src pad passes it on).
+    push_seqnum: Option<gst::Seqnum>,
 }
 
 /// What the chain function decided, done after the state lock is released.
 mod events;
+mod push_seek;
 
 enum Out {
     AddPad(gst::Pad),
@@ -296,6 +303,12 @@ impl FragMp4Demux {
         if first {
             state.passthrough = lock(&self.settings).passthrough;
         }
+        if movie.duration > 0 && !*lock(&self.pull) {
+            // Push mode has no scan: the movie's own duration, as for the seek segments.
+            let ts = movie.timescale.max(1);
+            state.movie_duration = Some((movie.duration, ts));
+            state.duration = Some(super::output::ticks_to_time(movie.duration, ts));
+        }
         let passthrough = state.passthrough;
         state.pssh = movie.pssh.clone();
         let group_id = *state.group_id.get_or_insert_with(gst::GroupId::next);
@@ -453,20 +466,24 @@ impl FragMp4Demux {
         match event.view() {
             EventView::Caps(_) | EventView::Segment(_) | EventView::StreamStart(_) => true,
             EventView::FlushStop(_) => {
-                let pads: Vec<gst::Pad> = {
+                let (pads, segments) = {
                     let mut state = lock(&self.state);
-                    state.demuxer.reset(AdapterSource::default());
+                    let segments = self.apply_push_seek(&mut state);
                     for p in &mut state.pads {
                         p.discont = true;
                         p.eos = false;
                         p.fragment.clear();
                         p.moof_pssh.clear();
                     }
-                    state.pads.iter().map(|p| p.pad.clone()).collect()
+                    let pads: Vec<gst::Pad> = state.pads.iter().map(|p| p.pad.clone()).collect();
+                    (pads, segments)
                 };
                 lock(&self.flow).reset();
                 for p in pads {
                     p.push_event(event.clone());
+                }
+                for (pad, segment) in segments {
+                    pad.push_event(segment);
                 }
                 true
             }
@@ -474,6 +491,10 @@ impl FragMp4Demux {
                 let mut outs = Vec::new();
                 let (result, no_pads, pads) = {
                     let mut state = lock(&self.state);
+                    if !*lock(&self.pull) {
+                        // Read to the end: the fragments read are all of them.
+                        state.seen_complete = true;
+                    }
                     let result = state.demuxer.finish();
                     // What is held leaves, each track ending once it has nothing left.
                     state.demuxer.end();
@@ -685,8 +706,7 @@ impl FragMp4Demux {
     fn src_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
         if let gst::EventView::Seek(seek) = event.view() {
             if !*lock(&self.pull) {
-                // Push mode: upstream may know how (a time-seekable source); else refused.
-                return self.sinkpad.push_event(event.clone());
+                return self.push_seek(seek, &event);
             }
             return self.seek(seek);
         }
@@ -707,7 +727,11 @@ impl FragMp4Demux {
             }
             gst::QueryViewMut::Seeking(q) if q.format() == gst::Format::Time => {
                 let state = lock(&self.state);
-                let seekable = *lock(&self.pull) && state.index.is_some();
+                let seekable = if *lock(&self.pull) {
+                    state.index.is_some()
+                } else {
+                    !state.demuxer.seen().fragments.is_empty()
+                };
                 q.set(seekable, Some(gst::ClockTime::ZERO), state.duration);
                 true
             }
