@@ -141,3 +141,66 @@ fn prft_is_off_by_default() {
     );
     assert!(prft::prfts(&data).is_empty());
 }
+
+const FILE: &str = "videotestsrc num-buffers=60 ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 \
+     ! x264enc key-int-max=15 bframes=2 speed-preset=ultrafast ! h264parse ! mux.video_0 \
+     audiotestsrc num-buffers=90 samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=1 \
+     ! avenc_aac ! aacparse ! mux.audio_0";
+
+#[test]
+fn a_per_fragment_sidx_counts_the_prft_after_it() {
+    let (data, _) = run_timed(&format!(
+        "{FILE} fragmp4mux name=mux write-prft=true index=per-fragment fragment-duration=500000000 \
+         ! appsink name=sink"
+    ));
+    let boxes = mp4::top_level_boxes(&data);
+    let kinds: Vec<&str> = boxes.iter().map(|b| b.0.as_str()).collect();
+    let first = kinds.iter().position(|k| *k == "sidx").unwrap();
+    for (i, w) in kinds[first..].chunks(4).enumerate() {
+        assert_eq!(
+            w,
+            ["sidx", "prft", "moof", "mdat"],
+            "fragment {i}: {kinds:?}"
+        );
+    }
+    for (i, b) in boxes.iter().enumerate().filter(|(_, b)| b.0 == "sidx") {
+        let sidx = mp4_atom::Sidx::try_from(
+            <mp4_atom::Any as mp4_atom::Decode>::decode(&mut &data[b.1..b.1 + b.2]).unwrap(),
+        )
+        .unwrap();
+        let referenced: usize = boxes[i + 1..i + 4].iter().map(|b| b.2).sum();
+        assert_eq!(
+            sidx.references[0].referenced_size as usize, referenced,
+            "the subsegment is prft + moof + mdat"
+        );
+    }
+    for p in prft::prfts(&data) {
+        assert_eq!(Some(p.prft.media_time), p.next_tfdt);
+    }
+    // Still a valid file for ffmpeg.
+    support::judges::ffmpeg_decodes(&support::pipeline::temp_file("prft-sidx.mp4", &data));
+}
+
+#[test]
+fn with_separate_moofs_only_the_reference_track_s_moof_gets_a_prft() {
+    let (data, _) = run_timed(&format!(
+        "{FILE} fragmp4mux name=mux write-prft=true separate-moof=true fragment-duration=500000000 \
+         ! appsink name=sink"
+    ));
+    let file = mp4::parse(&data);
+    let video_moofs = file
+        .chunks
+        .iter()
+        .filter(|c| c.trafs.iter().any(|t| t.track_id == 1))
+        .count();
+    assert!(
+        file.chunks.len() > video_moofs,
+        "audio has moofs of its own"
+    );
+    let found = prft::prfts(&data);
+    assert_eq!(found.len(), video_moofs);
+    for p in found {
+        assert_eq!(p.prft.reference_track_id, 1);
+        assert_eq!(Some(p.prft.media_time), p.next_tfdt);
+    }
+}
