@@ -22,7 +22,10 @@ CONTENT TIMESCALE PTO INIT BANDWIDTH` followed by one `seg ID NAME T D` line per
 INIT_RANGE INDEX_RANGE TIMESCALE PTO` per single-file (SegmentBase) Representation and
 `prt ID WALL_CLOCK_MS PRESENTATION_TIME` per Representation whose dynamic MPDs carry a
 ProducerReferenceTime (read with xml.etree: mpegdash does not model it; it must not
-change from one snapshot to the next); exits 1 with the violations otherwise.
+change from one snapshot to the next) and `live PATH AVAILABILITY_START_MS PUBLISH_MS
+END_S` per dynamic snapshot (END_S: where its listed segments end, in Period time); the
+window-only-moves-forward check applies to dynamic MPDs (the static one at EOS may list
+more: every segment still on disk); exits 1 with the violations otherwise.
 """
 
 import re
@@ -123,7 +126,7 @@ def check(path, mpd, final, errors, seen, starts, protections, bases):
                         errors.append(f"{path}: {rep.id} segment {key} was {old}, now {(t, s.d)}")
                     number += 1
                     t += s.d
-            if segs:
+            if segs and dynamic:
                 first = segs[0][1]
                 if starts.get(rep.id, first) > first:
                     errors.append(f"{path}: {rep.id} window went back to {first}")
@@ -155,11 +158,30 @@ def producer_reference_times(path, errors, prts):
                 errors.append(f"{path}: {rep.get('id')} ProducerReferenceTime was {old}, now {value}")
 
 
+def utc_ms(text):
+    """xs:dateTime in UTC to ms since the epoch."""
+    return round(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def live_times(path, mpd, reps, lives):
+    """A dynamic MPD's availabilityStartTime and publishTime (ms) and where its listed
+    segments end (s of Period time, the latest over the Representations)."""
+    if mpd.type != "dynamic" or not reps:
+        return
+    end = max(
+        (r["segments"][-1][1] + r["segments"][-1][2] - r["pto"]) / r["timescale"]
+        for r in reps.values()
+        if r["segments"]
+    )
+    lives.append((path, utc_ms(mpd.availability_start_time), utc_ms(mpd.publish_time), end))
+
+
 def main(paths):
     errors = []
     seen = {}
     starts = {}
     prts = {}
+    lives = []
     last = None
     for i, path in enumerate(paths):
         try:
@@ -174,6 +196,10 @@ def main(paths):
         protections = []
         bases = []
         reps = check(path, mpd, i == len(paths) - 1, errors, seen, starts, protections, bases)
+        try:
+            live_times(path, mpd, reps, lives)
+        except Exception as e:  # noqa: BLE001 - any parse failure is a finding
+            errors.append(f"{path}: live times unreadable: {e}")
         last = {
             "type": mpd.type,
             "duration": seconds(mpd.media_presentation_duration)
@@ -194,6 +220,8 @@ def main(paths):
         print(f"base {rid} {url} {init} {index} {ts} {pto}")
     for kind, scheme, value, kid, pssh in last["protections"]:
         print(f"cp {kind} {scheme} {value or '-'} {kid or '-'} {','.join(map(str, pssh)) or '-'}")
+    for path, ast, pub, end in lives:
+        print(f"live {path} {ast} {pub} {end!r}")
     for rid, (wall, pt) in prts.items():
         print(f"prt {rid} {wall} {pt}")
     for rid, r in last["representations"].items():
