@@ -235,3 +235,31 @@ fn seeks_in_a_stream_without_index_match_qtdemux() {
 fn seeks_in_an_ffmpeg_file_with_sidx_match_qtdemux() {
     compare(&sidx_file(), false);
 }
+
+/// Push mode before the file has been read: a seek the fragments read so far cannot
+/// decide goes upstream unchanged, where `filesrc` refuses a TIME seek; one they decide
+/// (back to the start) is done, and the stream then plays to its end.
+#[test]
+fn push_mode_refuses_a_seek_past_what_it_has_read() {
+    support::init();
+    let path = mfra_file();
+    let p = gst::parse::launch(&format!(
+        "filesrc location={} ! queue max-size-buffers=1 max-size-bytes=0 max-size-time=0 \
+         ! fragmp4demux name=d d.video_0 ! queue max-size-buffers=1 ! fakesink sync=true",
+        path.display()
+    ))
+    .unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    let (res, _, _) = p.state(gst::ClockTime::from_seconds(20));
+    res.unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let flags = F::FLUSH | F::KEY_UNIT;
+    assert!(
+        p.seek_simple(flags, ms(4500)).is_err(),
+        "the end of the file has not been read"
+    );
+    p.seek_simple(flags, ms(0))
+        .expect("the first fragment is known");
+    pipeline::wait_for_eos(&p.bus().unwrap(), 20).unwrap();
+    p.set_state(gst::State::Null).unwrap();
+}
