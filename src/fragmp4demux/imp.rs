@@ -57,6 +57,8 @@ struct State {
     push_seek: Option<push_seek::PushSeek>,
     /// Push mode: the seqnum of the last seek translated (each src pad passes it on).
     push_seqnum: Option<gst::Seqnum>,
+    /// Push mode: a seek being decided by reading on (nothing is output meanwhile).
+    scan: Option<push_seek::Scan>,
 }
 
 /// What the chain function decided, done after the state lock is released.
@@ -104,6 +106,14 @@ impl FragMp4Demux {
             let mut state = lock(&self.state);
             state.demuxer.source_mut().0.push(buffer);
             let result = self.drain(&mut state, &mut outs);
+            if Self::dropping(&state) {
+                // Reading on to decide a push-mode seek, or before its flush: indexed,
+                // not output.
+                if result.is_ok() {
+                    self.finish_scan(&mut state, false);
+                }
+                return Ok(gst::FlowSuccess::Ok);
+            }
             if result.is_err() {
                 // The samples held for interleaving came before the fault: they leave.
                 state.demuxer.end();
@@ -488,6 +498,16 @@ impl FragMp4Demux {
                 true
             }
             EventView::Eos(_) => {
+                {
+                    let mut state = lock(&self.state);
+                    if Self::dropping(&state) {
+                        // Read on to the end: every fragment is known, the seek decided;
+                        // its flush starts a new stream.
+                        state.seen_complete = true;
+                        self.finish_scan(&mut state, true);
+                        return true;
+                    }
+                }
                 let mut outs = Vec::new();
                 let (result, no_pads, pads) = {
                     let mut state = lock(&self.state);

@@ -1,8 +1,11 @@
 //! Push mode seeking (as `qtdemux` does behind a source it cannot pull from): a TIME
 //! seek becomes a flushing BYTES seek upstream to the `moof` of the fragment the seek
 //! rule names, found in the fragments read so far. A seek those fragments cannot
-//! decide (past what has been read, before the end was seen) is passed upstream as
-//! it is; a source that cannot seek in time refuses it.
+//! decide (past what has been read, before the end was seen) first scans on: a BYTES
+//! seek to the last fragment known, whose following fragments are read and indexed
+//! without output until the seek is decided (or the stream ends); then the BYTES seek
+//! to the fragment it names, from the streaming thread. Without any fragment known the
+//! seek goes upstream unchanged (a source that cannot seek in time refuses it).
 
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -17,6 +20,15 @@ pub(super) struct PushSeek {
     seqnum: gst::Seqnum,
     /// Where the bytes that follow start.
     offset: u64,
+    /// Only scanning on to decide the seek: no segment, no output yet.
+    scan: bool,
+}
+
+/// A seek being decided by reading on.
+pub(super) struct Scan {
+    segment: gst::FormattedSegment<gst::ClockTime>,
+    seqnum: gst::Seqnum,
+    target: u64,
 }
 
 impl FragMp4Demux {
@@ -63,12 +75,37 @@ impl FragMp4Demux {
                     Some(size) => size,
                     None => return forward("past the end, and upstream has no size"),
                 },
-                None => {
-                    drop(state);
-                    return forward(&format!(
-                        "the fragments read so far do not decide a seek to {target}"
-                    ));
-                }
+                None => match index.fragments.last() {
+                    Some(last) => {
+                        gst::debug!(
+                            CAT,
+                            imp = self,
+                            "push mode: a seek to {target}: reading on from byte {} to decide it",
+                            last.offset
+                        );
+                        let offset = last.offset;
+                        drop(state);
+                        let mut state = lock(&self.state);
+                        state.scan = Some(Scan {
+                            segment,
+                            seqnum: seek.seqnum(),
+                            target: target.nseconds(),
+                        });
+                        state.push_seqnum = Some(seek.seqnum());
+                        state.push_seek = Some(PushSeek {
+                            segment: state.segment.clone(),
+                            seqnum: seek.seqnum(),
+                            offset,
+                            scan: true,
+                        });
+                        drop(state);
+                        return self.send_bytes_seek(seek.seqnum(), offset);
+                    }
+                    None => {
+                        drop(state);
+                        return forward("no fragment has been read yet");
+                    }
+                },
             };
             gst::debug!(
                 CAT,
@@ -83,9 +120,16 @@ impl FragMp4Demux {
                 segment,
                 seqnum: seek.seqnum(),
                 offset,
+                scan: false,
             });
             state.push_seqnum = Some(seek.seqnum());
         }
+        self.send_bytes_seek(seek.seqnum(), offset)
+    }
+
+    /// A flushing BYTES seek upstream to `offset`; the pending seek is dropped if
+    /// upstream refuses it.
+    fn send_bytes_seek(&self, seqnum: gst::Seqnum, offset: u64) -> bool {
         let bytes = gst::event::Seek::builder(
             1.0,
             gst::SeekFlags::FLUSH,
@@ -94,7 +138,7 @@ impl FragMp4Demux {
             gst::SeekType::None,
             gst::format::Bytes::NONE,
         )
-        .seqnum(seek.seqnum())
+        .seqnum(seqnum)
         .build();
         if self.sinkpad.push_event(bytes) {
             return true;
@@ -103,7 +147,58 @@ impl FragMp4Demux {
         let mut state = lock(&self.state);
         state.push_seek = None;
         state.push_seqnum = None;
+        state.scan = None;
         false
+    }
+
+    /// While scanning: once the fragments read decide the seek (or, at the end of the
+    /// stream, `complete`), the BYTES seek to its fragment is sent from another thread
+    /// (not from inside the streaming thread's chain or EOS, behind a `queue`); until
+    /// its FLUSH_STOP, what arrives is dropped.
+    pub(super) fn finish_scan(&self, state: &mut State, complete: bool) {
+        let Some(scan) = state.scan.as_ref() else {
+            return;
+        };
+        let index = state.demuxer.seen();
+        let offset = match index.seek_known(scan.target, complete) {
+            Some(SeekTarget::Fragment(i)) => index.fragments[i].offset,
+            Some(SeekTarget::End) => self.upstream_size().unwrap_or(u64::MAX),
+            None => return,
+        };
+        let Some(scan) = state.scan.take() else {
+            return;
+        };
+        gst::debug!(
+            CAT,
+            imp = self,
+            "push mode: read on, a seek to {} restarts at byte {offset}",
+            scan.target
+        );
+        let seqnum = scan.seqnum;
+        state.push_seek = Some(PushSeek {
+            segment: scan.segment,
+            seqnum,
+            offset,
+            scan: false,
+        });
+        self.obj().call_async(move |obj| {
+            if !obj.imp().send_bytes_seek(seqnum, offset) {
+                gst::element_error!(
+                    obj,
+                    gst::StreamError::Demux,
+                    (
+                        "upstream refused the seek to byte {} after accepting one before",
+                        offset
+                    )
+                );
+            }
+        });
+    }
+
+    /// Push mode: bytes arriving now precede a flush (a seek is on its way or being
+    /// decided): they are not output.
+    pub(super) fn dropping(state: &State) -> bool {
+        state.scan.is_some() || state.push_seek.is_some()
     }
 
     /// Upstream's size in bytes, if it knows it.
@@ -128,6 +223,9 @@ impl FragMp4Demux {
         state
             .demuxer
             .reset_at(AdapterSource::default(), seek.offset);
+        if seek.scan {
+            return Vec::new();
+        }
         state.segment = seek.segment.clone();
         let movie_duration = state.movie_duration;
         state
