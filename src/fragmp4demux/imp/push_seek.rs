@@ -49,82 +49,71 @@ impl FragMp4Demux {
         if rate <= 0.0 || !flags.contains(gst::SeekFlags::FLUSH) {
             return forward("only flushing forward seeks are translated");
         }
-        let (segment, offset) = {
-            let state = lock(&self.state);
-            if state.push_seqnum == Some(seek.seqnum()) {
-                // The same seek through another src pad: already done.
-                return true;
-            }
-            let mut segment = state.segment.clone();
-            if segment
-                .do_seek(rate, flags, start_type, start, stop_type, stop)
-                .is_none()
-            {
-                gst::debug!(
-                    CAT,
-                    imp = self,
-                    "refusing a seek that does not fit the segment"
-                );
-                return false;
-            }
-            let target = segment.position().unwrap_or(gst::ClockTime::ZERO);
-            let index = state.demuxer.seen();
-            let offset = match index.seek_known(target.nseconds(), state.seen_complete) {
-                Some(SeekTarget::Fragment(i)) => index.fragments[i].offset,
-                Some(SeekTarget::End) => match self.upstream_size() {
-                    Some(size) => size,
-                    None => return forward("past the end, and upstream has no size"),
-                },
-                None => match index.fragments.last() {
-                    Some(last) => {
-                        gst::debug!(
-                            CAT,
-                            imp = self,
-                            "push mode: a seek to {target}: reading on from byte {} to decide it",
-                            last.offset
-                        );
-                        let offset = last.offset;
-                        drop(state);
-                        let mut state = lock(&self.state);
-                        state.scan = Some(Scan {
-                            segment,
-                            seqnum: seek.seqnum(),
-                            target: target.nseconds(),
-                        });
-                        state.push_seqnum = Some(seek.seqnum());
-                        state.push_seek = Some(PushSeek {
-                            segment: state.segment.clone(),
-                            seqnum: seek.seqnum(),
-                            offset,
-                            scan: true,
-                        });
-                        drop(state);
-                        return self.send_bytes_seek(seek.seqnum(), offset);
-                    }
-                    None => {
-                        drop(state);
-                        return forward("no fragment has been read yet");
-                    }
-                },
-            };
+        let seqnum = seek.seqnum();
+        let mut state = lock(&self.state);
+        if state.push_seqnum == Some(seqnum) {
+            // The same seek through another src pad: already done.
+            return true;
+        }
+        let mut segment = state.segment.clone();
+        if segment
+            .do_seek(rate, flags, start_type, start, stop_type, stop)
+            .is_none()
+        {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "refusing a seek that does not fit the segment"
+            );
+            return false;
+        }
+        let target = segment.position().unwrap_or(gst::ClockTime::ZERO);
+        let index = state.demuxer.seen();
+        let last_known = index.fragments.last().map(|f| f.offset);
+        let (offset, scan) = match index.seek_known(target.nseconds(), state.seen_complete) {
+            Some(SeekTarget::Fragment(i)) => (index.fragments[i].offset, false),
+            Some(SeekTarget::End) => match self.upstream_size() {
+                Some(size) => (size, false),
+                None => {
+                    drop(state);
+                    return forward("past the end, and upstream has no size");
+                }
+            },
+            None => match last_known {
+                Some(offset) => (offset, true),
+                None => {
+                    drop(state);
+                    return forward("no fragment has been read yet");
+                }
+            },
+        };
+        if scan {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "push mode: a seek to {target}: reading on from byte {offset} to decide it"
+            );
+            state.scan = Some(Scan {
+                segment: segment.clone(),
+                seqnum,
+                target: target.nseconds(),
+            });
+        } else {
             gst::debug!(
                 CAT,
                 imp = self,
                 "push mode: seek to {target} restarts at byte {offset}"
             );
-            (segment, offset)
-        };
-        {
-            let mut state = lock(&self.state);
-            state.push_seek = Some(PushSeek {
-                segment,
-                seqnum: seek.seqnum(),
-                offset,
-                scan: false,
-            });
-            state.push_seqnum = Some(seek.seqnum());
         }
-        self.send_bytes_seek(seek.seqnum(), offset)
+        state.push_seek = Some(PushSeek {
+            segment,
+            seqnum,
+            offset,
+            scan,
+        });
+        state.push_seqnum = Some(seqnum);
+        drop(state);
+        self.send_bytes_seek(seqnum, offset)
     }
 
     /// A flushing BYTES seek upstream to `offset`; the pending seek is dropped if
