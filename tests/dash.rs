@@ -106,6 +106,11 @@ struct Judged {
     bases: Vec<[String; 6]>,
     /// `InbandEventStream`s: content type, scheme, value (`-`: empty).
     events: Vec<[String; 3]>,
+    /// ProducerReferenceTime per Representation: (UTC ms, presentationTime).
+    prts: BTreeMap<String, (i64, u64)>,
+    /// Per dynamic snapshot: (path, availabilityStartTime ms, publishTime ms, where its
+    /// listed segments end in s of Period time).
+    lives: Vec<(PathBuf, i64, i64, f64)>,
 }
 
 /// The independent parser's reading of the snapshots; panics with its findings.
@@ -136,6 +141,8 @@ fn judge(snapshots: &[PathBuf]) -> Judged {
         protections: Vec::new(),
         bases: Vec::new(),
         events: Vec::new(),
+        prts: BTreeMap::new(),
+        lives: Vec::new(),
     };
     for line in stdout.lines() {
         let w: Vec<&str> = line.split_whitespace().collect();
@@ -165,6 +172,17 @@ fn judge(snapshots: &[PathBuf]) -> Judged {
             ["base", id, url, init, index, ts, pto] => judged
                 .bases
                 .push([id, url, init, index, ts, pto].map(|w| w.to_string())),
+            ["live", path, ast, publish, end] => judged.lives.push((
+                PathBuf::from(path),
+                ast.parse().unwrap(),
+                publish.parse().unwrap(),
+                end.parse().unwrap(),
+            )),
+            ["prt", id, wall, pt] => {
+                judged
+                    .prts
+                    .insert(id.to_string(), (wall.parse().unwrap(), pt.parse().unwrap()));
+            }
             ["cp", kind, scheme, value, kid, pssh] => judged
                 .protections
                 .push([kind, scheme, value, kid, pssh].map(|w| w.to_string())),
@@ -332,7 +350,7 @@ fn live_window_slides_files_and_timeline_together() {
          audiotestsrc is-live=true num-buffers=235 ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! d.",
         sink(
             &d,
-            "fragment-duration=1000000000 playlist-length=2 max-files=2"
+            "fragment-duration=1000000000 playlist-length=2 max-files=3"
         )
     );
     let snapshots = run_polling(&d, &launch, 60);
@@ -355,22 +373,90 @@ fn live_window_slides_files_and_timeline_together() {
         numbers.last() > numbers.first(),
         "the window moved: {numbers:?}"
     );
-    for rep in judged.reps.values() {
-        assert!(rep.segments.len() <= 2, "{:?}", rep.segments);
-    }
-    check_timelines(&d, &judged, true);
-    // Files age out with the timeline entries.
+    check_live_clock(&judged);
+    // EOS: the static MPD lists every segment still on disk (max-files, more than the
+    // window), the Period starting at the first of them; its duration runs from there to
+    // the presentation end.
+    assert_eq!(judged.kind, "static");
+    let samples = check_timelines(&d, &judged, true);
     let files: Vec<String> = std::fs::read_dir(&d)
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".m4s"))
         .collect();
-    for id in ["video_0", "audio_1"] {
-        let n = files.iter().filter(|f| f.starts_with(id)).count();
-        assert_eq!(n, 2, "{id}: {files:?}");
+    let mut longest = 0f64;
+    let mut starts_at_pto = false;
+    for (id, rep) in &judged.reps {
+        let mut on_disk: Vec<&String> = files.iter().filter(|f| f.starts_with(id)).collect();
+        on_disk.sort();
+        let listed: Vec<&String> = rep.segments.iter().map(|s| &s.0).collect();
+        assert_eq!(
+            listed, on_disk,
+            "{id}: the files kept are the segments listed"
+        );
+        assert_eq!(listed.len(), 3, "{id}");
+        // The Period starts inside each Representation's first kept segment (at the
+        // latest of their starts: where every track has media).
+        let (_, t, d) = &rep.segments[0];
+        assert!(
+            rep.pto >= *t && rep.pto < t + d,
+            "{id}: PTO {} for {:?}",
+            rep.pto,
+            rep.segments
+        );
+        starts_at_pto |= rep.pto == *t;
+        let end = samples[id].1;
+        longest = longest.max((end - rep.pto) as f64 / f64::from(rep.timescale));
     }
+    assert!(
+        starts_at_pto,
+        "the Period starts with some track's first kept segment"
+    );
+    let duration = judged.duration.unwrap();
+    assert!(
+        (duration - longest).abs() < 0.002,
+        "{duration} s vs {longest} s"
+    );
+    let video = &judged.reps["video_0"];
+    let mpd = d.join("manifest.mpd");
+    assert_eq!(
+        ffmpeg_frames(&mpd, "v") as usize,
+        samples["video_0"].0,
+        "ffmpeg decodes every kept frame of {:?}",
+        video.segments
+    );
     let _ = std::fs::remove_dir_all(d);
+}
+
+/// Each dynamic MPD against the wall clock: its publishTime is when it was written (the
+/// snapshot's file time, taken within 10 ms of it), and the end of its listed segments,
+/// put on the wall clock through availabilityStartTime, lies just before it: a live
+/// source's segment is listed once complete, after its last frame was captured.
+fn check_live_clock(judged: &Judged) {
+    assert!(judged.lives.len() >= 3, "{:?}", judged.lives);
+    for (path, ast, publish, end) in &judged.lives {
+        let captured = std::fs::metadata(path)
+            .unwrap()
+            .modified()
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let waited = captured - publish;
+        assert!(
+            (-5..1000).contains(&waited),
+            "{}: publishTime {publish}, read at {captured}",
+            path.display()
+        );
+        let listed_end = ast + (end * 1000.0) as i64;
+        let behind = publish - listed_end;
+        assert!(
+            (-100..1500).contains(&behind),
+            "{}: segments end {behind} ms before publishTime on the wall clock",
+            path.display()
+        );
+    }
 }
 
 #[test]
@@ -403,7 +489,65 @@ fn low_latency_mpds_announce_the_segment_being_written() {
     assert!(live[0].contains("<S t=\"0\""), "{}", live[0]);
     let final_text = std::fs::read_to_string(snapshots.last().unwrap()).unwrap();
     assert!(!final_text.contains("availabilityTimeComplete"));
+    check_prfts(&d, &judged, 1_000_000_000);
     let _ = std::fs::remove_dir_all(d);
+}
+
+/// Low-latency segments: a `prft` (read by mp4-atom) before every chunk's `moof`, its
+/// media_time that moof's tfdt, its UTC the one the MPD's ProducerReferenceTime gives
+/// that media time (the same clock pairing, to the MPD's millisecond), and before the
+/// segment file was last written by at most a segment and the encoder's delay (the
+/// wall clock's rate).
+fn check_prfts(d: &Path, judged: &Judged, fragment_ns: i128) {
+    assert_eq!(judged.prts.len(), judged.reps.len(), "{:?}", judged.prts);
+    for (id, rep) in &judged.reps {
+        let (wall_ms, pt) = judged.prts[id];
+        assert_eq!(
+            pt, rep.pto,
+            "{id}: ProducerReferenceTime at the Period start"
+        );
+        let mut count = 0;
+        for (name, _, _) in &rep.segments {
+            let path = d.join(name);
+            let bytes = std::fs::read(&path).unwrap();
+            let moofs = mp4::top_level_boxes(&bytes)
+                .iter()
+                .filter(|b| b.0 == "moof")
+                .count();
+            let found = support::prft::prfts(&bytes);
+            assert_eq!(found.len(), moofs, "{name}: one prft per chunk");
+            let written: i128 = std::fs::metadata(&path)
+                .unwrap()
+                .modified()
+                .unwrap()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as i128;
+            for p in &found {
+                assert_eq!(p.prft.reference_track_id, 1);
+                assert_eq!(Some(p.prft.media_time), p.next_tfdt, "{name}: the tfdt");
+                let utc = support::prft::unix_ns(p.prft.ntp_timestamp);
+                let mpd = i128::from(wall_ms) * 1_000_000
+                    + (i128::from(p.prft.media_time) - i128::from(pt)) * 1_000_000_000
+                        / i128::from(rep.timescale);
+                assert!(
+                    (utc - mpd).abs() <= 1_100_000,
+                    "{name}: prft UTC {utc} ns, the MPD's mapping gives {mpd} ns"
+                );
+                // The frames an audio encoder drains at EOS carry times a frame or two
+                // past the samples that went in: written that much "early".
+                let lag = written - utc;
+                assert!(
+                    (-100_000_000..fragment_ns + 1_500_000_000).contains(&lag),
+                    "{name}: media time {} written {} ms after its prft UTC",
+                    p.prft.media_time,
+                    lag / 1_000_000
+                );
+                count += 1;
+            }
+        }
+        assert!(count > 5, "{id}: {count} prft boxes");
+    }
 }
 
 /// "a-b" to (a, b).

@@ -19,13 +19,20 @@ forward; with timeShiftBufferDepth, the listed duration fits it.
 Prints, for the last snapshot, `mpd TYPE DURATION_S|-`, then per Representation `rep ID
 CONTENT TIMESCALE PTO INIT BANDWIDTH` followed by one `seg ID NAME T D` line per segment,
 `cp CONTENT SCHEME VALUE DEFAULT_KID PSSH` per ContentProtection, `ies CONTENT SCHEME
-VALUE` per InbandEventStream of an AdaptationSet (VALUE `-` when empty) and `base ID URL
-INIT_RANGE INDEX_RANGE TIMESCALE PTO` per single-file (SegmentBase) Representation;
-exits 1 with the violations otherwise.
+VALUE` per InbandEventStream of an AdaptationSet (VALUE `-` when empty), `base ID URL
+INIT_RANGE INDEX_RANGE TIMESCALE PTO` per single-file (SegmentBase) Representation and
+`prt ID WALL_CLOCK_MS PRESENTATION_TIME` per Representation whose dynamic MPDs carry a
+ProducerReferenceTime (read with xml.etree: mpegdash does not model it; it must not
+change from one snapshot to the next) and `live PATH AVAILABILITY_START_MS PUBLISH_MS
+END_S` per dynamic snapshot (END_S: where its listed segments end, in Period time); the
+window-only-moves-forward check applies to dynamic MPDs (the static one at EOS may list
+more: every segment still on disk); exits 1 with the violations otherwise.
 """
 
 import re
 import sys
+import xml.etree.ElementTree as ET
+from datetime import datetime
 
 from mpegdash.parser import MPEGDASHParser
 
@@ -122,7 +129,7 @@ def check(path, mpd, final, errors, seen, starts, protections, bases, events):
                         errors.append(f"{path}: {rep.id} segment {key} was {old}, now {(t, s.d)}")
                     number += 1
                     t += s.d
-            if segs:
+            if segs and dynamic:
                 first = segs[0][1]
                 if starts.get(rep.id, first) > first:
                     errors.append(f"{path}: {rep.id} window went back to {first}")
@@ -141,12 +148,49 @@ def check(path, mpd, final, errors, seen, starts, protections, bases, events):
     return reps
 
 
+def producer_reference_times(path, errors, prts):
+    """ProducerReferenceTime per Representation id: (wallClockTime in ms since the
+    epoch, presentationTime); the same in every snapshot."""
+    ns = "{urn:mpeg:dash:schema:mpd:2011}"
+    for rep in ET.parse(path).getroot().iter(f"{ns}Representation"):
+        for prt in rep.findall(f"{ns}ProducerReferenceTime"):
+            wall = datetime.fromisoformat(prt.get("wallClockTime").replace("Z", "+00:00"))
+            value = (round(wall.timestamp() * 1000), int(prt.get("presentationTime")))
+            old = prts.setdefault(rep.get("id"), value)
+            if old != value:
+                errors.append(f"{path}: {rep.get('id')} ProducerReferenceTime was {old}, now {value}")
+
+
+def utc_ms(text):
+    """xs:dateTime in UTC to ms since the epoch."""
+    return round(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def live_times(path, mpd, reps, lives):
+    """A dynamic MPD's availabilityStartTime and publishTime (ms) and where its listed
+    segments end (s of Period time, the latest over the Representations)."""
+    if mpd.type != "dynamic" or not reps:
+        return
+    end = max(
+        (r["segments"][-1][1] + r["segments"][-1][2] - r["pto"]) / r["timescale"]
+        for r in reps.values()
+        if r["segments"]
+    )
+    lives.append((path, utc_ms(mpd.availability_start_time), utc_ms(mpd.publish_time), end))
+
+
 def main(paths):
     errors = []
     seen = {}
     starts = {}
+    prts = {}
+    lives = []
     last = None
     for i, path in enumerate(paths):
+        try:
+            producer_reference_times(path, errors, prts)
+        except Exception as e:  # noqa: BLE001 - any parse failure is a finding
+            errors.append(f"{path}: ProducerReferenceTime unreadable: {e}")
         try:
             mpd = MPEGDASHParser.parse(path)
         except Exception as e:  # noqa: BLE001 - any parse failure is a finding
@@ -157,6 +201,10 @@ def main(paths):
         events = []
         reps = check(path, mpd, i == len(paths) - 1, errors, seen, starts, protections, bases,
                      events)
+        try:
+            live_times(path, mpd, reps, lives)
+        except Exception as e:  # noqa: BLE001 - any parse failure is a finding
+            errors.append(f"{path}: live times unreadable: {e}")
         last = {
             "type": mpd.type,
             "duration": seconds(mpd.media_presentation_duration)
@@ -180,6 +228,10 @@ def main(paths):
         print(f"cp {kind} {scheme} {value or '-'} {kid or '-'} {','.join(map(str, pssh)) or '-'}")
     for kind, scheme, value in last["events"]:
         print(f"ies {kind} {scheme} {value or '-'}")
+    for path, ast, pub, end in lives:
+        print(f"live {path} {ast} {pub} {end!r}")
+    for rid, (wall, pt) in prts.items():
+        print(f"prt {rid} {wall} {pt}")
     for rid, r in last["representations"].items():
         print(f"rep {rid} {r['content']} {r['timescale']} {r['pto']} {r['init']} {r['bandwidth']}")
         for n, t, d in r["segments"]:

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use gst::ClockTime as T;
 use gst::SeekFlags as F;
+use gst::prelude::*;
 use support::pipeline;
 use support::seek::{After, Paused, Seek};
 
@@ -78,9 +79,14 @@ fn count(bytes: &[u8], kind: &str) -> usize {
 
 /// `fragmp4mux` into filesink: with the `mfra` written at EOS.
 fn mfra_file() -> PathBuf {
-    let bytes = mux_file("mfra.mp4");
+    mfra_file_as("mfra")
+}
+
+/// [`mfra_file`] under its own name: tests run in parallel in one process.
+fn mfra_file_as(name: &str) -> PathBuf {
+    let bytes = mux_file(&format!("{name}.mp4"));
     assert_eq!(count(&bytes, "mfra"), 1);
-    pipeline::temp_file("seek-mfra.mp4", &bytes)
+    pipeline::temp_file(&format!("seek-{name}.mp4"), &bytes)
 }
 
 /// `fragmp4mux` output as a live consumer gets it, without the trailing index: found by
@@ -133,15 +139,47 @@ fn paused(path: &Path, demux: &str) -> Paused {
 /// video pad (not yet characterised): there `audio_judged` is false and only the audio
 /// segment is compared.
 fn compare(path: &Path, audio_judged: bool) {
+    compare_with(path, paused(path, "fragmp4demux"), audio_judged);
+}
+
+/// `filesrc ! queue ! fragmp4demux`: a queue offers no pull mode, so the demuxer runs in
+/// push mode and seeks by BYTES upstream. Waits until it has read the whole file (EOS on
+/// its sink pad: with the appsinks' unbounded queues nothing holds it back), so every
+/// fragment is known.
+fn pushed(path: &Path) -> Paused {
+    let p = Paused::new(
+        &format!("filesrc location={} ! queue", path.display()),
+        "fragmp4demux",
+    );
+    let sink = p
+        .pipeline
+        .by_name("demux")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap();
+    assert_eq!(sink.mode(), gst::PadMode::Push, "the queue makes it push");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !sink.pad_flags().contains(gst::PadFlags::EOS) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the file was not read to its end"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    p
+}
+
+fn compare_with(path: &Path, ours: Paused, audio_judged: bool) {
     let qt = paused(path, "qtdemux");
-    let ours = paused(path, "fragmp4demux");
     assert_eq!(ours.answers(), qt.answers(), "{}: queries", path.display());
     assert!(ours.answers().seekable);
     let qt_initial = qt.initial();
     assert_eq!(qt_initial.len(), 2);
     for seek in table() {
         let want = qt.seek(&seek).expect("qtdemux seeks");
-        let got = ours.seek(&seek).expect("fragmp4demux seeks");
+        let got = ours
+            .seek(&seek)
+            .unwrap_or_else(|| panic!("fragmp4demux refused {seek:?}"));
         let want: Vec<After> = want
             .into_iter()
             .map(|mut w| {
@@ -190,6 +228,38 @@ fn seeks_in_a_recording_with_mfra_match_qtdemux() {
 }
 
 #[test]
+fn push_mode_seeks_by_bytes_upstream_match_qtdemux() {
+    let path = mfra_file_as("push");
+    compare_with(&path, pushed(&path), true);
+}
+
+/// The same behind a source throttled (3 ms per 4 KiB block): the seeks come before the
+/// file has been read, so those past what is known read on to decide.
+#[test]
+fn push_mode_seeks_before_the_end_is_read_match_qtdemux() {
+    let path = mfra_file_as("push-early");
+    let ours = Paused::new(
+        &format!(
+            "filesrc location={} ! identity sleep-time=3000 ! queue",
+            path.display()
+        ),
+        "fragmp4demux",
+    );
+    let sink = ours
+        .pipeline
+        .by_name("demux")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap();
+    assert_eq!(sink.mode(), gst::PadMode::Push);
+    assert!(
+        !sink.pad_flags().contains(gst::PadFlags::EOS),
+        "the file is still being read"
+    );
+    compare_with(&path, ours, true);
+}
+
+#[test]
 fn seeks_in_a_stream_without_index_match_qtdemux() {
     compare(&scan_file(), false);
 }
@@ -197,4 +267,37 @@ fn seeks_in_a_stream_without_index_match_qtdemux() {
 #[test]
 fn seeks_in_an_ffmpeg_file_with_sidx_match_qtdemux() {
     compare(&sidx_file(), false);
+}
+
+/// Push mode before the file has been read, playing: a seek past what has been read
+/// reads on to decide it, then plays from there to the end.
+#[test]
+fn push_mode_reads_on_to_seek_past_what_it_has_read() {
+    support::init();
+    let path = mfra_file_as("push-playing");
+    let p = gst::parse::launch(&format!(
+        "filesrc location={} ! queue max-size-buffers=1 max-size-bytes=0 max-size-time=0 \
+         ! fragmp4demux name=d d.video_0 ! queue max-size-buffers=1 ! fakesink sync=true",
+        path.display()
+    ))
+    .unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    let (res, _, _) = p.state(gst::ClockTime::from_seconds(20));
+    res.unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let flags = F::FLUSH | F::KEY_UNIT;
+    p.seek_simple(flags, ms(4500))
+        .expect("a seek past what was read");
+    let (res, _, _) = p.state(gst::ClockTime::from_seconds(20));
+    res.unwrap();
+    let position = p.query_position::<gst::ClockTime>().unwrap();
+    assert!(
+        position >= ms(4500) && position < ms(4700),
+        "position {position}"
+    );
+    let started = std::time::Instant::now();
+    pipeline::wait_for_eos(&p.bus().unwrap(), 20).unwrap();
+    // The last half second was played, not the whole file.
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    p.set_state(gst::State::Null).unwrap();
 }

@@ -6,6 +6,7 @@ pub mod fragment;
 pub mod index;
 pub mod init;
 pub mod movie;
+pub mod prft;
 pub mod progressive;
 pub mod reader;
 pub mod sidx;

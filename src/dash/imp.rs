@@ -333,6 +333,8 @@ impl FragMp4DashSink {
             b.mux.set_property("force-keyframes", b.video);
             b.mux
                 .set_property_from_str("index", if s.single_file { "single" } else { "none" });
+            // Low-latency DASH: prft boxes per chunk, on the MPD's clock pairing.
+            b.mux.set_property("write-prft", latency);
             if latency {
                 // A chunk is due one chunk after it starts; allow late input as HLS
                 // parts do.
@@ -435,8 +437,14 @@ impl FragMp4DashSink {
         let utc = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        if let Some(p) = lock(&self.presentation).as_mut() {
+        let kept = lock(&self.presentation).as_mut().map(|p| {
             p.set_clock(running, utc);
+            p.clock().unwrap_or((running, utc))
+        });
+        // The muxers' prft boxes use the very pairing of the MPD.
+        let (running, utc) = kept.unwrap_or((running, utc));
+        for b in lock(&self.branches).iter() {
+            b.mux.set_utc_mapping(running, utc);
         }
     }
 }

@@ -89,6 +89,7 @@ struct Open {
     size: u64,
 }
 
+#[derive(Clone)]
 struct Listed {
     entry: Entry,
     name: String,
@@ -101,6 +102,9 @@ struct Track {
     pending: BytesMut,
     open: Option<Open>,
     listed: VecDeque<Listed>,
+    /// Every complete segment still available (on disk, else on the origin): what the
+    /// static MPD at EOS lists, more than the live window when files outlive it.
+    kept: VecDeque<Listed>,
     next_number: u64,
     /// Media time (ticks) of the presentation end so far.
     end: Option<u64>,
@@ -184,6 +188,12 @@ impl Presentation {
         }
     }
 
+    /// The (running time ns, UTC ms) pairing in use, once sampled.
+    pub fn clock(&self) -> Option<(u64, i64)> {
+        self.clock
+    }
+
+    /// Pairs running time `running_ns` with UTC `utc_ms`, unless already paired.
     pub fn set_clock(&mut self, running_ns: u64, utc_ms: i64) {
         if self.clock.is_none() {
             self.clock = Some((running_ns, utc_ms));
@@ -358,10 +368,21 @@ impl Presentation {
         let rate = (size as u128 * 8 * 1_000_000_000 / u128::from(span)) as u64;
         t.bandwidth = t.bandwidth.max(rate);
         let _ = open.number;
-        t.listed.push_back(Listed {
+        let listed = Listed {
             entry: Entry { t: open.t, d },
             name: open.name,
-        });
+        };
+        t.kept.push_back(listed.clone());
+        t.listed.push_back(listed);
+        // Files on disk stay until max-files; served only, until the origin drops them.
+        let kept = match (&path, self.layout.max_files, self.layout.window) {
+            (Some(_), 0, _) | (None, _, 0) => usize::MAX,
+            (Some(_), m, _) => m as usize,
+            (None, _, w) => w as usize + KEEP_AFTER_WINDOW,
+        };
+        while t.kept.len() > kept {
+            t.kept.pop_front();
+        }
         let window = self.layout.window as usize;
         while window > 0 && t.listed.len() > window {
             if let Some(old) = t.listed.pop_front() {
@@ -420,6 +441,18 @@ impl Presentation {
         start.or(text)
     }
 
+    /// The latest running time (ns) at which a track's first kept segment starts.
+    fn kept_start(&self) -> Option<i64> {
+        self.tracks
+            .iter()
+            .filter_map(|t| {
+                let ts = t.info.as_ref()?.timescale;
+                let first = t.kept.front()?.entry.t;
+                Some(t.origin? + ticks_to_ns(first, ts) as i64)
+            })
+            .max()
+    }
+
     /// The MPD as it stands, once every track has started.
     pub fn mpd(&self) -> Option<Mpd> {
         let start = self.period_start()?;
@@ -434,9 +467,17 @@ impl Presentation {
             return None;
         }
         let mut mpd = self.names();
+        // Static (after EOS): every segment still available, the Period starting where
+        // all tracks have one (earlier ones aged out).
+        let start = if self.ended {
+            start.max(self.kept_start().unwrap_or(start))
+        } else {
+            start
+        };
         for t in &self.tracks {
             let Some(info) = &t.info else { continue };
             let origin = t.origin.unwrap_or(start);
+            let segments = if self.ended { &t.kept } else { &t.listed };
             let pto = ns_to_ticks((start - origin).max(0) as u64, info.timescale);
             mpd.max_segment_ns = mpd.max_segment_ns.max(t.longest_ns);
             mpd.representations.push(Representation {
@@ -446,9 +487,8 @@ impl Presentation {
                 media: info.media.clone(),
                 timescale: info.timescale,
                 presentation_time_offset: pto,
-                start_number: t.next_number - t.listed.len() as u64 - u64::from(t.open.is_some()),
-                segments: t
-                    .listed
+                start_number: t.next_number - segments.len() as u64 - u64::from(t.open.is_some()),
+                segments: segments
                     .iter()
                     .map(|l| l.entry)
                     .chain(self.announced(t, info.timescale))
@@ -748,5 +788,66 @@ mod tests {
             panic!("live")
         };
         assert_eq!(live.time_shift_buffer_ns, Some(2000 * MS));
+        // EOS: the static MPD lists what the origin still serves (the window and three
+        // more), its Period starting at the first of them.
+        p.finish_track(0).unwrap();
+        let mpd = p.mpd().unwrap();
+        assert!(matches!(mpd.kind, Kind::Static));
+        let r = &mpd.representations[0];
+        assert_eq!(r.start_number, 1);
+        assert_eq!(r.presentation_time_offset, 0);
+        assert_eq!(r.segments.len(), 5);
+        assert_eq!(mpd.duration_ns(), 5000 * MS);
+    }
+
+    #[test]
+    fn a_static_mpd_after_a_window_lists_the_files_still_on_disk() {
+        let dir = std::env::temp_dir().join(format!("fragmp4-dash-kept-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut p = Presentation::new(
+            Layout {
+                dir: Some(dir.clone()),
+                manifest: "manifest.mpd".into(),
+                addressing: Addressing::Number,
+                fragment_ns: 1000 * MS,
+                chunk_ns: 0,
+                window: 2,
+                max_files: 3,
+                protection: None,
+                single_file: false,
+            },
+            None,
+            1,
+        );
+        p.set_info(0, info("audio_0", 1000, false));
+        p.init(0, Bytes::from_static(b"init")).unwrap();
+        for k in 0..6u64 {
+            p.append(0, b"x");
+            p.chunk(
+                0,
+                ChunkFacts {
+                    keyframe_start: true,
+                    earliest: Some(k * 1000 * MS),
+                    presentation_end: Some((k + 1) * 1000 * MS),
+                    origin: 0,
+                    size: 1,
+                },
+            )
+            .unwrap();
+        }
+        p.finish_track(0).unwrap();
+        let mpd = p.mpd().unwrap();
+        let r = &mpd.representations[0];
+        // Segments 4, 5, 6 remain: listed from number 4, the Period starting at 3 s.
+        assert_eq!(r.start_number, 4);
+        let ts: Vec<u64> = r.segments.iter().map(|e| e.t).collect();
+        assert_eq!(ts, [3000, 4000, 5000]);
+        assert_eq!(r.presentation_time_offset, 3000);
+        assert_eq!(mpd.duration_ns(), 3000 * MS);
+        for n in 1..=6 {
+            let on_disk = dir.join(format!("audio_0-{n:05}.m4s")).exists();
+            assert_eq!(on_disk, n >= 4, "segment {n}");
+        }
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -155,6 +155,46 @@ impl Index {
         SeekTarget::Fragment(at)
     }
 
+    /// [`Index::seek`] where the fragments known are the file's first ones (more may
+    /// follow unless `complete`): `None` when a fragment not yet known could be the
+    /// answer. A track with a known fragment presenting after `target` has its answer;
+    /// one without has at least its last known fragment; the seek takes the earliest.
+    pub fn seek_known(&self, target: u64, complete: bool) -> Option<SeekTarget> {
+        if complete {
+            return Some(self.seek(target));
+        }
+        let t = i128::from(target);
+        let mut ids: Vec<u32> = self
+            .fragments
+            .iter()
+            .flat_map(|f| f.tracks.iter().map(|t| t.track_id))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut decided: Option<usize> = None;
+        let mut open: Option<usize> = None;
+        for id in ids {
+            let has = |f: &Fragment, pred: &dyn Fn(i128) -> bool| {
+                f.tracks.iter().any(|s| s.track_id == id && pred(s.first))
+            };
+            let at = self
+                .fragments
+                .iter()
+                .rposition(|f| has(f, &|first| first <= t))
+                .unwrap_or(0);
+            let slot = if self.fragments.iter().any(|f| has(f, &|first| first > t)) {
+                &mut decided
+            } else {
+                &mut open
+            };
+            *slot = Some(slot.map_or(at, |s| s.min(at)));
+        }
+        match (decided, open) {
+            (Some(d), o) if o.is_none_or(|o| d <= o) => Some(SeekTarget::Fragment(d)),
+            _ => None,
+        }
+    }
+
     fn is_moof(&self, offset: u64) -> Option<&Fragment> {
         self.fragments
             .binary_search_by_key(&offset, |f| f.offset)
@@ -385,6 +425,24 @@ mod tests {
             f.tracks.retain(|t| t.track_id == 1);
         }
         assert_eq!(i.seek(3_500), SeekTarget::Fragment(1));
+    }
+
+    #[test]
+    fn the_first_fragments_answer_the_seeks_they_decide() {
+        // The first three fragments known, more may follow.
+        let mut i = index();
+        i.fragments.truncate(3);
+        assert_eq!(i.seek_known(0, false), Some(SeekTarget::Fragment(0)));
+        // Audio's fragment 2 starts at 2088: the answer, whatever video says.
+        assert_eq!(i.seek_known(2_087, false), Some(SeekTarget::Fragment(1)));
+        assert_eq!(i.seek_known(2_087, false), Some(i.seek(2_087)));
+        // Past every track's last known start: a later fragment could be it.
+        assert_eq!(i.seek_known(2_088, false), None);
+        assert_eq!(i.seek_known(2_500, false), None);
+        // The whole file read: the answer of the full index, the end included.
+        assert_eq!(i.seek_known(2_500, true), Some(SeekTarget::Fragment(2)));
+        assert_eq!(i.seek_known(9_000, true), Some(SeekTarget::End));
+        assert_eq!(Index::default().seek_known(0, false), None);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! from a [`ByteSource`] whose payload type is the caller's (a `gst::Buffer` in the element).
 
 use super::fragment::{MoofInfo, SampleRef, parse_moof};
+use super::index::Index;
 use super::interleave::Interleaver;
 use super::movie::{Movie, parse_moov};
 use super::protection::Pssh;
@@ -175,6 +176,8 @@ pub struct Demuxer<S: ByteSource> {
     /// [`Demuxer::end`] was called: no more bytes are read.
     ended: bool,
     scratch: Vec<u8>,
+    /// The fragments read so far, in file order (push mode's seek index).
+    seen: Index,
 }
 
 impl<S: ByteSource + Default> Default for Demuxer<S> {
@@ -194,6 +197,7 @@ impl<S: ByteSource> Demuxer<S> {
             ready: Interleaver::default(),
             ended: false,
             scratch: Vec::new(),
+            seen: Index::default(),
         }
     }
 
@@ -210,6 +214,13 @@ impl<S: ByteSource> Demuxer<S> {
     /// The movie of the last `moov`.
     pub fn movie(&self) -> Option<&Movie> {
         self.movie.as_ref()
+    }
+
+    /// Every fragment read so far, in file order: a `moof` past the last one known is
+    /// added, so after seeks to known fragments the index stays the file's first
+    /// fragments without a gap.
+    pub fn seen(&self) -> &Index {
+        &self.seen
     }
 
     /// Stream offset of the next byte to read.
@@ -372,6 +383,9 @@ impl<S: ByteSource> Demuxer<S> {
                 }
                 let movie = self.movie.as_ref().ok_or(DemuxError::NoMovie { offset })?;
                 let mut info = parse_moof(&reader, offset, movie)?;
+                if self.seen.fragments.last().is_none_or(|f| f.offset < offset) {
+                    self.seen.push_moof(&info, movie);
+                }
                 let pssh = std::mem::take(&mut info.pssh);
                 self.pending = pending(info)?;
                 let moof = self.pending.as_ref().map(|_| self.ready.next_moof());

@@ -542,3 +542,30 @@ fn tracks_that_are_neither_video_nor_audio_are_skipped() {
         movie.skipped[0].why
     );
 }
+
+#[test]
+fn the_fragments_read_are_indexed_once_in_file_order() {
+    let data = stream();
+    let mut d = Demuxer::new(VecSource::default());
+    d.source_mut().push(&data);
+    while d.next_event().unwrap().is_some() {}
+    let offsets: Vec<u64> = d.seen().fragments.iter().map(|f| f.offset).collect();
+    assert_eq!(offsets.len(), 2, "{offsets:?}");
+    assert_eq!(
+        &data[offsets[1] as usize + 4..offsets[1] as usize + 8],
+        b"moof"
+    );
+    // Read again from the second fragment (a seek back): nothing is added twice.
+    d.reset_at(VecSource::default(), offsets[1]);
+    d.source_mut().push(&data[offsets[1] as usize..]);
+    while d.next_event().unwrap().is_some() {}
+    let again: Vec<u64> = d.seen().fragments.iter().map(|f| f.offset).collect();
+    assert_eq!(again, offsets);
+    // The second fragment's video presents at 9000 + 3000 ticks of 90 kHz.
+    let video = d.seen().fragments[1]
+        .tracks
+        .iter()
+        .find(|t| t.track_id == 1)
+        .unwrap();
+    assert_eq!(video.first, 12000 * 1_000_000_000 / 90000);
+}

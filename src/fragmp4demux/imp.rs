@@ -51,10 +51,19 @@ struct State {
     movie_duration: Option<(u64, u32)>,
     /// The segment of the last seek, in stream time (before edit offsets).
     segment: gst::FormattedSegment<gst::ClockTime>,
+    /// Push mode: the stream was read to its end, so every fragment is known.
+    seen_complete: bool,
+    /// Push mode: the BYTES seek sent upstream, applied at its FLUSH_STOP.
+    push_seek: Option<push_seek::PushSeek>,
+    /// Push mode: the seqnum of the last seek translated (each src pad passes it on).
+    push_seqnum: Option<gst::Seqnum>,
+    /// Push mode: a seek being decided by reading on (nothing is output meanwhile).
+    scan: Option<push_seek::Scan>,
 }
 
 /// What the chain function decided, done after the state lock is released.
 mod events;
+mod push_seek;
 
 enum Out {
     AddPad(gst::Pad),
@@ -97,6 +106,14 @@ impl FragMp4Demux {
             let mut state = lock(&self.state);
             state.demuxer.source_mut().0.push(buffer);
             let result = self.drain(&mut state, &mut outs);
+            if Self::dropping(&state) {
+                // Reading on to decide a push-mode seek, or before its flush: indexed,
+                // not output.
+                if result.is_ok() {
+                    self.finish_scan(&mut state, false);
+                }
+                return Ok(gst::FlowSuccess::Ok);
+            }
             if result.is_err() {
                 // The samples held for interleaving came before the fault: they leave.
                 state.demuxer.end();
@@ -328,6 +345,12 @@ impl FragMp4Demux {
         if first {
             state.passthrough = lock(&self.settings).passthrough;
         }
+        if movie.duration > 0 && !*lock(&self.pull) {
+            // Push mode has no scan: the movie's own duration, as for the seek segments.
+            let ts = movie.timescale.max(1);
+            state.movie_duration = Some((movie.duration, ts));
+            state.duration = Some(super::output::ticks_to_time(movie.duration, ts));
+        }
         let passthrough = state.passthrough;
         state.pssh = movie.pssh.clone();
         let group_id = *state.group_id.get_or_insert_with(gst::GroupId::next);
@@ -508,27 +531,45 @@ impl FragMp4Demux {
         match event.view() {
             EventView::Caps(_) | EventView::Segment(_) | EventView::StreamStart(_) => true,
             EventView::FlushStop(_) => {
-                let pads: Vec<gst::Pad> = {
+                let (pads, segments) = {
                     let mut state = lock(&self.state);
-                    state.demuxer.reset(AdapterSource::default());
+                    let segments = self.apply_push_seek(&mut state);
                     for p in &mut state.pads {
                         p.discont = true;
                         p.eos = false;
                         p.fragment.clear();
                         p.moof_pssh.clear();
                     }
-                    state.pads.iter().map(|p| p.pad.clone()).collect()
+                    let pads: Vec<gst::Pad> = state.pads.iter().map(|p| p.pad.clone()).collect();
+                    (pads, segments)
                 };
                 lock(&self.flow).reset();
                 for p in pads {
                     p.push_event(event.clone());
                 }
+                for (pad, segment) in segments {
+                    pad.push_event(segment);
+                }
                 true
             }
             EventView::Eos(_) => {
+                {
+                    let mut state = lock(&self.state);
+                    if Self::dropping(&state) {
+                        // Read on to the end: every fragment is known, the seek decided;
+                        // its flush starts a new stream.
+                        state.seen_complete = true;
+                        self.finish_scan(&mut state, true);
+                        return true;
+                    }
+                }
                 let mut outs = Vec::new();
                 let (result, no_pads, pads) = {
                     let mut state = lock(&self.state);
+                    if !*lock(&self.pull) {
+                        // Read to the end: the fragments read are all of them.
+                        state.seen_complete = true;
+                    }
                     let result = state.demuxer.finish();
                     // What is held leaves, each track ending once it has nothing left.
                     state.demuxer.end();
@@ -740,8 +781,7 @@ impl FragMp4Demux {
     fn src_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
         if let gst::EventView::Seek(seek) = event.view() {
             if !*lock(&self.pull) {
-                // Push mode: upstream may know how (a time-seekable source); else refused.
-                return self.sinkpad.push_event(event.clone());
+                return self.push_seek(seek, &event);
             }
             return self.seek(seek);
         }
@@ -762,7 +802,11 @@ impl FragMp4Demux {
             }
             gst::QueryViewMut::Seeking(q) if q.format() == gst::Format::Time => {
                 let state = lock(&self.state);
-                let seekable = *lock(&self.pull) && state.index.is_some();
+                let seekable = if *lock(&self.pull) {
+                    state.index.is_some()
+                } else {
+                    !state.demuxer.seen().fragments.is_empty()
+                };
                 q.set(seekable, Some(gst::ClockTime::ZERO), state.duration);
                 true
             }

@@ -7,6 +7,7 @@ use gst_base::subclass::prelude::*;
 
 use super::imp::{CAT, FragMp4Mux};
 use super::index::{IndexMode, Spill, per_fragment_sidx, reference_span};
+use super::prft::{Timeline, UtcMapping, prft_of};
 use super::protect::{self, TrackProtection, decode_pssh};
 use super::state::*;
 use super::{output, progressive, recording};
@@ -423,8 +424,16 @@ impl FragMp4Mux {
             .map_or(fragment.end_pts, |e| e.max(fragment.end_pts));
         state.presentation_end = Some(end);
         let presentation_end = output::output_time(end, state.shift);
-        let index = self.settings().index;
+        let settings = self.settings();
+        let index = settings.index;
         let reference = state.index_reference;
+        // write-prft: the reference track's tfdt in this chunk, if it has samples here.
+        let prft_tfdt = fragment
+            .tracks
+            .iter()
+            .find(|t| settings.write_prft && t.track as u32 + 1 == reference)
+            .map(|t| t.base_decode_time);
+        let chunk_running = fragment.start_dts;
         let span = fragment
             .tracks
             .iter()
@@ -490,6 +499,15 @@ impl FragMp4Mux {
             chunk.size += events_len;
             chunk.list = output::prepend(chunk.list, events);
         }
+        // A prft before the emsg boxes and the moof (after a sidx, which counts it).
+        let mut before_moof = events_len;
+        if let Some(tfdt) = prft_tfdt
+            && let Some(prft) = self.chunk_prft(state, &settings, tfdt, chunk_running)
+        {
+            before_moof += prft.len() as u64;
+            chunk.size += prft.len() as u64;
+            chunk.list = output::prepend(chunk.list, prft);
+        }
         if index == IndexMode::PerFragment {
             // Live: a sidx right before the fragment it references.
             let span = span.unwrap_or((state.index_end, state.index_end));
@@ -510,10 +528,10 @@ impl FragMp4Mux {
             state.index_end = state.index_end.max(end);
         }
         if let Some(r) = state.recording.as_mut() {
-            // The emsg boxes lie before the moof the recording indexes.
-            r.add_bytes(events_len);
-            let header = chunk.size - payload - events_len;
-            r.add_chunk(&recorded, chunk.size - events_len, header, keyframe_start);
+            // The prft and emsg boxes lie before the moof the recording indexes.
+            r.add_bytes(before_moof);
+            let header = chunk.size - payload - before_moof;
+            r.add_chunk(&recorded, chunk.size - before_moof, header, keyframe_start);
         }
         state.sequence = state.sequence.wrapping_add(1);
         state.counters.fragments += 1;
@@ -551,6 +569,35 @@ impl FragMp4Mux {
             message,
             end: chunk.pts + chunk.duration,
         })
+    }
+
+    /// The `prft` of a chunk whose reference track starts at `tfdt` (write-prft), from
+    /// the element's UTC pairing; without one yet (no PLAYING before the first chunk,
+    /// as when not live), the pipeline clock now, else the chunk itself, is paired with
+    /// the wall clock now and kept.
+    fn chunk_prft(
+        &self,
+        state: &State,
+        settings: &Settings,
+        tfdt: u64,
+        chunk_running: i64,
+    ) -> Option<Vec<u8>> {
+        let origin = state.fragmenter.origin()?;
+        let mapping = *lock(&self.utc).get_or_insert_with(|| {
+            let obj = self.obj();
+            let running = match (obj.clock(), obj.base_time()) {
+                (Some(clock), Some(base)) => clock.time().saturating_sub(base).nseconds(),
+                _ => chunk_running.max(0) as u64,
+            };
+            gst::info!(CAT, imp = self, "prft: running time {} is UTC now", running);
+            UtcMapping::now(running)
+        });
+        let timeline = Timeline {
+            reference_track_id: state.index_reference,
+            timescale: state.index_timescale,
+            zero_running_ns: origin.saturating_sub(settings.decode_time_offset as i64),
+        };
+        Some(prft_of(&mapping, &timeline, tfdt))
     }
 
     /// Sets up each track's encryption (its pad's settings over the element's) with the
@@ -617,6 +664,11 @@ impl FragMp4Mux {
         settings: &Settings,
         tracks: &[TrackDesc],
     ) -> Result<(), gst::FlowError> {
+        // The reference track of the index and of prft boxes.
+        if let Some(reference) = tracks.iter().find(|t| t.is_video()).or(tracks.first()) {
+            state.index_reference = reference.track_id;
+            state.index_timescale = reference.timescale;
+        }
         if settings.index == IndexMode::None {
             return Ok(());
         }
@@ -636,8 +688,6 @@ impl FragMp4Mux {
         let Some(reference) = tracks.iter().find(|t| t.is_video()).or(tracks.first()) else {
             return Ok(());
         };
-        state.index_reference = reference.track_id;
-        state.index_timescale = reference.timescale;
         if settings.index == IndexMode::Single {
             let dir = settings.temp_location.as_deref().map(std::path::Path::new);
             match Spill::new(dir, reference.track_id, reference.timescale) {

@@ -27,6 +27,9 @@ pub struct FragMp4Mux {
     /// The aggregator `latency` the element set for pad queueing, to tell it from a
     /// value the user set.
     pub(super) pad_queue: Mutex<Option<u64>>,
+    /// The running time paired with UTC for `prft` boxes, kept from PLAYING (or from
+    /// a sink that owns this muxer) until stopped.
+    pub(super) utc: Mutex<Option<super::prft::UtcMapping>>,
 }
 
 impl FragMp4Mux {
@@ -38,6 +41,12 @@ impl FragMp4Mux {
         let mut guard = lock(&self.state);
         let state = guard.get_or_insert_with(|| State::new(&self.settings()));
         f(state)
+    }
+
+    /// Pairs running time `running_ns` with UTC `utc_ms` for `prft` boxes, unless a
+    /// pairing is already in use: a sink calls this so its manifest and the boxes agree.
+    pub(crate) fn set_utc_mapping(&self, running_ns: u64, utc_ms: i64) {
+        lock(&self.utc).get_or_insert(super::prft::UtcMapping { running_ns, utc_ms });
     }
 
     /// Ends the fragment in progress at the next keyframe and asks upstream for one.
@@ -206,6 +215,12 @@ impl ObjectImpl for FragMp4Mux {
                     .blurb("sidx boxes: none; single: one before the first fragment covering all, written at EOS (fragments wait in temp-location until then); per-fragment: one before each fragment (needs one chunk per fragment: no chunk-duration, no separate-moof with several tracks)")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoolean::builder("write-prft")
+                    .nick("Write prft")
+                    .blurb("Write a prft (producer reference time: the UTC, from the pipeline clock paired with the wall clock at PLAYING, of the reference track's tfdt) before each chunk's moof that holds the reference track (the first video, else the first track)")
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoolean::builder("force-keyframes")
                     .nick("Force keyframes")
                     .blurb("Ask upstream for a keyframe (force-key-unit event) where each fragment should end, so GOPs longer than a fragment do not stretch it")
@@ -261,6 +276,7 @@ impl ObjectImpl for FragMp4Mux {
             "cmaf" => s.cmaf = value.get().unwrap_or(false),
             "separate-moof" => s.separate_moof = value.get().unwrap_or(false),
             "index" => s.index = value.get().unwrap_or_default(),
+            "write-prft" => s.write_prft = value.get().unwrap_or(false),
             name if super::protect::PROPERTY_NAMES.contains(&name) => s.protect.set(name, value),
             "mode" => s.mode = value.get().unwrap_or_default(),
             "emsg-version" => s.emsg_version = value.get().unwrap_or(1),
@@ -284,6 +300,7 @@ impl ObjectImpl for FragMp4Mux {
             "cmaf" => s.cmaf.to_value(),
             "separate-moof" => s.separate_moof.to_value(),
             "index" => s.index.to_value(),
+            "write-prft" => s.write_prft.to_value(),
             name if super::protect::PROPERTY_NAMES.contains(&name) => s.protect.get(name),
             "mode" => s.mode.to_value(),
             "emsg-version" => s.emsg_version.to_value(),
@@ -299,6 +316,21 @@ impl ObjectImpl for FragMp4Mux {
 impl GstObjectImpl for FragMp4Mux {}
 
 impl ElementImpl for FragMp4Mux {
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::PausedToPlaying {
+            let obj = self.obj();
+            if let (Some(clock), Some(base)) = (obj.clock(), obj.base_time()) {
+                let running = clock.time().saturating_sub(base).nseconds();
+                let utc = super::prft::UtcMapping::now(running);
+                self.set_utc_mapping(utc.running_ns, utc.utc_ms);
+            }
+        }
+        self.parent_change_state(transition)
+    }
+
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(
@@ -640,6 +672,7 @@ impl AggregatorImpl for FragMp4Mux {
             s.reset_stream(&settings);
             s.events.reset();
         });
+        *lock(&self.utc) = None;
         Ok(())
     }
 

@@ -10,6 +10,7 @@ mod index;
 mod input;
 mod output;
 mod pad;
+mod prft;
 mod progressive;
 mod protect;
 mod recording;
@@ -27,6 +28,15 @@ glib::wrapper! {
     /// Fragmented MP4 muxer (`fragmp4mux`).
     pub struct FragMp4Mux(ObjectSubclass<imp::FragMp4Mux>)
         @extends gst_base::Aggregator, gst::Element, gst::Object;
+}
+
+impl FragMp4Mux {
+    /// Pairs running time `running_ns` with UTC `utc_ms` (ms since the Unix epoch) for
+    /// `prft` boxes, unless a pairing is already in use (kept until the element stops).
+    pub(crate) fn set_utc_mapping(&self, running_ns: u64, utc_ms: i64) {
+        use gst::subclass::prelude::ObjectSubclassIsExt;
+        self.imp().set_utc_mapping(running_ns, utc_ms);
+    }
 }
 
 /// Registers `fragmp4mux` with `plugin`.

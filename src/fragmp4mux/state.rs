@@ -66,6 +66,8 @@ pub(super) struct Settings {
     pub(super) cmaf: bool,
     pub(super) separate_moof: bool,
     pub(super) index: super::index::IndexMode,
+    /// `write-prft`: a `prft` before each chunk's `moof`.
+    pub(super) write_prft: bool,
     pub(super) protect: super::protect::ProtectSettings,
     pub(super) mode: Mode,
     pub(super) interleave_time: u64,
@@ -86,6 +88,7 @@ impl Default for Settings {
             cmaf: false,
             separate_moof: false,
             index: super::index::IndexMode::None,
+            write_prft: false,
             protect: super::protect::ProtectSettings::default(),
             mode: Mode::Fragmented,
             interleave_time: DEFAULT_INTERLEAVE_TIME,

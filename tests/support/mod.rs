@@ -10,6 +10,7 @@ pub mod http;
 pub mod judges;
 pub mod mp4;
 pub mod pipeline;
+pub mod prft;
 pub mod progressive;
 pub mod seek;
 pub mod synth;
