@@ -105,6 +105,8 @@ struct Track {
     /// Every complete segment still available (on disk, else on the origin): what the
     /// static MPD at EOS lists, more than the live window when files outlive it.
     kept: VecDeque<Listed>,
+    /// Whether `kept` has lost its earliest segments (files removed, or aged off the origin).
+    aged_out: bool,
     next_number: u64,
     /// Media time (ticks) of the presentation end so far.
     end: Option<u64>,
@@ -382,6 +384,7 @@ impl Presentation {
         };
         while t.kept.len() > kept {
             t.kept.pop_front();
+            t.aged_out = true;
         }
         let window = self.layout.window as usize;
         while window > 0 && t.listed.len() > window {
@@ -441,8 +444,13 @@ impl Presentation {
         start.or(text)
     }
 
-    /// The latest running time (ns) at which a track's first kept segment starts.
+    /// The latest running time (ns) at which a track's first kept segment starts, once
+    /// some track has lost its earliest segments (before that, the Period start stands: a
+    /// track whose media begins a little after the origin does not move it).
     fn kept_start(&self) -> Option<i64> {
+        if !self.tracks.iter().any(|t| t.aged_out) {
+            return None;
+        }
         self.tracks
             .iter()
             .filter_map(|t| {
