@@ -1,9 +1,9 @@
 //! fragmp4dashsink played by dash.js (npm `dashjs`, tests/browser/dash.mjs) in headless
 //! Chromium: a VOD presentation from its files to the end, every frame presented (and by
 //! Shaka Player, npm `shaka-player`, tests/browser/shaka.mjs), and as single files through
-//! their `sidx`; a live
-//! one straight from the sink's HTTP origin for 20 s without an error or a stall; with
-//! 200 ms CMAF chunks, dash.js's low-latency mode at a live latency of at most 1.5 s.
+//! their `sidx`; a live one straight from the sink's HTTP origin for 30 s without an error
+//! or a stall (dash.js and Shaka Player); with 200 ms CMAF chunks, dash.js's low-latency
+//! mode at a live latency of at most 1.5 s.
 
 mod support;
 
@@ -35,7 +35,7 @@ fn dash_js_and_shaka_play_vod_to_the_end() {
         "every frame presented: {json}"
     );
     // Shaka Player (npm shaka-player, tests/browser/shaka.mjs) too.
-    let json = support::judges::chromium("shaka.mjs", &[d.as_os_str()]);
+    let json = support::judges::chromium("shaka.mjs", &["vod".as_ref(), d.as_os_str()]);
     eprintln!("Shaka Player VOD: {json}");
     assert!(json.contains("\"ok\":true"), "{json}");
     assert!(
@@ -97,10 +97,13 @@ fn dash_js_plays_common_encryption_with_clearkey() {
     let _ = std::fs::remove_dir_all(d);
 }
 
+/// How long each live run is played.
+const LIVE_SECONDS: &str = "30";
+
 /// Runs a live pipeline into fragmp4dashsink (`props`) served on its origin and plays it
-/// with dash.js for 20 s (`extra`: "lowlatency" for its low-latency mode); returns the
-/// player's report.
-fn play_live(props: &str, extra: &[&str]) -> String {
+/// for [`LIVE_SECONDS`] with the player of `script` (`dash.mjs` or `shaka.mjs`; `extra`:
+/// "lowlatency" for dash.js's low-latency mode); returns the player's report.
+fn play_live(script: &str, props: &str, extra: &[&str]) -> String {
     support::init();
     let launch = format!(
         "videotestsrc is-live=true ! video/x-raw,format=I420,width=320,height=180,framerate=30/1 \
@@ -121,9 +124,10 @@ fn play_live(props: &str, extra: &[&str]) -> String {
     // suggested delay behind the live edge.
     std::thread::sleep(std::time::Duration::from_secs(5));
     let result = std::panic::catch_unwind(|| {
-        let mut args: Vec<&std::ffi::OsStr> = vec!["live".as_ref(), url.as_ref(), "20".as_ref()];
+        let mut args: Vec<&std::ffi::OsStr> =
+            vec!["live".as_ref(), url.as_ref(), LIVE_SECONDS.as_ref()];
         args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
-        support::judges::chromium("dash.mjs", &args)
+        support::judges::chromium(script, &args)
     });
     if let Some(bus) = p.bus()
         && let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error])
@@ -151,13 +155,13 @@ fn latency(json: &str) -> f64 {
 #[test]
 fn dash_js_plays_live_then_low_latency_without_a_stall() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let json = play_live("", &[]);
+    let json = play_live("dash.mjs", "", &[]);
     eprintln!("dash.js live: {json}");
     assert!(json.contains("\"ok\":true"), "{json}");
     assert!(json.contains("\"stalls\":[]"), "{json}");
     // Low latency: 200 ms chunks streamed by the origin as they are muxed (chunked
     // transfer), dash.js in its low-latency mode.
-    let json = play_live("chunk-duration=200000000", &["lowlatency"]);
+    let json = play_live("dash.mjs", "chunk-duration=200000000", &["lowlatency"]);
     eprintln!("dash.js low latency: {json}");
     assert!(json.contains("\"ok\":true"), "{json}");
     // Stalls are not asserted here: on a loaded machine (other builds on the two
@@ -165,6 +169,19 @@ fn dash_js_plays_live_then_low_latency_without_a_stall() {
     // segment; the run above (whole segments) must have none.
     let l = latency(&json);
     assert!(l > 0.0 && l <= 1.5, "live latency {l} s: {json}");
+}
+
+/// Shaka Player joins the running live presentation (the sink's origin) and plays it for
+/// 30 s: taken as live, no error, no stall after start-up (`waiting` events and Shaka's
+/// own stall detector), the playhead advancing with the wall clock.
+#[test]
+fn shaka_plays_live_without_a_stall() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let json = play_live("shaka.mjs", "", &[]);
+    eprintln!("Shaka live: {json}");
+    assert!(json.contains("\"ok\":true"), "{json}");
+    assert!(json.contains("\"live\":true"), "{json}");
+    assert!(json.contains("\"stalls\":[]"), "{json}");
 }
 
 /// Subtitles through fragmp4dashsink: a `wvtt` AdaptationSet (`contentType="text"`,
@@ -229,7 +246,7 @@ fn shaka_shows_the_dash_subtitles() {
         "{}",
         String::from_utf8_lossy(&check.stderr)
     );
-    let json = support::judges::chromium("shaka.mjs", &[out.as_os_str()]);
+    let json = support::judges::chromium("shaka.mjs", &["vod".as_ref(), out.as_os_str()]);
     eprintln!("Shaka Player with subtitles: {json}");
     assert!(json.contains("\"ok\":true"), "{json}");
     assert!(json.contains("\"language\":\"pt-BR\""), "{json}");
