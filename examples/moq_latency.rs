@@ -279,9 +279,9 @@ fn main() {
                 &url,
                 "--connect-tls-insecure",
                 "import",
-                "fmp4",
                 "--broadcast",
                 "cli",
+                "fmp4",
             ])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
