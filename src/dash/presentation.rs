@@ -592,6 +592,22 @@ mod tests {
 
     const MS: u64 = 1_000_000;
 
+    /// 1 s fragments, whole segments, `$Number$` addressing, into `dir` (None: served
+    /// only), with a live window of `window` segments and `max_files` kept on disk.
+    fn layout(dir: Option<std::path::PathBuf>, window: u32, max_files: u32) -> Layout {
+        Layout {
+            dir,
+            manifest: "manifest.mpd".into(),
+            addressing: Addressing::Number,
+            fragment_ns: 1000 * MS,
+            chunk_ns: 0,
+            window,
+            max_files,
+            protection: None,
+            single_file: false,
+        }
+    }
+
     fn info(id: &str, timescale: u32, video: bool) -> TrackInfo {
         TrackInfo {
             id: id.into(),
@@ -617,21 +633,7 @@ mod tests {
     fn segments_list_their_earliest_presentation_time_and_tracks_share_the_period() {
         let dir = std::env::temp_dir().join(format!("fragmp4-dash-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut p = Presentation::new(
-            Layout {
-                dir: Some(dir.clone()),
-                manifest: "manifest.mpd".into(),
-                addressing: Addressing::Number,
-                fragment_ns: 1000 * MS,
-                chunk_ns: 0,
-                window: 0,
-                max_files: 0,
-                protection: None,
-                single_file: false,
-            },
-            None,
-            2,
-        );
+        let mut p = Presentation::new(layout(Some(dir.clone()), 0, 0), None, 2);
         p.set_info(0, info("video_0", 90000, true));
         p.set_info(1, info("audio_1", 48000, false));
         p.init(0, Bytes::from_static(b"vinit")).unwrap();
@@ -691,21 +693,7 @@ mod tests {
     fn a_text_track_does_not_move_the_period_start() {
         let dir = std::env::temp_dir().join(format!("fragmp4-dash-text-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut p = Presentation::new(
-            Layout {
-                dir: Some(dir.clone()),
-                manifest: "manifest.mpd".into(),
-                addressing: Addressing::Number,
-                fragment_ns: 1000 * MS,
-                chunk_ns: 0,
-                window: 0,
-                max_files: 0,
-                protection: None,
-                single_file: false,
-            },
-            None,
-            2,
-        );
+        let mut p = Presentation::new(layout(Some(dir.clone()), 0, 0), None, 2);
         p.set_info(0, info("video_0", 90000, true));
         p.set_info(
             1,
@@ -757,21 +745,7 @@ mod tests {
 
     #[test]
     fn the_window_slides_and_numbers_follow() {
-        let mut p = Presentation::new(
-            Layout {
-                dir: None,
-                manifest: "manifest.mpd".into(),
-                addressing: Addressing::Number,
-                fragment_ns: 1000 * MS,
-                chunk_ns: 0,
-                window: 2,
-                max_files: 0,
-                protection: None,
-                single_file: false,
-            },
-            None,
-            1,
-        );
+        let mut p = Presentation::new(layout(None, 2, 0), None, 1);
         p.set_info(0, info("audio_0", 1000, false));
         for k in 0..5u64 {
             p.append(0, b"x");
@@ -812,21 +786,7 @@ mod tests {
     fn a_static_mpd_after_a_window_lists_the_files_still_on_disk() {
         let dir = std::env::temp_dir().join(format!("fragmp4-dash-kept-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut p = Presentation::new(
-            Layout {
-                dir: Some(dir.clone()),
-                manifest: "manifest.mpd".into(),
-                addressing: Addressing::Number,
-                fragment_ns: 1000 * MS,
-                chunk_ns: 0,
-                window: 2,
-                max_files: 3,
-                protection: None,
-                single_file: false,
-            },
-            None,
-            1,
-        );
+        let mut p = Presentation::new(layout(Some(dir.clone()), 2, 3), None, 1);
         p.set_info(0, info("audio_0", 1000, false));
         p.init(0, Bytes::from_static(b"init")).unwrap();
         for k in 0..6u64 {

@@ -120,6 +120,18 @@ impl Index {
             .map(|e| u64::try_from(e.max(0)).unwrap_or(0))
     }
 
+    /// The track IDs of the fragments known, ascending, each once.
+    fn track_ids(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = self
+            .fragments
+            .iter()
+            .flat_map(|f| f.tracks.iter().map(|t| t.track_id))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     /// The fragment a seek to `target` (ns of stream time) restarts at: per track the
     /// last fragment whose first sample presents at or before `target`, the earliest
     /// of those over the tracks (the first fragment when `target` precedes a track).
@@ -128,13 +140,7 @@ impl Index {
             return SeekTarget::End;
         }
         let target = i128::from(target);
-        let mut ids: Vec<u32> = self
-            .fragments
-            .iter()
-            .flat_map(|f| f.tracks.iter().map(|t| t.track_id))
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
+        let ids = self.track_ids();
         let at = ids
             .iter()
             .map(|id| {
@@ -164,13 +170,7 @@ impl Index {
             return Some(self.seek(target));
         }
         let t = i128::from(target);
-        let mut ids: Vec<u32> = self
-            .fragments
-            .iter()
-            .flat_map(|f| f.tracks.iter().map(|t| t.track_id))
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
+        let ids = self.track_ids();
         let mut decided: Option<usize> = None;
         let mut open: Option<usize> = None;
         for id in ids {
