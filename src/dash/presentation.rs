@@ -105,8 +105,6 @@ struct Track {
     /// Every complete segment still available (on disk, else on the origin): what the
     /// static MPD at EOS lists, more than the live window when files outlive it.
     kept: VecDeque<Listed>,
-    /// Whether `kept` has lost its earliest segments (files removed, or aged off the origin).
-    aged_out: bool,
     next_number: u64,
     /// Media time (ticks) of the presentation end so far.
     end: Option<u64>,
@@ -129,6 +127,12 @@ struct Single {
 }
 
 impl Track {
+    /// The number of the first of `segments` (the listed window or the kept ones), the
+    /// open segment counted after them; above 1 once earlier segments are gone.
+    fn first_number(&self, segments: &VecDeque<Listed>) -> u64 {
+        self.next_number - segments.len() as u64 - u64::from(self.open.is_some())
+    }
+
     fn shift(&self) -> i64 {
         self.origin.map_or(0, |o| (-o).max(0))
     }
@@ -384,7 +388,6 @@ impl Presentation {
         };
         while t.kept.len() > kept {
             t.kept.pop_front();
-            t.aged_out = true;
         }
         let window = self.layout.window as usize;
         while window > 0 && t.listed.len() > window {
@@ -448,7 +451,7 @@ impl Presentation {
     /// some track has lost its earliest segments (before that, the Period start stands: a
     /// track whose media begins a little after the origin does not move it).
     fn kept_start(&self) -> Option<i64> {
-        if !self.tracks.iter().any(|t| t.aged_out) {
+        if !self.tracks.iter().any(|t| t.first_number(&t.kept) > 1) {
             return None;
         }
         self.tracks
@@ -495,7 +498,7 @@ impl Presentation {
                 media: info.media.clone(),
                 timescale: info.timescale,
                 presentation_time_offset: pto,
-                start_number: t.next_number - segments.len() as u64 - u64::from(t.open.is_some()),
+                start_number: t.first_number(segments),
                 segments: segments
                     .iter()
                     .map(|l| l.entry)
@@ -605,6 +608,24 @@ mod tests {
             max_files,
             protection: None,
             single_file: false,
+        }
+    }
+
+    /// `count` whole 1 s segments of track 0 from media time 0, each completed.
+    fn one_second_segments(p: &mut Presentation, count: u64) {
+        for k in 0..count {
+            p.append(0, b"x");
+            p.chunk(
+                0,
+                ChunkFacts {
+                    keyframe_start: true,
+                    earliest: Some(k * 1000 * MS),
+                    presentation_end: Some((k + 1) * 1000 * MS),
+                    origin: 0,
+                    size: 1,
+                },
+            )
+            .unwrap();
         }
     }
 
@@ -747,20 +768,7 @@ mod tests {
     fn the_window_slides_and_numbers_follow() {
         let mut p = Presentation::new(layout(None, 2, 0), None, 1);
         p.set_info(0, info("audio_0", 1000, false));
-        for k in 0..5u64 {
-            p.append(0, b"x");
-            p.chunk(
-                0,
-                ChunkFacts {
-                    keyframe_start: true,
-                    earliest: Some(k * 1000 * MS),
-                    presentation_end: Some((k + 1) * 1000 * MS),
-                    origin: 0,
-                    size: 1,
-                },
-            )
-            .unwrap();
-        }
+        one_second_segments(&mut p, 5);
         let mpd = p.mpd().unwrap();
         let r = &mpd.representations[0];
         // Segments 1..4 complete, 5 open: 3 and 4 listed.
@@ -789,20 +797,7 @@ mod tests {
         let mut p = Presentation::new(layout(Some(dir.clone()), 2, 3), None, 1);
         p.set_info(0, info("audio_0", 1000, false));
         p.init(0, Bytes::from_static(b"init")).unwrap();
-        for k in 0..6u64 {
-            p.append(0, b"x");
-            p.chunk(
-                0,
-                ChunkFacts {
-                    keyframe_start: true,
-                    earliest: Some(k * 1000 * MS),
-                    presentation_end: Some((k + 1) * 1000 * MS),
-                    origin: 0,
-                    size: 1,
-                },
-            )
-            .unwrap();
-        }
+        one_second_segments(&mut p, 6);
         p.finish_track(0).unwrap();
         let mpd = p.mpd().unwrap();
         let r = &mpd.representations[0];
