@@ -54,6 +54,13 @@ fn run_polling_with(
         {
             let path = snaps.join(format!("snapshot-{:04}.mpd", snapshots.len()));
             std::fs::write(&path, &text).unwrap();
+            // Stamp it with the fine-grained wall clock, after the read: the kernel's file
+            // times come from a coarse clock (up to a tick, ~4 ms, behind).
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_modified(std::time::SystemTime::now()))
+                .unwrap();
             snapshots.push(path);
             *last = text;
         }
@@ -433,7 +440,7 @@ fn live_window_slides_files_and_timeline_together() {
 }
 
 /// Each dynamic MPD against the wall clock: its publishTime is when it was written (the
-/// snapshot's file time, taken within 10 ms of it), and the end of its listed segments,
+/// snapshot's file time: the wall clock just after the poller read it, within 10 ms), and the end of its listed segments,
 /// put on the wall clock through availabilityStartTime, lies just before it: a live
 /// source's segment is listed once complete, after its last frame was captured.
 fn check_live_clock(judged: &Judged) {
